@@ -1,0 +1,80 @@
+"""Teacher-forced language-model computations shared by scoring, training and utility."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import torch
+from transformers import PreTrainedModel
+from transformers.tokenization_utils_base import PreTrainedTokenizerBase
+
+
+@dataclass(frozen=True)
+class TokenBatch:
+    """Right-padded token ids and their attention mask, both (B, T)."""
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+
+
+def encode(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str]) -> list[list[int]]:
+    """Token ids of each text, with the tokenizer's own special tokens (e.g. BOS)."""
+    return [list(ids) for ids in tokenizer(list(texts), add_special_tokens=True)["input_ids"]]
+
+
+def pad_right(sequences: Sequence[Sequence[int]], pad_id: int) -> TokenBatch:
+    width = max(len(s) for s in sequences)
+    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(sequences), width), dtype=torch.long)
+    for row, seq in enumerate(sequences):
+        ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+        mask[row, : len(seq)] = 1
+    return TokenBatch(ids, mask)
+
+
+def batches(sequences: Sequence[Sequence[int]], size: int) -> Iterator[list[Sequence[int]]]:
+    for start in range(0, len(sequences), size):
+        yield list(sequences[start : start + size])
+
+
+def target_logprobs(
+    model: PreTrainedModel, batch: TokenBatch
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Log-prob of each next token, whether it is the argmax, and which positions count.
+
+    All three are (B, T-1): position t scores token t+1 given tokens <= t.
+    """
+    logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
+    logits = logits[:, :-1].float()  # (B, T-1, V)
+    targets = batch.input_ids[:, 1:]  # (B, T-1)
+    logprobs = torch.log_softmax(logits, dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    hits = logits.argmax(dim=-1).eq(targets)
+    valid = batch.attention_mask[:, 1:].bool()
+    return logprobs, hits, valid
+
+
+def sequence_nll(model: PreTrainedModel, batch: TokenBatch) -> torch.Tensor:
+    """Mean token negative log-likelihood of each sequence, (B,), differentiable."""
+    logprobs, _, valid = target_logprobs(model, batch)
+    counts = valid.sum(dim=1).clamp(min=1)
+    return -(logprobs * valid).sum(dim=1) / counts
+
+
+def prefix_lengths(
+    tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], fallback_tokens: int
+) -> list[int]:
+    """How many leading tokens of each encoded text form its extraction prompt.
+
+    The prompt is the first line including its newline (e.g. "Name: ...\\n"); a text without a
+    newline uses its first `fallback_tokens` tokens. Special tokens (BOS) belong to the prompt.
+    """
+    encoded = tokenizer(list(texts), add_special_tokens=True, return_offsets_mapping=True)
+    lengths = []
+    for text, offsets in zip(texts, encoded["offset_mapping"], strict=True):
+        cut = text.find("\n") + 1
+        if cut == 0:
+            lengths.append(min(fallback_tokens, len(offsets) - 1))
+            continue
+        lengths.append(sum(1 for start, end in offsets if end <= cut or start == end == 0))
+    return lengths

@@ -1,0 +1,34 @@
+"""Frozen runtime records shared by every stage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+SPLITS = ("forget", "retain", "holdout")
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One text sample of a split."""
+
+    sample_id: str
+    split: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One generated continuation: the new token ids and their decoded text."""
+
+    token_ids: tuple[int, ...]
+    text: str
+
+
+@dataclass(frozen=True)
+class LossOutput:
+    """A method's loss and the scalar figures it wants logged."""
+
+    loss: torch.Tensor
+    logs: dict[str, float] = field(default_factory=dict)
