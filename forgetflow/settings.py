@@ -39,6 +39,6 @@ class Paths:
 
 
 def resolve_paths(home: str | Path | None = None) -> Paths:
-    """The explicit `home`, else $FORGETFLOW_HOME, else `.forgetflow` under the working directory."""
+    """The explicit `home`, else $FORGETFLOW_HOME, else `.forgetflow` in the working directory."""
     chosen = home if home is not None else os.environ.get(HOME_ENV, ".forgetflow")
     return Paths(home=Path(chosen).expanduser().resolve())

@@ -1,0 +1,127 @@
+"""Batched generation on an in-process HF model: left padding, KV cache, greedy or sampled."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from transformers import PreTrainedModel
+from transformers.tokenization_utils_base import PreTrainedTokenizerBase
+
+from forgetflow.generation.base import Prompt, SamplingParams
+from forgetflow.lm import batches, encode, pad_right, target_logprobs
+from forgetflow.records import Completion
+
+
+def pad_left(sequences: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(s) for s in sequences)
+    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(sequences), width), dtype=torch.long)
+    for row, seq in enumerate(sequences):
+        if seq:
+            ids[row, width - len(seq) :] = torch.tensor(list(seq), dtype=torch.long)
+            mask[row, width - len(seq) :] = 1
+    return ids, mask
+
+
+def pick_next(logits: torch.Tensor, params: SamplingParams, rng: torch.Generator) -> torch.Tensor:
+    """Next token per row from (B, V) logits: argmax, or top-k/top-p sampling at temperature."""
+    if params.temperature == 0.0:
+        return logits.argmax(dim=-1)
+    scaled = logits.float() / params.temperature
+    if params.top_k:
+        kth = scaled.topk(min(params.top_k, scaled.shape[-1]), dim=-1).values[:, -1:]
+        scaled = scaled.masked_fill(scaled < kth, float("-inf"))
+    if params.top_p < 1.0:
+        ordered, order = scaled.sort(dim=-1, descending=True)
+        cumulative = ordered.softmax(dim=-1).cumsum(dim=-1)
+        drop = cumulative - ordered.softmax(dim=-1) >= params.top_p  # keep the first over p
+        scaled = scaled.scatter(-1, order, ordered.masked_fill(drop, float("-inf")))
+    return torch.multinomial(scaled.softmax(dim=-1), 1, generator=rng).squeeze(-1)
+
+
+def cut_at_stop(tokenizer: PreTrainedTokenizerBase, ids: list[int], stop: Sequence[str]):
+    """Shortest token prefix whose text contains a stop string, and the text before that string."""
+    for end in range(1, len(ids) + 1):
+        text = tokenizer.decode(ids[:end], skip_special_tokens=True)
+        hits = [text.index(s) for s in stop if s in text]
+        if hits:
+            return ids[:end], text[: min(hits)]
+    return ids, tokenizer.decode(ids, skip_special_tokens=True)
+
+
+class HFBackend:
+    """Generation on a loaded model; prompts are text (encoded with special tokens) or token ids."""
+
+    name = "hf"
+
+    def __init__(
+        self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, batch_size: int = 32
+    ) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.batch_size = batch_size
+
+    def _ids(self, prompts: Sequence[Prompt]) -> list[list[int]]:
+        texts = [p for p in prompts if isinstance(p, str)]
+        encoded = iter(encode(self.tokenizer, texts)) if texts else iter(())
+        return [next(encoded) if isinstance(p, str) else list(p) for p in prompts]
+
+    def generate(self, prompts: Sequence[Prompt], params: SamplingParams) -> list[Completion]:
+        rng = torch.Generator().manual_seed(params.seed)
+        out: list[Completion] = []
+        for chunk in batches(self._ids(prompts), self.batch_size):
+            for ids in self._decode(chunk, params, rng):
+                if params.stop:
+                    ids, text = cut_at_stop(self.tokenizer, ids, params.stop)
+                else:
+                    text = self.tokenizer.decode(ids, skip_special_tokens=True)
+                out.append(Completion(tuple(ids), text))
+        return out
+
+    @torch.no_grad()
+    def _decode(
+        self, prompts: list[Sequence[int]], params: SamplingParams, rng: torch.Generator
+    ) -> list[list[int]]:
+        ids, mask = pad_left(prompts, self.tokenizer.pad_token_id)
+        positions = (mask.cumsum(dim=-1) - 1).clamp(min=0)  # (B, T)
+        out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions)
+        eos = self.tokenizer.eos_token_id
+        done = torch.zeros(len(prompts), dtype=torch.bool)
+        generated: list[torch.Tensor] = []
+        for _ in range(params.max_tokens):
+            token = pick_next(out.logits[:, -1], params, rng)  # (B,)
+            token = token.masked_fill(done, self.tokenizer.pad_token_id)
+            generated.append(token)
+            if not params.ignore_eos and eos is not None:
+                done |= token.eq(eos)
+                if bool(done.all()):
+                    break
+            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=-1)
+            positions = positions[:, -1:] + 1
+            out = self.model(
+                input_ids=token.unsqueeze(-1),
+                attention_mask=mask,
+                position_ids=positions,
+                past_key_values=out.past_key_values,
+            )
+        tokens = torch.stack(generated, dim=1).tolist()  # (B, new)
+        return [self._trim(row) for row in tokens] if not params.ignore_eos else tokens
+
+    def _trim(self, row: list[int]) -> list[int]:
+        eos = self.tokenizer.eos_token_id
+        return row[: row.index(eos) + 1] if eos in row else row
+
+    @torch.no_grad()
+    def loglikelihood(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
+        contexts = encode(self.tokenizer, [c for c, _ in pairs])
+        conts = self.tokenizer([x for _, x in pairs], add_special_tokens=False)["input_ids"]
+        sequences = [c + list(x) for c, x in zip(contexts, conts, strict=True)]
+        scores: list[float] = []
+        for start, chunk in enumerate(batches(sequences, self.batch_size)):
+            logprobs, _, valid = target_logprobs(self.model, pad_right(chunk, 0))
+            for row, seq in enumerate(chunk):
+                n_cont = len(conts[start * self.batch_size + row])
+                span = logprobs[row, len(seq) - 1 - n_cont : len(seq) - 1]
+                scores.append(float(span.sum()))
+        return scores

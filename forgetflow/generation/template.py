@@ -1,0 +1,57 @@
+"""A template backend: rewrites "Field: value" records with fresh Faker values.
+
+It stands in for a language model where the anti-sample is fully determined by a rule: every
+field's value is replaced, except the fields to keep (by default the record's first line, the
+extraction prompt, so the twin teaches a false continuation of the same prompt).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+from forgetflow.data.profiles import fake_value, make_faker
+from forgetflow.generation.base import Prompt, SamplingParams, UnsupportedOperationError
+from forgetflow.records import Completion
+
+
+def falsify_record(text: str, seed: int, keep_first_line: bool = True) -> str:
+    """Each "Field: value" line gets a fresh value; lines without a field become random words."""
+    digest = hashlib.sha256(f"{seed}\0{text}".encode()).digest()
+    faker = make_faker(int.from_bytes(digest[:8], "big"))
+    lines = text.split("\n")
+    out = []
+    for index, line in enumerate(lines):
+        if index == 0 and keep_first_line:
+            out.append(line)
+            continue
+        field, sep, value = line.partition(": ")
+        if sep:
+            fresh = fake_value(faker, field)
+            while fresh == value:
+                fresh = fake_value(faker, field)
+            out.append(f"{field}: {fresh}")
+        else:
+            out.append(" ".join(faker.words(max(1, len(line.split())))))
+    return "\n".join(out)
+
+
+class TemplateBackend:
+    """Deterministic in (seed, prompt); text prompts only; cannot score log-likelihoods."""
+
+    name = "template"
+
+    def __init__(self, keep_first_line: bool = True) -> None:
+        self.keep_first_line = keep_first_line
+
+    def generate(self, prompts: Sequence[Prompt], params: SamplingParams) -> list[Completion]:
+        completions = []
+        for prompt in prompts:
+            if not isinstance(prompt, str):
+                raise UnsupportedOperationError("the template backend takes text prompts only")
+            text = falsify_record(prompt, params.seed, self.keep_first_line)
+            completions.append(Completion(token_ids=(), text=text))
+        return completions
+
+    def loglikelihood(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
+        raise UnsupportedOperationError("the template backend has no model to score text with")

@@ -1,0 +1,170 @@
+"""The artifact store: content-addressed, atomically written, verified on every read."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from storage.schemas import FILE_KINDS, table_schema
+
+
+class ArtifactError(RuntimeError):
+    """Base class of every artifact problem."""
+
+
+class MissingArtifactError(ArtifactError):
+    """The artifact's file or directory is not where its ref says."""
+
+
+class SchemaMismatchError(ArtifactError):
+    """A table does not match the declared schema of its kind."""
+
+
+class IntegrityError(ArtifactError):
+    """An artifact's content no longer matches the sha256 recorded in its ref."""
+
+
+@dataclass(frozen=True)
+class ArtifactRef:
+    """What tasks pass around: where an artifact lives, what it is and its content hash."""
+
+    uri: str
+    schema_name: str
+    schema_version: int
+    num_rows: int
+    sha256: str
+
+    @property
+    def path(self) -> Path:
+        return Path(self.uri.removeprefix("file://"))
+
+    def to_dict(self) -> dict[str, str | int]:
+        return asdict(self)
+
+
+def file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def dir_digest(path: Path) -> str:
+    """Hash of a directory: every file's relative path and content hash, in sorted order."""
+    digest = hashlib.sha256()
+    for item in sorted(p for p in path.rglob("*") if p.is_file()):
+        digest.update(f"{item.relative_to(path).as_posix()}\0{file_digest(item)}\n".encode())
+    return digest.hexdigest()
+
+
+def conform(table: pa.Table, schema_name: str) -> pa.Table:
+    """The table in its kind's exact schema (column order and types), or a SchemaMismatchError."""
+    declared = table_schema(schema_name)
+    expected = declared.schema
+    if set(table.column_names) != set(expected.names):
+        raise SchemaMismatchError(
+            f"{schema_name} v{declared.version} wants columns {expected.names}, "
+            f"got {table.column_names}"
+        )
+    for field in expected:
+        if table.column(field.name).null_count:
+            raise SchemaMismatchError(f"{schema_name}: column {field.name!r} has nulls")
+    try:
+        return table.select(expected.names).cast(expected)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as err:
+        raise SchemaMismatchError(f"{schema_name}: {err}") from err
+
+
+class ArtifactStore:
+    """Artifacts under `root`, each at a path derived from its kind and content hash."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def _publish(self, staged: Path, kind: str, digest: str, suffix: str) -> Path:
+        final = self.root / kind / f"{digest}{suffix}"
+        final.parent.mkdir(parents=True, exist_ok=True)
+        if final.exists():  # same content already stored
+            shutil.rmtree(staged) if staged.is_dir() else staged.unlink()
+        else:
+            os.replace(staged, final)
+        return final
+
+    def _staging(self) -> Path:
+        (self.root / ".staging").mkdir(parents=True, exist_ok=True)
+        return self.root / ".staging"
+
+    def put_table(self, table: pa.Table, schema_name: str) -> ArtifactRef:
+        table = conform(table, schema_name)
+        handle, name = tempfile.mkstemp(suffix=".parquet", dir=self._staging())
+        os.close(handle)
+        staged = Path(name)
+        pq.write_table(table, staged)
+        digest = file_digest(staged)
+        final = self._publish(staged, schema_name, digest, ".parquet")
+        version = table_schema(schema_name).version
+        return ArtifactRef(final.as_uri(), schema_name, version, table.num_rows, digest)
+
+    def get_table(self, ref: ArtifactRef) -> pa.Table:
+        declared = table_schema(ref.schema_name)
+        if ref.schema_version != declared.version:
+            raise SchemaMismatchError(
+                f"{ref.uri}: ref says {ref.schema_name} v{ref.schema_version}, "
+                f"this forgetflow reads v{declared.version}"
+            )
+        self._check_hash(ref, file_digest)
+        table = pq.read_table(ref.path)
+        if not table.schema.equals(declared.schema):
+            raise SchemaMismatchError(
+                f"{ref.uri} does not match {ref.schema_name} v{declared.version}: "
+                f"got {table.schema}, want {declared.schema}"
+            )
+        if table.num_rows != ref.num_rows:
+            raise IntegrityError(f"{ref.uri}: {table.num_rows} rows, ref says {ref.num_rows}")
+        return table
+
+    def stage_dir(self) -> Path:
+        """An empty folder to write a directory artifact into before `put_dir`."""
+        return Path(tempfile.mkdtemp(dir=self._staging()))
+
+    def put_dir(self, staged: Path, kind: str) -> ArtifactRef:
+        if kind not in FILE_KINDS:
+            raise KeyError(f"unknown artifact kind {kind!r}; known: {sorted(FILE_KINDS)}")
+        digest = dir_digest(staged)
+        files = sum(1 for p in staged.rglob("*") if p.is_file())
+        final = self._publish(staged, kind, digest, "")
+        return ArtifactRef(final.as_uri(), kind, FILE_KINDS[kind], files, digest)
+
+    def get_dir(self, ref: ArtifactRef) -> Path:
+        """The verified directory of a directory artifact (a model, a report)."""
+        if FILE_KINDS.get(ref.schema_name) != ref.schema_version:
+            raise SchemaMismatchError(
+                f"{ref.uri}: unknown kind {ref.schema_name} v{ref.schema_version}"
+            )
+        self._check_hash(ref, dir_digest)
+        return ref.path
+
+    def _check_hash(self, ref: ArtifactRef, digest_of) -> None:
+        if not ref.path.exists():
+            raise MissingArtifactError(f"artifact {ref.uri} ({ref.schema_name}) is missing")
+        actual = digest_of(ref.path)
+        if actual != ref.sha256:
+            raise IntegrityError(
+                f"artifact {ref.uri} was modified: sha256 {actual[:12]}..., "
+                f"ref says {ref.sha256[:12]}..."
+            )
+
+    def verify(self, ref: ArtifactRef) -> None:
+        """Raise unless the artifact is present, unmodified and of its declared schema."""
+        if ref.schema_name in FILE_KINDS:
+            self.get_dir(ref)
+        else:
+            self.get_table(ref)

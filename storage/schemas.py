@@ -1,0 +1,90 @@
+"""One declared Arrow schema per table artifact kind, plus the non-table kinds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+
+@dataclass(frozen=True)
+class TableSchema:
+    name: str
+    version: int
+    schema: pa.Schema
+
+
+def _schema(*fields: tuple[str, pa.DataType]) -> pa.Schema:
+    return pa.schema([pa.field(name, kind, nullable=False) for name, kind in fields])
+
+
+TABLE_SCHEMAS: dict[str, TableSchema] = {
+    s.name: s
+    for s in (
+        TableSchema(
+            "samples",
+            1,
+            _schema(("sample_id", pa.string()), ("split", pa.string()), ("text", pa.string())),
+        ),
+        TableSchema(
+            "ledger",
+            1,
+            _schema(
+                ("sample_id", pa.string()),
+                ("split", pa.string()),
+                ("step", pa.int64()),
+                ("metric", pa.string()),
+                ("value", pa.float64()),
+            ),
+        ),
+        TableSchema(
+            "antisamples",
+            1,
+            _schema(
+                ("sample_id", pa.string()),
+                ("source_id", pa.string()),
+                ("text", pa.string()),
+                ("backend", pa.string()),
+            ),
+        ),
+        TableSchema(
+            "extraction",
+            1,
+            _schema(
+                ("sample_id", pa.string()),
+                ("split", pa.string()),
+                ("model", pa.string()),
+                ("prefix_tokens", pa.int64()),
+                ("suffix_tokens", pa.int64()),
+                ("exact", pa.bool_()),
+                ("token_match", pa.float64()),
+            ),
+        ),
+        TableSchema(
+            "utility",
+            1,
+            _schema(
+                ("split", pa.string()),
+                ("model", pa.string()),
+                ("tokens", pa.int64()),
+                ("nll", pa.float64()),
+                ("perplexity", pa.float64()),
+            ),
+        ),
+        TableSchema(
+            "training_log",
+            1,
+            _schema(("step", pa.int64()), ("name", pa.string()), ("value", pa.float64())),
+        ),
+    )
+}
+
+# Artifacts that are files or directories rather than tables: name -> version.
+FILE_KINDS: dict[str, int] = {"model": 1, "report": 1}
+
+
+def table_schema(name: str) -> TableSchema:
+    if name not in TABLE_SCHEMAS:
+        known = ", ".join(sorted(TABLE_SCHEMAS))
+        raise KeyError(f"unknown table schema {name!r}; known: {known}")
+    return TABLE_SCHEMAS[name]

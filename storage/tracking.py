@@ -1,0 +1,114 @@
+"""MLflow glue: the only module that imports mlflow.
+
+One experiment; a parent run per pipeline run; a child run per stage. Everything goes through
+`MlflowClient` with explicit run ids, so it is safe from any thread (Prefect runs tasks in workers).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
+
+from storage.artifacts import ArtifactRef
+
+PARENT_TAG = "mlflow.parentRunId"
+MAX_PARAM_CHARS = 6000
+
+
+def default_tracking_uri(db_path: Path) -> str:
+    """$MLFLOW_TRACKING_URI when set, else a sqlite database at `db_path`."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{db_path}"
+
+
+def flatten(prefix: str, value: object) -> dict[str, str]:
+    """Nested config -> flat `a.b.c` params, as MLflow wants them."""
+    if isinstance(value, Mapping):
+        out: dict[str, str] = {}
+        for key, item in value.items():
+            out.update(flatten(f"{prefix}.{key}" if prefix else str(key), item))
+        return out
+    text = json.dumps(value) if isinstance(value, list | tuple) else str(value)
+    return {prefix: text[:MAX_PARAM_CHARS]}
+
+
+@dataclass(frozen=True)
+class RunHandle:
+    """A run the pipeline writes to; `client` is bound to the tracking URI."""
+
+    client: MlflowClient
+    run_id: str
+
+    def log_params(self, params: Mapping[str, object]) -> None:
+        flat = flatten("", params)
+        batch = [Param(key, value) for key, value in flat.items()]
+        for start in range(0, len(batch), 100):
+            self.client.log_batch(self.run_id, params=batch[start : start + 100])
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int = 0) -> None:
+        batch = [Metric(k, float(v), 0, step) for k, v in metrics.items()]
+        for start in range(0, len(batch), 500):
+            self.client.log_batch(self.run_id, metrics=batch[start : start + 500])
+
+    def log_curve(self, name: str, points: list[tuple[int, float]]) -> None:
+        batch = [Metric(name, float(value), 0, step) for step, value in points]
+        for start in range(0, len(batch), 500):
+            self.client.log_batch(self.run_id, metrics=batch[start : start + 500])
+
+    def set_tags(self, tags: Mapping[str, str]) -> None:
+        self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+    def log_ref(self, role: str, ref: ArtifactRef) -> None:
+        """Record an artifact ref: as tags for search, as JSON for reading."""
+        self.set_tags({f"artifact.{role}.uri": ref.uri, f"artifact.{role}.sha256": ref.sha256})
+        self.log_dict(ref.to_dict(), f"refs/{role}.json")
+
+    def log_dict(self, payload: Mapping[str, object], artifact_file: str) -> None:
+        self.client.log_dict(self.run_id, dict(payload), artifact_file)
+
+    def log_file(self, path: Path, artifact_path: str | None = None) -> None:
+        self.client.log_artifact(self.run_id, str(path), artifact_path)
+
+
+class Tracker:
+    """The pipeline's experiment in one MLflow tracking store."""
+
+    def __init__(self, tracking_uri: str, experiment: str, artifact_root: Path) -> None:
+        self.tracking_uri = tracking_uri
+        self.client = MlflowClient(tracking_uri=tracking_uri)
+        found = self.client.get_experiment_by_name(experiment)
+        if found is None:
+            artifact_root.mkdir(parents=True, exist_ok=True)
+            self.experiment_id = self.client.create_experiment(
+                experiment, artifact_location=artifact_root.resolve().as_uri()
+            )
+        else:
+            self.experiment_id = found.experiment_id
+
+    def start_run(self, name: str, parent_run_id: str | None = None) -> RunHandle:
+        tags = {"mlflow.runName": name}
+        if parent_run_id is not None:
+            tags[PARENT_TAG] = parent_run_id
+        run = self.client.create_run(self.experiment_id, run_name=name, tags=tags)
+        return RunHandle(self.client, run.info.run_id)
+
+    def end_run(self, handle: RunHandle, failed: bool = False) -> None:
+        self.client.set_terminated(handle.run_id, "FAILED" if failed else "FINISHED")
+
+    @contextmanager
+    def stage_run(self, stage: str, parent_run_id: str) -> Iterator[RunHandle]:
+        """A child run for one stage; FAILED when the stage raises."""
+        handle = self.start_run(stage, parent_run_id)
+        handle.set_tags({"forgetflow.stage": stage})
+        try:
+            yield handle
+        except BaseException:
+            self.end_run(handle, failed=True)
+            raise
+        self.end_run(handle)
