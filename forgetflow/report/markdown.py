@@ -1,0 +1,103 @@
+"""The pipeline report: one Markdown page with a before/after table for every stage."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from forgetflow.audit.extraction import extraction_summary
+from forgetflow.memorization import ledger as ledger_mod
+from forgetflow.utility.perplexity import utility_summary
+
+
+@dataclass(frozen=True)
+class ReportInputs:
+    title: str
+    facts: Mapping[str, str]  # what ran: model, data, method, seed, commit ...
+    ledger: pa.Table
+    twins: pa.Table
+    training_log: pa.Table
+    extraction: pa.Table
+    utility: pa.Table
+
+
+def table(header: tuple[str, ...], rows: list[tuple[object, ...]]) -> str:
+    def cell(value: object) -> str:
+        return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def before_after(summary: Mapping[str, float], names: list[str], scale: float = 1.0) -> list:
+    rows = []
+    for name in names:
+        before, after = summary.get(f"before_{name}"), summary.get(f"after_{name}")
+        if before is None or after is None:
+            continue
+        rows.append((name, before * scale, after * scale, (after - before) * scale))
+    return rows
+
+
+def headline(report: ReportInputs) -> dict[str, float]:
+    """The figures the acceptance of an unlearning run rests on (extraction in points)."""
+    ext = extraction_summary(report.extraction)
+    util = utility_summary(report.utility)
+    out = {
+        "forget_extraction_drop_points": 100
+        * (ext["before_forget_extraction"] - ext["after_forget_extraction"]),
+        "retain_extraction_drop_points": 100
+        * (ext["before_retain_extraction"] - ext["after_retain_extraction"]),
+    }
+    if "before_retain_perplexity" in util:
+        before, after = util["before_retain_perplexity"], util["after_retain_perplexity"]
+        out["retain_perplexity_change_pct"] = 100 * (after / before - 1)
+    return out
+
+
+def memorization_section(ledger: pa.Table) -> str:
+    steps = ledger_mod.steps(ledger)
+    first, last = ledger_mod.summary(ledger, steps[0]), ledger_mod.summary(ledger, steps[-1])
+    rows = [(k, first[k], last.get(k, float("nan"))) for k in first]
+    return table(("figure", f"step {steps[0]} (before)", f"step {steps[-1]} (after)"), rows)
+
+
+def training_section(log: pa.Table) -> str:
+    final_step = max(log["step"].to_pylist())
+    rows = [
+        (r["name"], r["value"])
+        for r in log.to_pylist()
+        if r["step"] == final_step and r["name"] != "step"
+    ]
+    return f"Steps: {final_step}. Figures at the last step:\n\n" + table(("figure", "value"), rows)
+
+
+def render_report(report: ReportInputs) -> str:
+    ext = extraction_summary(report.extraction)
+    splits = sorted({s for s in report.extraction["split"].to_pylist()})
+    ext_rows = before_after(ext, [f"{s}_extraction" for s in splits], 100.0)
+    ext_rows += before_after(ext, [f"{s}_token_match" for s in splits], 100.0)
+    util = utility_summary(report.utility)
+    util_splits = sorted({s for s in report.utility["split"].to_pylist()})
+    util_rows = before_after(util, [f"{s}_perplexity" for s in util_splits])
+    backends = sorted(set(report.twins["backend"].to_pylist()))
+    parts = [
+        f"# {report.title}",
+        table(("setting", "value"), list(report.facts.items())),
+        "## Headline",
+        table(("figure", "value"), list(headline(report).items())),
+        "## 1. Memorization scoring (threshold = mean holdout MA)",
+        memorization_section(report.ledger),
+        "## 2. Anti-samples",
+        f"{report.twins.num_rows} falsified twins from backend(s): {', '.join(backends)}.",
+        "## 3. Unlearning",
+        training_section(report.training_log),
+        "## 4. Extraction audit (greedy prefix -> suffix, % of samples / tokens)",
+        table(("figure", "before", "after", "change"), ext_rows),
+        "## 5. Utility (perplexity)",
+        table(("figure", "before", "after", "change"), util_rows),
+    ]
+    return "\n\n".join(parts) + "\n"
