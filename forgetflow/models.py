@@ -12,13 +12,17 @@ class ModelLoadError(RuntimeError):
     """The model directory is missing or is not a loadable HF causal LM."""
 
 
+def check_model_dir(path: Path) -> None:
+    if not (path / "config.json").is_file():
+        raise ModelLoadError(f"{path} is not an HF model directory (no config.json there)")
+
+
 def load_model(
     model_dir: str | Path,
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """Load a causal LM and its tokenizer from a local directory, in float32, in eval mode."""
     path = Path(model_dir)
-    if not (path / "config.json").is_file():
-        raise ModelLoadError(f"{path} is not an HF model directory (no config.json there)")
+    check_model_dir(path)
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
         model = AutoModelForCausalLM.from_pretrained(

@@ -8,6 +8,7 @@ import shutil
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -43,7 +44,7 @@ class ArtifactRef:
 
     @property
     def path(self) -> Path:
-        return Path(self.uri.removeprefix("file://"))
+        return Path(unquote(urlparse(self.uri).path))
 
     def to_dict(self) -> dict[str, str | int]:
         return asdict(self)
@@ -142,6 +143,15 @@ class ArtifactStore:
         files = sum(1 for p in staged.rglob("*") if p.is_file())
         final = self._publish(staged, kind, digest, "")
         return ArtifactRef(final.as_uri(), kind, FILE_KINDS[kind], files, digest)
+
+    def ref_dir(self, path: Path, kind: str) -> ArtifactRef:
+        """A ref to a directory that stays where it is (a user's model): hashed, not copied."""
+        if kind not in FILE_KINDS:
+            raise KeyError(f"unknown artifact kind {kind!r}; known: {sorted(FILE_KINDS)}")
+        if not path.is_dir():
+            raise MissingArtifactError(f"{path} is not a directory")
+        files = sum(1 for p in path.rglob("*") if p.is_file())
+        return ArtifactRef(path.resolve().as_uri(), kind, FILE_KINDS[kind], files, dir_digest(path))
 
     def get_dir(self, ref: ArtifactRef) -> Path:
         """The verified directory of a directory artifact (a model, a report)."""

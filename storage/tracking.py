@@ -98,6 +98,9 @@ class Tracker:
         run = self.client.create_run(self.experiment_id, run_name=name, tags=tags)
         return RunHandle(self.client, run.info.run_id)
 
+    def handle(self, run_id: str) -> RunHandle:
+        return RunHandle(self.client, run_id)
+
     def end_run(self, handle: RunHandle, failed: bool = False) -> None:
         self.client.set_terminated(handle.run_id, "FAILED" if failed else "FINISHED")
 

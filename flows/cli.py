@@ -1,0 +1,67 @@
+"""The `forgetflow` command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from flows.environment import configure_environment
+from flows.params import ConfigFileError, PipelineConfig, load_config
+from forgetflow.settings import resolve_paths
+
+app = typer.Typer(help="Make a language model forget what it must not keep, and prove it.",
+                  no_args_is_help=True, add_completion=False)  # fmt: skip
+console = Console()
+err_console = Console(stderr=True)
+
+
+def execute(config: PipelineConfig) -> None:
+    """Run the pipeline in Prefect's ephemeral mode and print where everything landed."""
+    configure_environment(resolve_paths(config.home))
+    from flows.unlearning_pipeline import unlearning_pipeline  # after the environment is set
+    from forgetflow.data.loaders import DataInputError
+    from forgetflow.models import ModelLoadError
+
+    try:
+        result = unlearning_pipeline(config)
+    except (DataInputError, ModelLoadError) as err:
+        err_console.print(f"[red]error:[/red] {err}")
+        raise typer.Exit(2) from err
+    table = Table("figure", "value", title="headline")
+    for key, value in sorted(result.headline.items()):
+        table.add_row(key, f"{value:.2f}")
+    console.print(table)
+    console.print(f"report:         {result.report}")
+    console.print(f"mlflow:         {result.tracking_uri}  (run {result.parent_run_id})")
+    console.print(f"artifacts:      {result.artifacts}")
+
+
+@app.command()
+def run(
+    config: Annotated[Path, typer.Option("--config", help="a PipelineConfig YAML file")],
+) -> None:
+    """Run the pipeline on the model and data a config file names."""
+    try:
+        loaded = load_config(config)
+    except ConfigFileError as err:
+        err_console.print(f"[red]error:[/red] {err}")
+        raise typer.Exit(2) from err
+    execute(loaded)
+
+
+@app.command()
+def demo(
+    home: Annotated[str | None, typer.Option(help="forgetflow's folder")] = None,
+) -> None:
+    """Run the pipeline on the built-in tiny world (built on first use, about 15 s)."""
+    from flows.presets import demo_config
+
+    execute(demo_config(home))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,93 @@
+"""The pipeline's typed parameters: the Prefect UI form, YAML presets and the CLI all use them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from forgetflow.data.world import WorldConfig
+from forgetflow.methods.grad_diff import GradDiffConfig
+from forgetflow.training import TrainingConfig
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class WorldSource(Strict):
+    """The built-in memorization world (built once, then reused)."""
+
+    kind: Literal["world"] = "world"
+    world: WorldConfig = WorldConfig()
+
+
+class FilesSource(Strict):
+    """Your own model directory and split files (JSONL, Parquet, CSV or a saved dataset dir)."""
+
+    kind: Literal["files"] = "files"
+    model: str = Field(description="a local HF causal-LM directory")
+    forget: str
+    retain: str
+    holdout: str = Field(description="non-members: the calibration for every threshold")
+
+
+class ScoringParams(Strict):
+    batch_size: int = Field(16, ge=1)
+    outlier_metric: Literal["ma", "loss"] = "ma"
+
+
+class AntisampleParams(Strict):
+    backend: Literal["template"] = "template"
+    keep_first_line: bool = Field(True, description="keep the prompt line in each twin")
+
+
+class UnlearningParams(Strict):
+    method: GradDiffConfig = GradDiffConfig()
+    training: TrainingConfig = TrainingConfig()
+
+
+class AuditParams(Strict):
+    prefix_tokens: int = Field(32, ge=1, description="prompt length for texts with no newline")
+    batch_size: int = Field(32, ge=1)
+
+
+class PipelineConfig(Strict):
+    name: str = Field("forgetflow", min_length=1)
+    seed: int = 0
+    home: str | None = Field(None, description="forgetflow's folder; default $FORGETFLOW_HOME")
+    experiment: str = "forgetflow"
+    data: Annotated[WorldSource | FilesSource, Field(discriminator="kind")] = WorldSource()
+    scoring: ScoringParams = ScoringParams()
+    antisamples: AntisampleParams = AntisampleParams()
+    unlearning: UnlearningParams = UnlearningParams()
+    audit: AuditParams = AuditParams()
+
+
+class ConfigFileError(ValueError):
+    """A pipeline config file is missing, not YAML, or not a valid PipelineConfig."""
+
+
+def load_config(path: str | Path) -> PipelineConfig:
+    """A PipelineConfig from YAML; relative file paths in it resolve against the file's folder."""
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigFileError(f"config file {file} does not exist")
+    try:
+        raw = yaml.safe_load(file.read_text()) or {}
+        config = PipelineConfig.model_validate(raw)
+    except yaml.YAMLError as err:
+        raise ConfigFileError(f"{file} is not valid YAML: {err}") from err
+    except ValidationError as err:
+        raise ConfigFileError(f"{file} is not a valid pipeline config:\n{err}") from err
+    if isinstance(config.data, FilesSource):
+        base = file.parent.resolve()
+        fields = {
+            k: str((base / v).resolve()) for k, v in config.data.model_dump().items() if k != "kind"
+        }
+        config = config.model_copy(update={"data": FilesSource(**fields)})
+    if config.home is not None and not Path(config.home).is_absolute():
+        config = config.model_copy(update={"home": str((file.parent / config.home).resolve())})
+    return config

@@ -1,0 +1,23 @@
+"""Built-in pipeline presets (their YAML twins live in deployments/)."""
+
+from __future__ import annotations
+
+from flows.params import PipelineConfig, UnlearningParams, WorldSource
+from forgetflow.data.world import WorldConfig
+from forgetflow.methods.grad_diff import GradDiffConfig
+from forgetflow.training import TrainingConfig
+
+
+def demo_config(home: str | None = None) -> PipelineConfig:
+    """The tiny world, GradDiff with falsified twins; tuned so that forget extraction collapses
+    while retain extraction and perplexity hold (see README)."""
+    return PipelineConfig(
+        name="demo-tiny",
+        seed=0,
+        home=home,
+        data=WorldSource(world=WorldConfig(size="tiny", seed=0)),
+        unlearning=UnlearningParams(
+            method=GradDiffConfig(forget_weight=0.2, retain_weight=2.0, antisample_weight=1.0),
+            training=TrainingConfig(steps=40, lr=1e-3, batch_size=8),
+        ),
+    )

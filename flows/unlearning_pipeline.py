@@ -1,0 +1,85 @@
+"""The pipeline: score -> anti-samples -> unlearn -> audit -> utility -> report."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prefect import flow
+
+from flows.params import FilesSource, PipelineConfig
+from flows.provenance import git_commit, package_versions
+from forgetflow.settings import resolve_paths
+from storage.tracking import Tracker, default_tracking_uri
+from tasks.antisamples import generate_antisamples
+from tasks.audit import audit_extraction
+from tasks.context import InputRefs, StageContext
+from tasks.ingest import ingest_files, ingest_world
+from tasks.report import write_report
+from tasks.scoring import score_memorization
+from tasks.unlearning import run_unlearning
+from tasks.utility import evaluate_utility
+
+
+@dataclass(frozen=True)
+class PipelineResult:
+    report: str
+    tracking_uri: str
+    artifacts: str
+    parent_run_id: str
+    headline: dict[str, float]
+
+
+def ingest(ctx: StageContext, config: PipelineConfig) -> InputRefs:
+    if isinstance(config.data, FilesSource):
+        files = {"forget": config.data.forget, "retain": config.data.retain,
+                 "holdout": config.data.holdout}  # fmt: skip
+        return ingest_files(ctx, config.data.model, files)
+    return ingest_world(ctx, config.data.world)
+
+
+def run_stages(ctx: StageContext, config: PipelineConfig) -> tuple[InputRefs, object]:
+    inputs = ingest(ctx, config)
+    ledger = score_memorization(
+        ctx, inputs, config.scoring.batch_size, config.scoring.outlier_metric
+    )
+    twins = generate_antisamples(ctx, inputs, config.antisamples.keep_first_line, config.seed)
+    unlearned = run_unlearning(
+        ctx, inputs, ledger, twins, config.unlearning.method, config.unlearning.training,
+        config.seed,
+    )  # fmt: skip
+    audit = audit_extraction(
+        ctx, inputs, unlearned.model, config.audit.prefix_tokens, config.audit.batch_size
+    )
+    utility = evaluate_utility(ctx, inputs, unlearned.model)
+    facts = {"model": inputs.model.uri, "method": config.unlearning.method.name,
+             "seed": str(config.seed), "unlearned model": unlearned.model.uri}  # fmt: skip
+    report = write_report(ctx, f"forgetflow report: {config.name}", facts, twins, unlearned,
+                          audit, utility)  # fmt: skip
+    return inputs, report
+
+
+@flow(name="unlearning-pipeline", log_prints=True)
+def unlearning_pipeline(config: PipelineConfig) -> PipelineResult:
+    """Unlearn a forget set from a model and audit the result; every stage lands in MLflow."""
+    paths = resolve_paths(config.home)
+    tracking_uri = default_tracking_uri(paths.mlflow_db)
+    paths.home.mkdir(parents=True, exist_ok=True)
+    tracker = Tracker(tracking_uri, config.experiment, paths.mlflow_artifacts)
+    parent = tracker.start_run(config.name)
+    parent.log_params({"config": config.model_dump(mode="json")})
+    parent.set_tags({"seed": str(config.seed), "git_commit": git_commit(),
+                     **{f"version.{k}": v for k, v in package_versions().items()}})  # fmt: skip
+    parent.log_dict(config.model_dump(mode="json"), "config.json")
+    ctx = StageContext(str(paths.home), tracking_uri, config.experiment, parent.run_id)
+    try:
+        inputs, report = run_stages(ctx, config)
+        for role in ("model", "forget", "retain", "holdout"):
+            parent.log_ref(f"input.{role}", getattr(inputs, role))
+        parent.log_ref("report", report)
+        figures = dict(tracker.client.get_run(parent.run_id).data.metrics)
+    except BaseException:
+        tracker.end_run(parent, failed=True)
+        raise
+    tracker.end_run(parent)
+    return PipelineResult(str(report.path / "report.md"), tracking_uri, str(paths.artifacts),
+                          parent.run_id, figures)  # fmt: skip

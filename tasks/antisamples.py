@@ -1,0 +1,31 @@
+"""Stage 2: anti-samples (falsified twins of the forget records)."""
+
+from __future__ import annotations
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from forgetflow.antisamples.twins import falsified_twins, leaked_fields
+from forgetflow.generation.template import TemplateBackend
+from storage.artifacts import ArtifactRef
+from tasks.context import InputRefs, StageContext
+
+
+@task(name="generate_antisamples", cache_policy=NO_CACHE)
+def generate_antisamples(
+    ctx: StageContext, inputs: InputRefs, keep_first_line: bool, seed: int
+) -> ArtifactRef:
+    with ctx.tracker().stage_run("generate_antisamples", ctx.parent_run_id) as run:
+        backend = TemplateBackend(keep_first_line=keep_first_line)
+        run.log_params({"backend": backend.name, "keep_first_line": keep_first_line, "seed": seed})
+        forget = ctx.samples(inputs.forget)
+        twins = falsified_twins(backend, forget, seed)
+        leaks = sum(
+            len(leaked_fields(s.text, t))
+            for s, t in zip(forget, twins["text"].to_pylist(), strict=True)
+        )
+        ref = ctx.store.put_table(twins, "antisamples")
+        run.log_metrics({"antisamples": twins.num_rows, "leaked_fields": leaks})
+        run.set_tags({"backend": backend.name})
+        run.log_ref("antisamples", ref)
+        return ref

@@ -1,0 +1,37 @@
+"""Turn the configured inputs into artifacts (no stage run of its own: the parent run logs them)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from forgetflow.data.loaders import load_split
+from forgetflow.data.world import WorldConfig, build_world
+from forgetflow.models import check_model_dir
+from forgetflow.settings import resolve_paths
+from tasks.context import InputRefs, StageContext
+
+
+def _ingest(ctx: StageContext, model_dir: Path, files: dict[str, str]) -> InputRefs:
+    check_model_dir(model_dir)
+    cache = resolve_paths(ctx.home).home / "datasets-cache"
+    refs = {
+        split: ctx.store.put_table(load_split(files[split], split, cache), "samples")
+        for split in ("forget", "retain", "holdout")
+    }
+    return InputRefs(model=ctx.store.ref_dir(model_dir, "model"), **refs)
+
+
+@task(name="ingest_world", cache_policy=NO_CACHE)
+def ingest_world(ctx: StageContext, world: WorldConfig) -> InputRefs:
+    """Build (or reuse) the built-in world and register its model and splits."""
+    built = build_world(world, resolve_paths(ctx.home).worlds)
+    return _ingest(ctx, built.model_dir, {k: str(v) for k, v in built.splits.items()})
+
+
+@task(name="ingest_files", cache_policy=NO_CACHE)
+def ingest_files(ctx: StageContext, model: str, splits: dict[str, str]) -> InputRefs:
+    """Register a user's model directory and read their split files through `datasets`."""
+    return _ingest(ctx, Path(model), splits)

@@ -1,0 +1,33 @@
+"""Stage 6: the Markdown report, stored as an artifact and logged to MLflow."""
+
+from __future__ import annotations
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from forgetflow.report.markdown import ReportInputs, headline, render_report
+from storage.artifacts import ArtifactRef
+from tasks.context import StageContext, UnlearningRefs
+
+
+@task(name="write_report", cache_policy=NO_CACHE)
+def write_report(
+    ctx: StageContext, title: str, facts: dict[str, str], twins: ArtifactRef,
+    unlearned: UnlearningRefs, extraction: ArtifactRef, utility: ArtifactRef,
+) -> ArtifactRef:  # fmt: skip
+    store = ctx.store
+    with ctx.tracker().stage_run("report", ctx.parent_run_id) as run:
+        inputs = ReportInputs(
+            title, facts, store.get_table(unlearned.ledger), store.get_table(twins),
+            store.get_table(unlearned.training_log), store.get_table(extraction),
+            store.get_table(utility),
+        )  # fmt: skip
+        staged = store.stage_dir()
+        (staged / "report.md").write_text(render_report(inputs))
+        ref = store.put_dir(staged, "report")
+        figures = headline(inputs)
+        run.log_metrics(figures)
+        ctx.tracker().handle(ctx.parent_run_id).log_metrics(figures)
+        run.log_file(ref.path / "report.md")
+        run.log_ref("report", ref)
+        return ref
