@@ -1,0 +1,48 @@
+"""Offline, CPU, deterministic: the environment is set before prefect, mlflow or HF load."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+_SESSION_HOME = Path(tempfile.mkdtemp(prefix="forgetflow-tests-"))
+os.environ["FORGETFLOW_HOME"] = str(_SESSION_HOME)
+os.environ.pop("MLFLOW_TRACKING_URI", None)
+
+from flows.environment import configure_environment  # noqa: E402
+from forgetflow.settings import resolve_paths  # noqa: E402
+
+configure_environment(resolve_paths(_SESSION_HOME))
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from forgetflow.data.world import World, WorldConfig, build_world  # noqa: E402
+from forgetflow.models import load_model  # noqa: E402
+
+torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="session")
+def session_home() -> Path:
+    return _SESSION_HOME
+
+
+@pytest.fixture(scope="session")
+def tiny_world(session_home: Path) -> World:
+    """The default tiny world, built once per test session (about 10 s)."""
+    return build_world(WorldConfig(), resolve_paths(session_home).worlds)
+
+
+@pytest.fixture()
+def tiny_model(tiny_world: World):
+    return load_model(tiny_world.model_dir)
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
