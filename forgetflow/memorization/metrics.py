@@ -45,11 +45,11 @@ def score_samples(
     scores: list[SampleScore] = []
     for offset, chunk in enumerate(batches(sequences, batch_size)):
         logprobs, hits, valid = target_logprobs(model, pad_right(chunk, tokenizer.pad_token_id))
-        counts = valid.sum(dim=1)  # (B,)
-        ma = (hits & valid).sum(dim=1) / counts
-        loss = -(logprobs * valid).sum(dim=1) / counts
+        counts = valid.sum(dim=1).tolist()  # (B,)
+        matched = (hits & valid).sum(dim=1).tolist()
+        nll = (-(logprobs * valid).sum(dim=1)).tolist()
         for row in range(len(chunk)):
             sample = samples[offset * batch_size + row]
-            values = {"ma": float(ma[row]), "loss": float(loss[row])}
+            values = {"ma": matched[row] / counts[row], "loss": nll[row] / counts[row]}
             scores.append(SampleScore(sample.sample_id, sample.split, values))
     return scores

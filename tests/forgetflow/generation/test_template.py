@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import pytest
+
+from forgetflow.antisamples.twins import AntisampleError, falsified_twins, leaked_fields
+from forgetflow.generation.base import GenerationBackend, SamplingParams, UnsupportedOperationError
+from forgetflow.generation.template import TemplateBackend, falsify_record
+from forgetflow.records import Completion, Sample
+
+RECORD = (
+    "Name: Ada Lovelace\nEmail: ada@example.com\nPhone: 555-0100\n"
+    "Address: 1 Analytical Way, London\nSSN: 123-45-6789\nnotes without a field"
+)
+
+
+def test_every_field_but_the_prompt_line_is_replaced() -> None:
+    twin = falsify_record(RECORD, seed=0)
+    source_lines, twin_lines = RECORD.split("\n"), twin.split("\n")
+    assert twin_lines[0] == source_lines[0]
+    assert len(twin_lines) == len(source_lines)
+    for before, after in zip(source_lines[1:], twin_lines[1:], strict=True):
+        assert before != after
+        if ": " in before:
+            assert after.split(": ")[0] == before.split(": ")[0]
+    assert leaked_fields(RECORD, twin) == []
+
+
+def test_twins_are_deterministic_in_seed_and_can_replace_the_first_line() -> None:
+    assert falsify_record(RECORD, 1) == falsify_record(RECORD, 1) != falsify_record(RECORD, 2)
+    assert falsify_record(RECORD, 1, keep_first_line=False).split("\n")[0] != "Name: Ada Lovelace"
+
+
+def test_backend_follows_the_protocol_and_refuses_what_it_cannot_do() -> None:
+    backend = TemplateBackend()
+    assert isinstance(backend, GenerationBackend)
+    (completion,) = backend.generate([RECORD], SamplingParams(seed=3))
+    assert completion.text == falsify_record(RECORD, 3)
+    with pytest.raises(UnsupportedOperationError):
+        backend.generate([[1, 2, 3]], SamplingParams())
+    with pytest.raises(UnsupportedOperationError):
+        backend.loglikelihood([("a", "b")])
+
+
+def test_twin_table_pairs_each_forget_sample() -> None:
+    forget = [Sample("f-1", "forget", RECORD), Sample("f-2", "forget", RECORD.replace("Ada", "Bo"))]
+    table = falsified_twins(TemplateBackend(), forget, seed=0)
+    assert table.column("source_id").to_pylist() == ["f-1", "f-2"]
+    assert table.column("backend").to_pylist() == ["template", "template"]
+    assert table.column("sample_id").to_pylist() == ["f-1~twin", "f-2~twin"]
+
+
+class EchoBackend:
+    name = "echo"
+
+    def generate(self, prompts, params):
+        return [Completion((), p) for p in prompts]
+
+    def loglikelihood(self, pairs):
+        return [0.0 for _ in pairs]
+
+
+def test_a_backend_that_returns_the_source_unchanged_is_rejected() -> None:
+    with pytest.raises(AntisampleError, match="f-1"):
+        falsified_twins(EchoBackend(), [Sample("f-1", "forget", RECORD)], seed=0)
