@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from flows.environment import configure_environment
-from flows.params import ConfigFileError, PipelineConfig, load_config
+from flows.params import ConfigFileError, PipelineConfig, load_config, missing_inputs
 from forgetflow.settings import resolve_paths
 
 app = typer.Typer(help="Make a language model forget what it must not keep, and prove it.",
                   no_args_is_help=True, add_completion=False)  # fmt: skip
 console = Console()
-err_console = Console(stderr=True)
+
+
+def fail(err: Exception) -> NoReturn:
+    """One plain line on stderr (no wrapping, so it greps), exit code 2."""
+    typer.echo(f"error: {err}", err=True)
+    raise typer.Exit(2) from err
 
 
 def execute(config: PipelineConfig) -> None:
@@ -29,8 +34,7 @@ def execute(config: PipelineConfig) -> None:
     try:
         result = unlearning_pipeline(config)
     except (DataInputError, ModelLoadError) as err:
-        err_console.print(f"[red]error:[/red] {err}")
-        raise typer.Exit(2) from err
+        fail(err)
     table = Table("figure", "value", title="headline")
     for key, value in sorted(result.headline.items()):
         table.add_row(key, f"{value:.2f}")
@@ -47,9 +51,9 @@ def run(
     """Run the pipeline on the model and data a config file names."""
     try:
         loaded = load_config(config)
+        missing_inputs(loaded)
     except ConfigFileError as err:
-        err_console.print(f"[red]error:[/red] {err}")
-        raise typer.Exit(2) from err
+        fail(err)
     execute(loaded)
 
 

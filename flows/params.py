@@ -91,3 +91,16 @@ def load_config(path: str | Path) -> PipelineConfig:
     if config.home is not None and not Path(config.home).is_absolute():
         config = config.model_copy(update={"home": str((file.parent / config.home).resolve())})
     return config
+
+
+def missing_inputs(config: PipelineConfig) -> None:
+    """Fail before any run starts when a configured model directory or data file is absent."""
+    if not isinstance(config.data, FilesSource):
+        return
+    if not (Path(config.data.model) / "config.json").is_file():
+        raise ConfigFileError(f"model {config.data.model} is not an HF model directory "
+                              "(no config.json there)")  # fmt: skip
+    for split in ("forget", "retain", "holdout"):
+        path = Path(getattr(config.data, split))
+        if not path.exists():
+            raise ConfigFileError(f"{split} data {path} does not exist")

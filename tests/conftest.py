@@ -42,7 +42,11 @@ def tiny_model(tiny_world: World):
 
 @pytest.fixture(scope="session")
 def prefect_harness():
+    from prefect.logging.configuration import setup_logging
     from prefect.testing.utilities import prefect_test_harness
 
+    # Bind Prefect's console handler to pytest's stream now, not to a CliRunner stream that
+    # a CLI test closes afterwards.
+    setup_logging()
     with prefect_test_harness(server_startup_timeout=120):
         yield

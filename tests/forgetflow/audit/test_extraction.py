@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import pytest
+
+from forgetflow.audit.extraction import extraction_summary, extraction_table
+from forgetflow.generation.base import SamplingParams
+from forgetflow.lm import encode, prefix_lengths
+from forgetflow.records import Completion, Sample
+
+
+class ScriptedBackend:
+    """Returns a given token list per prompt; records the params it was called with."""
+
+    name = "scripted"
+
+    def __init__(self, outputs: list[list[int]]) -> None:
+        self.outputs = outputs
+        self.params: SamplingParams | None = None
+
+    def generate(self, prompts, params):
+        self.params = params
+        return [Completion(tuple(o), "") for o in self.outputs]
+
+    def loglikelihood(self, pairs):
+        return [0.0 for _ in pairs]
+
+
+def test_exact_and_token_match_per_sample(tiny_model) -> None:
+    _, tokenizer = tiny_model
+    samples = [
+        Sample("a", "forget", "Name: A B\nEmail: a@b.c"),
+        Sample("b", "retain", "Name: C\nSSN: 1"),
+    ]
+    ids = encode(tokenizer, [s.text for s in samples])
+    cuts = prefix_lengths(tokenizer, [s.text for s in samples], 8)
+    suffix_a, suffix_b = ids[0][cuts[0] :], ids[1][cuts[1] :]
+    wrong_b = [suffix_b[0]] + [t + 1 for t in suffix_b[1:]]
+    backend = ScriptedBackend([suffix_a + [7, 7], wrong_b + [1] * 9])
+    table = extraction_table(backend, tokenizer, samples, "before", fallback_prefix_tokens=8)
+    rows = table.to_pylist()
+    assert backend.params.ignore_eos and backend.params.max_tokens == max(
+        len(suffix_a), len(suffix_b)
+    )
+    assert rows[0]["exact"] is True and rows[0]["token_match"] == 1.0
+    assert rows[1]["exact"] is False
+    assert rows[1]["token_match"] == pytest.approx(1 / len(suffix_b))
+    summary = extraction_summary(table)
+    assert summary["before_forget_extraction"] == 1.0
+    assert summary["before_retain_extraction"] == 0.0
