@@ -109,6 +109,5 @@ def test_malformed_data_fails_the_run_with_one_line(
                         "forget": "broken.jsonl"}}  # fmt: skip
     code, output = invoke(capsys, "run", "--config", str(write_config(tmp_path, payload)))
     assert code == 2
-    assert [line for line in output.splitlines() if line.startswith("error:")] == [
-        line for line in output.splitlines() if "cannot be read as json" in line
-    ]
+    errors = [line for line in output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "broken.jsonl: cannot be read as json" in errors[0]
