@@ -67,5 +67,28 @@ def demo(
     execute(demo_config(home))
 
 
+@app.command()
+def serve(
+    config: Annotated[Path, typer.Option("--config", help="a PipelineConfig YAML file")],
+    name: Annotated[str, typer.Option(help="the deployment's name")] = "forgetflow",
+    cron: Annotated[str | None, typer.Option(help="a schedule, e.g. '0 3 * * *'")] = None,
+) -> None:
+    """Serve the pipeline as a Prefect deployment with this config as its default parameters.
+
+    Needs a Prefect server (`make prefect-ui`, then PREFECT_API_URL); runs from the UI's typed
+    form and on the schedule until interrupted.
+    """
+    try:
+        loaded = load_config(config)
+    except ConfigFileError as err:
+        fail(err)
+    configure_environment(resolve_paths(loaded.home))
+    from flows.unlearning_pipeline import unlearning_pipeline
+
+    unlearning_pipeline.serve(
+        name=name, parameters={"config": loaded.model_dump(mode="json")}, cron=cron
+    )
+
+
 if __name__ == "__main__":
     app()

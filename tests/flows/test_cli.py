@@ -9,6 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
+
 from flows.cli import app
 from forgetflow.settings import resolve_paths
 from storage.tracking import default_tracking_uri

@@ -40,8 +40,9 @@ def test_grad_diff_loss_is_its_formula(tiny_world, tiny_model) -> None:
     config = GradDiffConfig(forget_weight=0.5, retain_weight=2.0, antisample_weight=3.0)
     out = loss(config, model, UnlearningBatch(forget, retain, twins))
     with torch.no_grad():
-        expected = (-0.5 * sequence_nll(model, forget).mean() + 2.0 * sequence_nll(model, retain).mean()
-                    + 3.0 * sequence_nll(model, twins).mean())  # fmt: skip
+        nll = {name: sequence_nll(model, b).mean() for name, b in
+               (("forget", forget), ("retain", retain), ("twins", twins))}  # fmt: skip
+        expected = -0.5 * nll["forget"] + 2.0 * nll["retain"] + 3.0 * nll["twins"]
     assert out.loss.item() == pytest.approx(expected.item(), rel=1e-5)
     assert set(out.logs) == {"forget_nll", "retain_nll", "antisample_nll", "loss"}
 
