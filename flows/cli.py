@@ -39,9 +39,10 @@ def execute(config: PipelineConfig) -> None:
     for key, value in sorted(result.headline.items()):
         table.add_row(key, f"{value:.2f}")
     console.print(table)
-    console.print(f"report:         {result.report}")
-    console.print(f"mlflow:         {result.tracking_uri}  (run {result.parent_run_id})")
-    console.print(f"artifacts:      {result.artifacts}")
+    console.print(f"report:         {result.report}", soft_wrap=True)
+    console.print(f"mlflow:         {result.tracking_uri}  (run {result.parent_run_id})",
+                  soft_wrap=True)  # fmt: skip
+    console.print(f"artifacts:      {result.artifacts}", soft_wrap=True)
 
 
 @app.command()

@@ -26,3 +26,13 @@ def configure_environment(paths: Paths) -> None:
     Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
     for key, value in DEFAULTS.items():
         os.environ.setdefault(key, value)
+    quiet_progress_bars()
+
+
+def quiet_progress_bars() -> None:
+    """HF libraries read their progress-bar switch at import; they may be imported already."""
+    import datasets
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    datasets.disable_progress_bars()
