@@ -31,7 +31,7 @@ mlflow-ui: install
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///.forgetflow/mlflow.db --port 5000
 
 prefect-ui: install
-	PREFECT_HOME=.forgetflow/prefect $(BIN)/prefect server start
+	PREFECT_HOME=.forgetflow/prefect PREFECT_SERVER_ANALYTICS_ENABLED=false DO_NOT_TRACK=1 $(BIN)/prefect server start
 
 lock: install
 	head -n 2 requirements.lock > requirements.lock.new
