@@ -1,7 +1,8 @@
 """The pipeline: score -> anti-samples -> unlearn -> audit -> utility -> report."""
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: Prefect builds the flow's parameter model from
+# real annotations, and a deployment loads this file by path, where string annotations of
+# PipelineConfig cannot be resolved.
 from dataclasses import dataclass
 
 from prefect import flow
