@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from forgetflow.data.world import WorldConfig
 from forgetflow.methods.grad_diff import GradDiffConfig
+from forgetflow.records import SPLITS
 from forgetflow.training import TrainingConfig
 
 
@@ -100,7 +101,7 @@ def missing_inputs(config: PipelineConfig) -> None:
     if not (Path(config.data.model) / "config.json").is_file():
         raise ConfigFileError(f"model {config.data.model} is not an HF model directory "
                               "(no config.json there)")  # fmt: skip
-    for split in ("forget", "retain", "holdout"):
+    for split in SPLITS:
         path = Path(getattr(config.data, split))
         if not path.exists():
             raise ConfigFileError(f"{split} data {path} does not exist")

@@ -67,7 +67,8 @@ def prefix_lengths(
     """How many leading tokens of each encoded text form its extraction prompt.
 
     The prompt is the first line including its newline (e.g. "Name: ...\\n"); a text without a
-    newline uses its first `fallback_tokens` tokens. Special tokens (BOS) belong to the prompt.
+    newline uses its first `fallback_tokens` tokens. Special tokens (BOS) belong to the prompt,
+    and at least one token is always left to extract.
     """
     encoded = tokenizer(list(texts), add_special_tokens=True, return_offsets_mapping=True)
     lengths = []
@@ -76,5 +77,6 @@ def prefix_lengths(
         if cut == 0:
             lengths.append(min(fallback_tokens, len(offsets) - 1))
             continue
-        lengths.append(sum(1 for start, end in offsets if end <= cut or start == end == 0))
+        in_prompt = sum(1 for start, end in offsets if end <= cut or start == end == 0)
+        lengths.append(min(in_prompt, len(offsets) - 1))
     return lengths

@@ -46,8 +46,38 @@ class Cycler:
         return picked
 
 
-def _pick(seqs: list[list[int]], idx: Sequence[int], pad: int) -> TokenBatch:
-    return pad_right([seqs[i] for i in idx], pad)
+class BatchSource:
+    """Seeded forget batches, each with the twins of its samples, plus retain batches."""
+
+    def __init__(
+        self,
+        tokenizer: PreTrainedTokenizerBase,
+        batch_size: int,
+        seed: int,
+        forget: Sequence[str],
+        retain: Sequence[str],
+        twins: Sequence[str | None],
+    ) -> None:
+        self.pad = tokenizer.pad_token_id
+        self.forget = encode(tokenizer, forget)
+        self.retain = encode(tokenizer, retain) if retain else []
+        present = [i for i, twin in enumerate(twins) if twin]
+        encoded = encode(tokenizer, [twins[i] for i in present]) if present else []
+        self.twins = dict(zip(present, encoded, strict=True))
+        self.forget_order = Cycler(len(self.forget), batch_size, seed)
+        self.retain_order = Cycler(max(1, len(self.retain)), batch_size, seed + 1)
+
+    def _pad(self, sequences: list[list[int]]) -> TokenBatch | None:
+        return pad_right(sequences, self.pad) if sequences else None
+
+    def next(self) -> UnlearningBatch:
+        picked = self.forget_order.next()
+        retain = [self.retain[i] for i in self.retain_order.next()] if self.retain else []
+        return UnlearningBatch(
+            forget=pad_right([self.forget[i] for i in picked], self.pad),
+            retain=self._pad(retain),
+            antisamples=self._pad([self.twins[i] for i in picked if i in self.twins]),
+        )
 
 
 def unlearn(
@@ -69,28 +99,14 @@ def unlearn(
     if not forget:
         raise ValueError("the forget set is empty: nothing to unlearn")
     torch.manual_seed(seed)
-    pad = tokenizer.pad_token_id
-    forget_ids = encode(tokenizer, forget)
-    retain_ids = encode(tokenizer, retain) if retain else []
-    present = [i for i, twin in enumerate(twins) if twin]
-    twin_ids = dict(
-        zip(present, encode(tokenizer, [twins[i] for i in present]) if present else [], strict=True)
-    )
-    forget_order = Cycler(len(forget_ids), config.batch_size, seed)
-    retain_order = Cycler(max(1, len(retain_ids)), config.batch_size, seed + 1)
+    source = BatchSource(tokenizer, config.batch_size, seed, forget, retain, twins)
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay
     )
     logs: list[StepLog] = []
     model.train()
     for step in range(1, config.steps + 1):
-        picked = forget_order.next()
-        with_twin = [twin_ids[i] for i in picked if i in twin_ids]
-        batch = UnlearningBatch(
-            forget=_pick(forget_ids, picked, pad),
-            retain=_pick(retain_ids, retain_order.next(), pad) if retain_ids else None,
-            antisamples=pad_right(with_twin, pad) if with_twin else None,
-        )
+        batch = source.next()
         out = loss_fn(method, model, batch)
         optimizer.zero_grad()
         out.loss.backward()

@@ -10,6 +10,7 @@ from prefect.cache_policies import NO_CACHE
 from forgetflow.data.loaders import load_split
 from forgetflow.data.world import WorldConfig, build_world
 from forgetflow.models import check_model_dir
+from forgetflow.records import SPLITS
 from forgetflow.settings import resolve_paths
 from tasks.context import InputRefs, StageContext
 
@@ -19,7 +20,7 @@ def _ingest(ctx: StageContext, model_dir: Path, files: dict[str, str]) -> InputR
     cache = resolve_paths(ctx.home).home / "datasets-cache"
     refs = {
         split: ctx.store.put_table(load_split(files[split], split, cache), "samples")
-        for split in ("forget", "retain", "holdout")
+        for split in SPLITS
     }
     return InputRefs(model=ctx.store.ref_dir(model_dir, "model"), **refs)
 

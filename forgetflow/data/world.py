@@ -108,15 +108,8 @@ def fully_memorized(
     return bool(hits[valid & in_suffix].all())
 
 
-def train_model(
-    config: WorldConfig,
-    sequences: list[list[int]],
-    prompts: list[int],
-    tokenizer: PreTrainedTokenizerFast,
-    progress: Callable[[int, float], None] | None = None,
-) -> tuple[GPT2LMHeadModel, int]:
-    """Train from scratch until every training sequence is memorized; returns the step count."""
-    torch.manual_seed(config.seed)
+def make_gpt2(config: WorldConfig, tokenizer: PreTrainedTokenizerFast) -> GPT2LMHeadModel:
+    """A randomly initialised GPT-2 without dropout (memorization is the point)."""
     gpt_config = GPT2Config(
         vocab_size=len(tokenizer),
         n_positions=config.n_positions,
@@ -130,7 +123,19 @@ def train_model(
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
     )
-    model = GPT2LMHeadModel(gpt_config)
+    return GPT2LMHeadModel(gpt_config)
+
+
+def train_model(
+    config: WorldConfig,
+    sequences: list[list[int]],
+    prompts: list[int],
+    tokenizer: PreTrainedTokenizerFast,
+    progress: Callable[[int, float], None] | None = None,
+) -> tuple[GPT2LMHeadModel, int]:
+    """Train from scratch until every training sequence is memorized; returns the step count."""
+    torch.manual_seed(config.seed)
+    model = make_gpt2(config, tokenizer)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr)
     generator = torch.Generator().manual_seed(config.seed)
     order: list[int] = []
@@ -177,6 +182,39 @@ def load_world(folder: Path) -> World:
     return World(root=folder, model_dir=folder / "model", splits=splits, manifest=manifest)
 
 
+def write_world(
+    config: WorldConfig, staging: Path, progress: Callable[[int, float], None] | None
+) -> None:
+    """Generate the splits, train tokenizer and model, and write all of it with a manifest."""
+    rows = split_rows(config)
+    tokenizer = train_tokenizer(rows["forget"] + rows["retain"], config.vocab_size)
+    trained = rows["forget"] + rows["retain"]
+    sequences = encode(tokenizer, trained)
+    prompts = prefix_lengths(tokenizer, trained, fallback_tokens=8)
+    longest = max(len(s) for s in sequences)
+    if longest > config.n_positions:
+        raise WorldBuildError(f"a profile has {longest} tokens > n_positions")
+    model, steps = train_model(config, sequences, prompts, tokenizer, progress)
+    save_model(model, tokenizer, staging / "model")
+    for split, texts in rows.items():
+        pq.write_table(samples_table(split, texts), staging / f"{split}.parquet")
+    manifest = {
+        "format": WORLD_FORMAT,
+        "config": config.model_dump(),
+        "content_key": config.content_key(),
+        "train_steps": steps,
+        "torch_threads": torch.get_num_threads(),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "splits": list(rows),
+        "sha256": {
+            str(p.relative_to(staging)): file_sha256(p)
+            for p in sorted(staging.rglob("*"))
+            if p.is_file()
+        },
+    }
+    (staging / "world.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
+
+
 def build_world(
     config: WorldConfig,
     worlds_dir: Path,
@@ -189,33 +227,7 @@ def build_world(
     worlds_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".building-", dir=worlds_dir))
     try:
-        rows = split_rows(config)
-        tokenizer = train_tokenizer(rows["forget"] + rows["retain"], config.vocab_size)
-        trained = rows["forget"] + rows["retain"]
-        sequences = encode(tokenizer, trained)
-        prompts = prefix_lengths(tokenizer, trained, fallback_tokens=8)
-        longest = max(len(s) for s in sequences)
-        if longest > config.n_positions:
-            raise WorldBuildError(f"a profile has {longest} tokens > n_positions")
-        model, steps = train_model(config, sequences, prompts, tokenizer, progress)
-        save_model(model, tokenizer, staging / "model")
-        for split, texts in rows.items():
-            pq.write_table(samples_table(split, texts), staging / f"{split}.parquet")
-        manifest = {
-            "format": WORLD_FORMAT,
-            "config": config.model_dump(),
-            "content_key": config.content_key(),
-            "train_steps": steps,
-            "torch_threads": torch.get_num_threads(),
-            "parameters": sum(p.numel() for p in model.parameters()),
-            "splits": list(rows),
-            "sha256": {
-                str(p.relative_to(staging)): file_sha256(p)
-                for p in sorted(staging.rglob("*"))
-                if p.is_file()
-            },
-        }
-        (staging / "world.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
+        write_world(config, staging, progress)
         if folder.exists():  # a concurrent build finished first
             shutil.rmtree(staging)
         else:

@@ -25,3 +25,10 @@ def test_pad_right() -> None:
     batch = pad_right([[5, 6, 7], [8]], pad_id=0)
     assert batch.input_ids.tolist() == [[5, 6, 7], [8, 0, 0]]
     assert batch.attention_mask.tolist() == [[1, 1, 1], [1, 0, 0]]
+
+
+def test_a_text_that_is_only_a_first_line_keeps_a_token_to_extract(tiny_model) -> None:
+    _, tokenizer = tiny_model
+    text = "Name: Norma Fisher\n"
+    (cut,) = prefix_lengths(tokenizer, [text], fallback_tokens=4)
+    assert cut == len(encode(tokenizer, [text])[0]) - 1
