@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from collections import Counter
+
+import torch
+from transformers import GPT2Config, GPT2LMHeadModel
+
+from forgetflow.data.exposures import (
+    REPETITION_CYCLE,
+    cycle_repetitions,
+    exposure_schedule,
+    train_on_schedule,
+)
+
+
+def test_repetitions_cycle_through_the_buckets() -> None:
+    reps = cycle_repetitions(13)
+    assert reps[:6] == list(REPETITION_CYCLE) and reps[6:12] == list(REPETITION_CYCLE)
+    assert Counter(cycle_repetitions(12)) == {r: 2 for r in REPETITION_CYCLE}
+
+
+def test_the_sampler_shows_each_item_exactly_r_times() -> None:
+    reps = [1, 2, 4, 8, 16, 32, 0, 3]
+    schedule = exposure_schedule(reps, seed=0)
+    assert Counter(schedule) == {i: r for i, r in enumerate(reps) if r}
+    assert exposure_schedule(reps, seed=0) == schedule != exposure_schedule(reps, seed=1)
+
+
+def test_one_pass_trains_ceil_exposures_over_batch_steps() -> None:
+    torch.manual_seed(0)
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=50, n_positions=16, n_embd=16, n_layer=1,
+                                       n_head=2))  # fmt: skip
+    sequences = [[1, 2, 3, 4], [5, 6, 7], [8, 9, 10, 11, 12]]
+    before = [p.clone() for p in model.parameters()]
+    seen: list[int] = []
+    steps = train_on_schedule(model, sequences, exposure_schedule([3, 2, 2], 0), 0, 3, 1e-2,
+                              progress=lambda step, total, loss: seen.append(total))  # fmt: skip
+    assert steps == 3 and seen == [3, 3, 3]
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
