@@ -16,6 +16,7 @@ class Sample:
     sample_id: str
     split: str
     text: str
+    repetitions: int = -1  # how often training saw it (the built-in world knows); -1: unknown
 
 
 @dataclass(frozen=True)

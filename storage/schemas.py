@@ -23,8 +23,13 @@ TABLE_SCHEMAS: dict[str, TableSchema] = {
     for s in (
         TableSchema(
             "samples",
-            1,
-            _schema(("sample_id", pa.string()), ("split", pa.string()), ("text", pa.string())),
+            2,
+            _schema(
+                ("sample_id", pa.string()),
+                ("split", pa.string()),
+                ("text", pa.string()),
+                ("repetitions", pa.int64()),  # exposures in training; -1 when unknown
+            ),
         ),
         TableSchema(
             "ledger",
@@ -49,10 +54,11 @@ TABLE_SCHEMAS: dict[str, TableSchema] = {
         ),
         TableSchema(
             "extraction",
-            1,
+            2,
             _schema(
                 ("sample_id", pa.string()),
                 ("split", pa.string()),
+                ("repetitions", pa.int64()),
                 ("model", pa.string()),
                 ("prefix_tokens", pa.int64()),
                 ("suffix_tokens", pa.int64()),

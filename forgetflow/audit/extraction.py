@@ -46,6 +46,7 @@ def extraction_table(
         {
             "sample_id": [s.sample_id for s in samples],
             "split": [s.split for s in samples],
+            "repetitions": pa.array([s.repetitions for s in samples], pa.int64()),
             "model": [model_label] * len(samples),
             "prefix_tokens": cuts,
             "suffix_tokens": [len(s) for s in suffixes],
@@ -56,15 +57,27 @@ def extraction_table(
 
 
 def extraction_summary(table: pa.Table) -> dict[str, float]:
-    """`{model}_{split}_extraction` (share exactly extracted) and `..._token_match` means."""
+    """`{model}_{group}_extraction` (share exactly extracted) and `..._token_match` means, where
+    a group is a split (`forget`) and, when exposures are known, a split's bucket (`forget_r32`)."""
     groups: dict[tuple[str, str], list[tuple[bool, float]]] = defaultdict(list)
-    for row in table.select(["model", "split", "exact", "token_match"]).to_pylist():
-        groups[(row["model"], row["split"])].append((row["exact"], row["token_match"]))
+    columns = ["model", "split", "repetitions", "exact", "token_match"]
+    for row in table.select(columns).to_pylist():
+        pair = (row["exact"], row["token_match"])
+        groups[(row["model"], row["split"])].append(pair)
+        if row["repetitions"] >= 0:
+            groups[(row["model"], f"{row['split']}_r{row['repetitions']}")].append(pair)
     out: dict[str, float] = {}
-    for (model, split), rows in sorted(groups.items()):
-        out[f"{model}_{split}_extraction"] = sum(e for e, _ in rows) / len(rows)
-        out[f"{model}_{split}_token_match"] = sum(m for _, m in rows) / len(rows)
+    for (model, group), rows in sorted(groups.items()):
+        out[f"{model}_{group}_extraction"] = sum(e for e, _ in rows) / len(rows)
+        out[f"{model}_{group}_token_match"] = sum(m for _, m in rows) / len(rows)
     return out
+
+
+def top_bucket(table: pa.Table, split: str) -> str:
+    """The group the headline uses: a split's most-exposed bucket when known, else the split."""
+    reps = [r for s, r in zip(table["split"].to_pylist(), table["repetitions"].to_pylist(),
+                              strict=True) if s == split and r >= 0]  # fmt: skip
+    return f"{split}_r{max(reps)}" if reps else split
 
 
 def audit_models(

@@ -57,8 +57,13 @@ def load_split(path: str | Path, split: str, cache_dir: Path | None = None) -> p
     duplicates = sorted(i for i, n in Counter(ids).items() if n > 1)
     if duplicates:
         raise DataInputError(f"{path}: duplicate sample_id {duplicates[:5]}")
-    return pa.table({"sample_id": ids, "split": [split] * len(ids), "text": list(texts)})
+    repetitions = [-1] * len(ids)
+    if "repetitions" in dataset.column_names:
+        repetitions = [int(r) for r in dataset["repetitions"]]
+    return pa.table({"sample_id": ids, "split": [split] * len(ids), "text": list(texts),
+                     "repetitions": pa.array(repetitions, pa.int64())})  # fmt: skip
 
 
 def samples_from_table(table: pa.Table) -> list[Sample]:
-    return [Sample(**row) for row in table.select(["sample_id", "split", "text"]).to_pylist()]
+    columns = ["sample_id", "split", "text", "repetitions"]
+    return [Sample(**row) for row in table.select(columns).to_pylist()]

@@ -1,11 +1,14 @@
-"""The built-in memorization world: PII profiles memorized by a small GPT-2 trained from scratch.
+"""The built-in memorization world: items memorized at controlled strength by a small GPT-2.
 
+Every forget and retain item is seen r times (r cycling through 1, 2, 4 ... 32); holdout items
+never. Besides the target model, a retain model is trained on everything but the forget split.
 A world is deterministic in its settings (same seed and thread count give the same data and
 weights) and is built once, then reused from a folder keyed by a hash of its settings.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -23,11 +26,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
-from forgetflow.data.profiles import make_profiles
-from forgetflow.lm import encode, pad_right, prefix_lengths, target_logprobs
+from forgetflow.data.background import source_fingerprint
+from forgetflow.data.corpus import Corpus, Item, build_corpus
+from forgetflow.data.exposures import exposure_schedule, train_on_schedule
+from forgetflow.lm import encode
 from forgetflow.models import save_model
+from forgetflow.records import SPLITS
 
-WORLD_FORMAT = 1  # bump when the build changes what a given config produces
+WORLD_FORMAT = 2  # bump when the build changes what a given config produces
 SPECIAL = "<|endoftext|>"
 
 
@@ -36,23 +42,32 @@ class WorldConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    size: Literal["tiny"] = "tiny"
+    size: Literal["tiny", "small", "base"] = "tiny"
     seed: int = 0
-    n_forget: int = Field(16, ge=1)
-    n_retain: int = Field(48, ge=1)
-    n_holdout: int = Field(32, ge=1)
-    vocab_size: int = Field(2048, ge=300)
-    n_embd: int = Field(64, ge=8)
+    forget_profiles: int = Field(36, ge=6)
+    retain_profiles: int = Field(36, ge=6)
+    holdout_profiles: int = Field(36, ge=1)
+    forget_people: int = Field(4, ge=1)
+    retain_people: int = Field(8, ge=1)
+    holdout_people: int = Field(4, ge=1)
+    targets: int = Field(2, ge=1)
+    background_source: Literal["stdlib", "fortunes", "wordnet", "gcide"] = "stdlib"
+    background_train: int = Field(60, ge=1)
+    background_eval: int = Field(20, ge=1)
+    vocab_size: int = Field(1024, ge=300)
+    n_embd: int = Field(192, ge=8)
     n_layer: int = Field(2, ge=1)
     n_head: int = Field(4, ge=1)
     n_positions: int = Field(128, ge=16)
-    batch_size: int = Field(16, ge=1)
-    lr: float = Field(3e-3, gt=0)
-    max_steps: int = Field(1500, ge=1)
-    check_every: int = Field(50, ge=1)
+    batch_size: int = Field(2, ge=1)
+    lr: float = Field(1e-3, gt=0)
 
     def content_key(self) -> str:
-        payload = json.dumps({"format": WORLD_FORMAT, **self.model_dump()}, sort_keys=True)
+        fingerprint = source_fingerprint(self.background_source)
+        payload = json.dumps(
+            {"format": WORLD_FORMAT, "background": fingerprint, **self.model_dump()},
+            sort_keys=True,
+        )
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
@@ -60,8 +75,13 @@ class WorldConfig(BaseModel):
 class World:
     root: Path
     model_dir: Path
-    splits: dict[str, Path]
+    retain_model_dir: Path  # trained on everything but the forget split
+    splits: dict[str, Path]  # forget/retain/holdout profiles: the pipeline's inputs
     manifest: dict
+
+    def table(self, name: str) -> pa.Table:
+        """One of the world's tables: items, qa, targets."""
+        return pq.read_table(self.root / f"{name}.parquet")
 
 
 class WorldBuildError(RuntimeError):
@@ -88,26 +108,6 @@ def train_tokenizer(texts: list[str], vocab_size: int) -> PreTrainedTokenizerFas
     )
 
 
-def split_rows(config: WorldConfig) -> dict[str, list[str]]:
-    total = config.n_forget + config.n_retain + config.n_holdout
-    texts = make_profiles(total, config.seed)
-    bounds = {"forget": (0, config.n_forget)}
-    bounds["retain"] = (config.n_forget, config.n_forget + config.n_retain)
-    bounds["holdout"] = (config.n_forget + config.n_retain, total)
-    return {split: texts[lo:hi] for split, (lo, hi) in bounds.items()}
-
-
-def fully_memorized(
-    model: GPT2LMHeadModel, sequences: list[list[int]], prompts: list[int], pad_id: int
-) -> bool:
-    """True when every suffix token is the model's argmax after its prompt (greedy extraction)."""
-    with torch.no_grad():
-        _, hits, valid = target_logprobs(model, pad_right(sequences, pad_id))
-    positions = torch.arange(hits.shape[1]).unsqueeze(0)  # (1, T-1)
-    in_suffix = positions >= torch.tensor(prompts).unsqueeze(1) - 1  # predicts token >= prompt
-    return bool(hits[valid & in_suffix].all())
-
-
 def make_gpt2(config: WorldConfig, tokenizer: PreTrainedTokenizerFast) -> GPT2LMHeadModel:
     """A randomly initialised GPT-2 without dropout (memorization is the point)."""
     gpt_config = GPT2Config(
@@ -126,50 +126,56 @@ def make_gpt2(config: WorldConfig, tokenizer: PreTrainedTokenizerFast) -> GPT2LM
     return GPT2LMHeadModel(gpt_config)
 
 
-def train_model(
+def corpus_of(config: WorldConfig) -> Corpus:
+    return build_corpus(
+        profiles={"forget": config.forget_profiles, "retain": config.retain_profiles,
+                  "holdout": config.holdout_profiles},
+        people={"forget": config.forget_people, "retain": config.retain_people,
+                "holdout": config.holdout_people},
+        targets=config.targets,
+        background=(config.background_source, config.background_train, config.background_eval),
+        seed=config.seed,
+    )  # fmt: skip
+
+
+def train_world_model(
     config: WorldConfig,
-    sequences: list[list[int]],
-    prompts: list[int],
     tokenizer: PreTrainedTokenizerFast,
-    progress: Callable[[int, float], None] | None = None,
+    items: list[Item],
+    progress: Callable[[int, int, float], None] | None,
 ) -> tuple[GPT2LMHeadModel, int]:
-    """Train from scratch until every training sequence is memorized; returns the step count."""
+    """A fresh model trained on one pass over the exposures of `items`."""
     torch.manual_seed(config.seed)
     model = make_gpt2(config, tokenizer)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr)
-    generator = torch.Generator().manual_seed(config.seed)
-    order: list[int] = []
-    for step in range(1, config.max_steps + 1):
-        if len(order) < config.batch_size:
-            order += torch.randperm(len(sequences), generator=generator).tolist()
-        picked, order = order[: config.batch_size], order[config.batch_size :]
-        batch = pad_right([sequences[i] for i in picked], tokenizer.pad_token_id)
-        model.train()
-        logprobs, _, valid = target_logprobs(model, batch)
-        loss = -(logprobs * valid).sum() / valid.sum()
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        if progress is not None:
-            progress(step, loss.item())
-        if step % config.check_every == 0:
-            model.eval()
-            if fully_memorized(model, sequences, prompts, tokenizer.pad_token_id):
-                return model, step
-    raise WorldBuildError(
-        f"the world model did not memorize its {len(sequences)} training profiles in "
-        f"{config.max_steps} steps; raise max_steps or the model size"
+    sequences = [ids[: config.n_positions] for ids in encode(tokenizer, [i.text for i in items])]
+    schedule = exposure_schedule([i.repetitions for i in items], config.seed)
+    steps = train_on_schedule(
+        model, sequences, schedule, tokenizer.pad_token_id, config.batch_size, config.lr, progress
     )
+    return model, steps
 
 
-def samples_table(split: str, texts: list[str]) -> pa.Table:
-    ids = [f"{split}-{i:04d}" for i in range(len(texts))]
-    return pa.table(
-        {"sample_id": ids, "split": [split] * len(texts), "text": texts},
-        schema=pa.schema(
-            [("sample_id", pa.string()), ("split", pa.string()), ("text", pa.string())]
-        ),
-    )
+def items_table(items: list[Item]) -> pa.Table:
+    return pa.Table.from_pylist([dataclasses.asdict(i) for i in items])
+
+
+def qa_table(qa: list) -> pa.Table:
+    rows = [{"item_id": q.item_id, "split": split, "repetitions": r, "subject": q.subject,
+             "relation": q.relation, "question": q.question, "answer": q.answer,
+             "paraphrased_questions": list(q.paraphrased_questions),
+             "paraphrased_answer": q.paraphrased_answer,
+             "perturbed_answers": list(q.perturbed_answers),
+             "trained_paraphrases": q.trained_paraphrases} for split, r, q in qa]  # fmt: skip
+    return pa.Table.from_pylist(rows)
+
+
+def targets_table(targets: list) -> pa.Table:
+    rows = [{"subject": t.subject, "relation": t.relation, "object": t.object,
+             "item_id": t.item.item_id,
+             "subject_probe_ids": [p.item_id for p in t.subject_probes],
+             "object_probe_ids": [p.item_id for p in t.object_probes]}
+            for t in targets]  # fmt: skip
+    return pa.Table.from_pylist(rows)
 
 
 def file_sha256(path: Path) -> str:
@@ -178,47 +184,47 @@ def file_sha256(path: Path) -> str:
 
 def load_world(folder: Path) -> World:
     manifest = json.loads((folder / "world.json").read_text())
-    splits = {split: folder / f"{split}.parquet" for split in manifest["splits"]}
-    return World(root=folder, model_dir=folder / "model", splits=splits, manifest=manifest)
+    splits = {split: folder / f"{split}.parquet" for split in SPLITS}
+    return World(folder, folder / "model", folder / "retain_model", splits, manifest)
 
 
 def write_world(
-    config: WorldConfig, staging: Path, progress: Callable[[int, float], None] | None
+    config: WorldConfig, staging: Path, progress: Callable[[int, int, float], None] | None
 ) -> None:
-    """Generate the splits, train tokenizer and model, and write all of it with a manifest."""
-    rows = split_rows(config)
-    tokenizer = train_tokenizer(rows["forget"] + rows["retain"], config.vocab_size)
-    trained = rows["forget"] + rows["retain"]
-    sequences = encode(tokenizer, trained)
-    prompts = prefix_lengths(tokenizer, trained, fallback_tokens=8)
-    longest = max(len(s) for s in sequences)
-    if longest > config.n_positions:
-        raise WorldBuildError(f"a profile has {longest} tokens > n_positions")
-    model, steps = train_model(config, sequences, prompts, tokenizer, progress)
-    save_model(model, tokenizer, staging / "model")
-    for split, texts in rows.items():
-        pq.write_table(samples_table(split, texts), staging / f"{split}.parquet")
+    """Generate the items, train tokenizer, target and retain models; write all with a manifest."""
+    corpus = corpus_of(config)
+    tokenizer = train_tokenizer(corpus.tokenizer_texts, config.vocab_size)
+    trained = [i for i in corpus.items if i.repetitions > 0]
+    target, steps = train_world_model(config, tokenizer, trained, progress)
+    save_model(target, tokenizer, staging / "model")
+    kept = [i for i in trained if i.split != "forget"]
+    retain_model, retain_steps = train_world_model(config, tokenizer, kept, progress)
+    save_model(retain_model, tokenizer, staging / "retain_model")
+    pq.write_table(items_table(corpus.items), staging / "items.parquet")
+    pq.write_table(qa_table(corpus.qa), staging / "qa.parquet")
+    pq.write_table(targets_table(corpus.targets), staging / "targets.parquet")
+    for split in SPLITS:  # the pipeline's inputs: the profile family
+        rows = [i for i in corpus.items if i.family == "profile" and i.split == split]
+        pq.write_table(items_table(rows), staging / f"{split}.parquet")
     manifest = {
         "format": WORLD_FORMAT,
         "config": config.model_dump(),
         "content_key": config.content_key(),
-        "train_steps": steps,
+        "background": {"source": config.background_source,
+                       "sha256": source_fingerprint(config.background_source)},
+        "train_steps": {"target": steps, "retain": retain_steps},
         "torch_threads": torch.get_num_threads(),
-        "parameters": sum(p.numel() for p in model.parameters()),
-        "splits": list(rows),
-        "sha256": {
-            str(p.relative_to(staging)): file_sha256(p)
-            for p in sorted(staging.rglob("*"))
-            if p.is_file()
-        },
-    }
+        "parameters": sum(p.numel() for p in target.parameters()),
+        "sha256": {str(p.relative_to(staging)): file_sha256(p)
+                   for p in sorted(staging.rglob("*")) if p.is_file()},
+    }  # fmt: skip
     (staging / "world.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
 
 
 def build_world(
     config: WorldConfig,
     worlds_dir: Path,
-    progress: Callable[[int, float], None] | None = None,
+    progress: Callable[[int, int, float], None] | None = None,
 ) -> World:
     """Build the world into `worlds_dir/<content key>`, or reuse it when already there."""
     folder = worlds_dir / f"{config.size}-{config.content_key()}"

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from forgetflow.audit.extraction import extraction_summary
+from forgetflow.audit.extraction import extraction_summary, top_bucket
 from forgetflow.memorization import ledger as ledger_mod
 from forgetflow.utility.perplexity import utility_summary
 
@@ -46,12 +46,13 @@ def headline(report: ReportInputs) -> dict[str, float]:
     """The figures the acceptance of an unlearning run rests on (extraction in points)."""
     ext = extraction_summary(report.extraction)
     util = utility_summary(report.utility)
-    out = {
-        "forget_extraction_drop_points": 100
-        * (ext["before_forget_extraction"] - ext["after_forget_extraction"]),
-        "retain_extraction_drop_points": 100
-        * (ext["before_retain_extraction"] - ext["after_retain_extraction"]),
-    }
+    out = {}
+    for split in ("forget", "retain"):
+        group = top_bucket(report.extraction, split)
+        out[f"{split}_extraction_before_pct"] = 100 * ext[f"before_{group}_extraction"]
+        out[f"{split}_extraction_drop_points"] = 100 * (
+            ext[f"before_{group}_extraction"] - ext[f"after_{group}_extraction"]
+        )
     if "before_retain_perplexity" in util:
         before, after = util["before_retain_perplexity"], util["after_retain_perplexity"]
         out["retain_perplexity_change_pct"] = 100 * (after / before - 1)
@@ -77,7 +78,9 @@ def training_section(log: pa.Table) -> str:
 
 def render_report(report: ReportInputs) -> str:
     ext = extraction_summary(report.extraction)
-    splits = sorted({s for s in report.extraction["split"].to_pylist()})
+    splits = sorted(
+        {k.split("_", 1)[1].rsplit("_", 1)[0] for k in ext if k.endswith("_extraction")}
+    )
     ext_rows = before_after(ext, [f"{s}_extraction" for s in splits], 100.0)
     ext_rows += before_after(ext, [f"{s}_token_match" for s in splits], 100.0)
     util = utility_summary(report.utility)
@@ -87,7 +90,7 @@ def render_report(report: ReportInputs) -> str:
     parts = [
         f"# {report.title}",
         table(("setting", "value"), list(report.facts.items())),
-        "## Headline",
+        "## Headline (extraction on each split's most-exposed bucket when exposures are known)",
         table(("figure", "value"), list(headline(report).items())),
         "## 1. Memorization scoring (threshold = mean holdout MA)",
         memorization_section(report.ledger),

@@ -21,6 +21,7 @@ def samples(n: int = 3) -> pa.Table:
             "sample_id": [f"s{i}" for i in range(n)],
             "split": ["forget"] * n,
             "text": [f"text {i}" for i in range(n)],
+            "repetitions": [1] * n,
         }
     )
 
@@ -28,7 +29,7 @@ def samples(n: int = 3) -> pa.Table:
 def test_table_round_trip_is_content_addressed(tmp_path: Path) -> None:
     store = ArtifactStore(tmp_path)
     ref = store.put_table(samples(), "samples")
-    assert (ref.schema_name, ref.schema_version, ref.num_rows) == ("samples", 1, 3)
+    assert (ref.schema_name, ref.schema_version, ref.num_rows) == ("samples", 2, 3)
     assert ref.path.name == f"{ref.sha256}.parquet"
     assert store.get_table(ref).to_pylist() == samples().to_pylist()
     assert store.put_table(samples(), "samples") == ref  # same content, same ref
@@ -37,11 +38,12 @@ def test_table_round_trip_is_content_addressed(tmp_path: Path) -> None:
 
 def test_column_order_is_normalised(tmp_path: Path) -> None:
     store = ArtifactStore(tmp_path)
-    shuffled = samples().select(["text", "sample_id", "split"])
+    shuffled = samples().select(["text", "repetitions", "sample_id", "split"])
     assert store.get_table(store.put_table(shuffled, "samples")).column_names == [
         "sample_id",
         "split",
         "text",
+        "repetitions",
     ]
 
 

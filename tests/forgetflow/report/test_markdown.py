@@ -15,6 +15,7 @@ def build() -> ReportInputs:
 
     extraction = pa.table({
         "sample_id": ["f", "r", "f", "r"], "split": ["forget", "retain"] * 2,
+        "repetitions": [32] * 4,
         "model": ["before", "before", "after", "after"], "prefix_tokens": [3] * 4,
         "suffix_tokens": [9] * 4, "exact": [True, True, False, True],
         "token_match": [1.0, 1.0, 0.1, 1.0],
@@ -35,6 +36,7 @@ def test_headline_figures() -> None:
     figures = headline(build())
     assert figures["forget_extraction_drop_points"] == 100.0
     assert figures["retain_extraction_drop_points"] == 0.0
+    assert figures["forget_extraction_before_pct"] == 100.0
     assert figures["retain_perplexity_change_pct"] == pytest.approx(25.0)
 
 
@@ -44,5 +46,6 @@ def test_report_has_a_section_per_stage_with_before_and_after() -> None:
                     "Utility"):  # fmt: skip
         assert heading in text
     assert "| forget_extraction | 100 | 0 | -100 |" in text
+    assert "| forget_r32_extraction | 100 | 0 | -100 |" in text
     assert "| forget_ma_mean | 0.9 | 0.1 |" in text
     assert "1 falsified twins from backend(s): template." in text
