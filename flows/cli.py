@@ -11,11 +11,13 @@ from rich.table import Table
 
 from flows.environment import configure_environment
 from flows.params import ConfigFileError, PipelineConfig, load_config, missing_inputs
+from flows.world_cli import app as world_app
 from forgetflow.settings import resolve_paths
 
 app = typer.Typer(help="Make a language model forget what it must not keep, and prove it.",
                   no_args_is_help=True, add_completion=False)  # fmt: skip
 console = Console()
+app.add_typer(world_app, name="world")
 
 
 def fail(err: Exception) -> NoReturn:

@@ -71,6 +71,33 @@ class WorldConfig(BaseModel):
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
+SIZES: dict[str, dict[str, object]] = {
+    "tiny": {},  # the field defaults: CI and the demo
+    # the benches: 32 forget profiles in every bucket, more people and background, a bigger model
+    "small": {
+        "forget_profiles": 192, "retain_profiles": 96, "holdout_profiles": 128,
+        "forget_people": 12, "retain_people": 24, "holdout_people": 12, "targets": 4,
+        "background_train": 300, "background_eval": 100,
+        "vocab_size": 4096, "n_embd": 256, "n_layer": 4, "n_head": 4, "n_positions": 256,
+    },
+    # for a GPU: ~100M parameters
+    "base": {
+        "forget_profiles": 384, "retain_profiles": 384, "holdout_profiles": 256,
+        "forget_people": 40, "retain_people": 80, "holdout_people": 40, "targets": 10,
+        "background_train": 600, "background_eval": 100,
+        "vocab_size": 8192, "n_embd": 768, "n_layer": 12, "n_head": 12, "n_positions": 256,
+        "batch_size": 8, "lr": 3e-4,
+    },
+}  # fmt: skip
+
+
+def world_config(size: str, seed: int = 0) -> WorldConfig:
+    """The preset of a size (see SIZES), with a seed."""
+    if size not in SIZES:
+        raise ValueError(f"unknown world size {size!r}; sizes: {sorted(SIZES)}")
+    return WorldConfig(size=size, seed=seed, **SIZES[size])
+
+
 @dataclass(frozen=True)
 class World:
     root: Path

@@ -59,6 +59,12 @@ def headline(report: ReportInputs) -> dict[str, float]:
     return out
 
 
+def group_order(group: str) -> tuple[str, int]:
+    """forget, forget_r1, forget_r2 ... forget_r32, holdout ...: splits, then buckets by r."""
+    split, _, bucket = group.partition("_r")
+    return (split, int(bucket) if bucket.isdigit() else -1)
+
+
 def memorization_section(ledger: pa.Table) -> str:
     steps = ledger_mod.steps(ledger)
     first, last = ledger_mod.summary(ledger, steps[0]), ledger_mod.summary(ledger, steps[-1])
@@ -78,9 +84,8 @@ def training_section(log: pa.Table) -> str:
 
 def render_report(report: ReportInputs) -> str:
     ext = extraction_summary(report.extraction)
-    splits = sorted(
-        {k.split("_", 1)[1].rsplit("_", 1)[0] for k in ext if k.endswith("_extraction")}
-    )
+    groups = {k.split("_", 1)[1].rsplit("_", 1)[0] for k in ext if k.endswith("_extraction")}
+    splits = sorted(groups, key=group_order)
     ext_rows = before_after(ext, [f"{s}_extraction" for s in splits], 100.0)
     ext_rows += before_after(ext, [f"{s}_token_match" for s in splits], 100.0)
     util = utility_summary(report.utility)

@@ -49,3 +49,12 @@ def test_report_has_a_section_per_stage_with_before_and_after() -> None:
     assert "| forget_r32_extraction | 100 | 0 | -100 |" in text
     assert "| forget_ma_mean | 0.9 | 0.1 |" in text
     assert "1 falsified twins from backend(s): template." in text
+
+
+def test_buckets_are_ordered_by_exposures() -> None:
+    from forgetflow.report.markdown import group_order
+
+    groups = ["retain", "forget_r16", "forget_r2", "forget", "forget_r32"]
+    assert sorted(groups, key=group_order) == [
+        "forget", "forget_r2", "forget_r16", "forget_r32", "retain"
+    ]  # fmt: skip
