@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Literal, NoReturn
 
 import typer
 from rich.console import Console
@@ -63,11 +63,12 @@ def run(
 @app.command()
 def demo(
     home: Annotated[str | None, typer.Option(help="forgetflow's folder")] = None,
+    size: Annotated[Literal["tiny", "small"], typer.Option(help="world size")] = "tiny",
 ) -> None:
-    """Run the pipeline on the built-in tiny world (built on first use, about 15 s)."""
+    """Run the pipeline on a built-in world (built on first use: tiny about 30 s)."""
     from flows.presets import demo_config
 
-    execute(demo_config(home))
+    execute(demo_config(home, size))
 
 
 @app.command()
