@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 import typer
 from rich.progress import Progress
 
+from flows.environment import quiet_progress_bars
 from forgetflow.data.world import WorldConfig, build_world, world_config
 
 app = typer.Typer(help="The built-in memorization world.", no_args_is_help=True)
@@ -20,6 +21,7 @@ def build(
     out: Annotated[Path, typer.Option(help="folder of worlds")] = Path(".forgetflow/worlds"),
 ) -> None:
     """Build (or reuse) a world: data, tokenizer, target and retain models, manifest."""
+    quiet_progress_bars()
     config: WorldConfig = world_config(size, seed)
     with Progress(transient=True) as progress:
         task = progress.add_task("training", total=None)
