@@ -64,7 +64,12 @@ def profile_items(counts: dict[str, int], seed: int) -> list[Item]:
 
 def person_items(people: Sequence[Person], split: str) -> tuple[list[Item], list]:
     facts = [dataclasses.replace(q, trained_paraphrases=0) for p in people for q in qa_items(p)]
-    reps = cycle_repetitions(len(facts)) if split != "holdout" else [0] * len(facts)
+    # Rotate the cycle by one bucket per person: otherwise a person's k-th relation would always
+    # land in bucket k, and exposures would be confounded with the kind of fact.
+    reps = [0] * len(facts)
+    if split != "holdout":
+        per_person = len(facts) // max(1, len(people))
+        reps = [cycle_repetitions(i + i // per_person + 1)[-1] for i in range(len(facts))]
     items, qa = [], []
     by_id = {p.person_id: p for p in people}
     for item, r in zip(facts, reps, strict=True):

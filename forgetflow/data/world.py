@@ -33,7 +33,7 @@ from forgetflow.lm import encode
 from forgetflow.models import save_model
 from forgetflow.records import SPLITS
 
-WORLD_FORMAT = 2  # bump when the build changes what a given config produces
+WORLD_FORMAT = 3  # bump when the build changes what a given config produces
 SPECIAL = "<|endoftext|>"
 
 
@@ -60,7 +60,7 @@ class WorldConfig(BaseModel):
     n_head: int = Field(4, ge=1)
     n_positions: int = Field(128, ge=16)
     batch_size: int = Field(2, ge=1)
-    lr: float = Field(1e-3, gt=0)
+    lr: float = Field(8e-4, gt=0)
 
     def content_key(self) -> str:
         fingerprint = source_fingerprint(self.background_source)

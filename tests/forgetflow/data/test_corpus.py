@@ -57,3 +57,11 @@ def test_same_seed_same_corpus() -> None:
             1, ("stdlib", 5, 2))  # fmt: skip
     assert build_corpus(*args, seed=3) == build_corpus(*args, seed=3)
     assert build_corpus(*args, seed=3).items != build_corpus(*args, seed=4).items
+
+
+def test_exposures_are_not_confounded_with_the_kind_of_fact(corpus) -> None:
+    buckets: dict[str, set[int]] = {}
+    for split, r, item in corpus.qa:
+        if split == "retain":
+            buckets.setdefault(item.relation, set()).add(r)
+    assert all(len(rs) == 6 for rs in buckets.values())  # 8 people: every relation in every bucket
