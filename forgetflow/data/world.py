@@ -112,7 +112,7 @@ class World:
 
 
 class WorldBuildError(RuntimeError):
-    """The world's model did not memorize its training profiles within `max_steps`."""
+    """A world cannot be built with these settings (e.g. an item longer than the context)."""
 
 
 def train_tokenizer(texts: list[str], vocab_size: int) -> PreTrainedTokenizerFast:
@@ -174,7 +174,14 @@ def train_world_model(
     """A fresh model trained on one pass over the exposures of `items`."""
     torch.manual_seed(config.seed)
     model = make_gpt2(config, tokenizer)
-    sequences = [ids[: config.n_positions] for ids in encode(tokenizer, [i.text for i in items])]
+    sequences = encode(tokenizer, [i.text for i in items])
+    for item, ids in zip(items, sequences, strict=True):
+        if len(ids) > config.n_positions and item.family != "background":
+            raise WorldBuildError(
+                f"{item.sample_id} has {len(ids)} tokens > n_positions {config.n_positions}"
+            )
+    # background passages only serve general language: their tail may be cut
+    sequences = [ids[: config.n_positions] for ids in sequences]
     schedule = exposure_schedule([i.repetitions for i in items], config.seed)
     steps = train_on_schedule(
         model, sequences, schedule, tokenizer.pad_token_id, config.batch_size, config.lr, progress

@@ -102,3 +102,12 @@ def test_a_built_world_is_reused_not_rebuilt(tiny_world) -> None:
 def test_the_content_key_follows_the_settings() -> None:
     assert WorldConfig(seed=1).content_key() != WorldConfig().content_key()
     assert WorldConfig(seed=0).content_key() == WorldConfig().content_key()
+
+
+def test_an_item_longer_than_the_context_is_refused(tmp_path) -> None:
+    from forgetflow.data.world import WorldBuildError
+
+    tiny_context = WorldConfig(n_positions=16, background_train=2, background_eval=1)
+    with pytest.raises(WorldBuildError, match="n_positions 16"):
+        build_world(tiny_context, tmp_path)
+    assert list(tmp_path.iterdir()) == []  # nothing half-built left behind
