@@ -93,8 +93,10 @@ class ArtifactStore:
     def _publish(self, staged: Path, kind: str, digest: str, suffix: str) -> Path:
         final = self.root / kind / f"{digest}{suffix}"
         final.parent.mkdir(parents=True, exist_ok=True)
-        if final.exists():  # same content already stored
-            shutil.rmtree(staged) if staged.is_dir() else staged.unlink()
+        if final.exists() and staged.is_dir():  # same content already stored
+            shutil.rmtree(staged)
+        elif final.exists():
+            staged.unlink()
         else:
             os.replace(staged, final)
         return final

@@ -51,15 +51,15 @@ class RunHandle:
         for start in range(0, len(batch), 100):
             self.client.log_batch(self.run_id, params=batch[start : start + 100])
 
-    def log_metrics(self, metrics: Mapping[str, float], step: int = 0) -> None:
-        batch = [Metric(k, float(v), 0, step) for k, v in metrics.items()]
-        for start in range(0, len(batch), 500):
+    def _log_metric_batch(self, batch: list[Metric]) -> None:
+        for start in range(0, len(batch), 500):  # MLflow's per-request limit is 1000
             self.client.log_batch(self.run_id, metrics=batch[start : start + 500])
 
+    def log_metrics(self, metrics: Mapping[str, float], step: int = 0) -> None:
+        self._log_metric_batch([Metric(k, float(v), 0, step) for k, v in metrics.items()])
+
     def log_curve(self, name: str, points: list[tuple[int, float]]) -> None:
-        batch = [Metric(name, float(value), 0, step) for step, value in points]
-        for start in range(0, len(batch), 500):
-            self.client.log_batch(self.run_id, metrics=batch[start : start + 500])
+        self._log_metric_batch([Metric(name, float(value), 0, step) for step, value in points])
 
     def set_tags(self, tags: Mapping[str, str]) -> None:
         self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])

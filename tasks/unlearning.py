@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
@@ -26,9 +28,11 @@ def run_unlearning(
         staged = store.stage_dir()
         out = unlearn_model(ctx.model_dir(inputs.model), staged, method, training, seed, splits,
                             store.get_table(twins_ref), store.get_table(ledger_ref))  # fmt: skip
-        for name in sorted(set(out.log["name"].to_pylist())):
-            rows = [r for r in out.log.to_pylist() if r["name"] == name]
-            run.log_curve(name, [(r["step"], r["value"]) for r in rows])
+        curves: dict[str, list[tuple[int, float]]] = defaultdict(list)
+        for row in out.log.to_pylist():
+            curves[row["name"]].append((row["step"], row["value"]))
+        for name, points in sorted(curves.items()):
+            run.log_curve(name, points)
         run.log_metrics({f"after_{k}": v for k, v in summary(out.ledger, out.steps).items()})
         refs = UnlearningRefs(
             model=store.put_dir(staged, "model"),

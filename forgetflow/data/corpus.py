@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from forgetflow.data.background import background_passages
-from forgetflow.data.exposures import cycle_repetitions
+from forgetflow.data.exposures import REPETITION_CYCLE, cycle_repetitions
 from forgetflow.data.facts import (
     Person,
     QAItem,
@@ -69,7 +69,8 @@ def person_items(people: Sequence[Person], split: str) -> tuple[list[Item], list
     reps = [0] * len(facts)
     if split != "holdout":
         per_person = len(facts) // max(1, len(people))
-        reps = [cycle_repetitions(i + i // per_person + 1)[-1] for i in range(len(facts))]
+        cycle = REPETITION_CYCLE
+        reps = [cycle[(i + i // per_person) % len(cycle)] for i in range(len(facts))]
     items, qa = [], []
     by_id = {p.person_id: p for p in people}
     for item, r in zip(facts, reps, strict=True):

@@ -119,7 +119,9 @@ class HFBackend:
         sequences = [c + list(x) for c, x in zip(contexts, conts, strict=True)]
         scores: list[float] = []
         for start, chunk in enumerate(batches(sequences, self.batch_size)):
-            logprobs, _, valid = target_logprobs(self.model, pad_right(chunk, 0))
+            logprobs, _, valid = target_logprobs(
+                self.model, pad_right(chunk, self.tokenizer.pad_token_id)
+            )
             for row, seq in enumerate(chunk):
                 n_cont = len(conts[start * self.batch_size + row])
                 span = logprobs[row, len(seq) - 1 - n_cont : len(seq) - 1]

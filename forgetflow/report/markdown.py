@@ -74,11 +74,7 @@ def memorization_section(ledger: pa.Table) -> str:
 
 def training_section(log: pa.Table) -> str:
     final_step = max(log["step"].to_pylist())
-    rows = [
-        (r["name"], r["value"])
-        for r in log.to_pylist()
-        if r["step"] == final_step and r["name"] != "step"
-    ]
+    rows = [(r["name"], r["value"]) for r in log.to_pylist() if r["step"] == final_step]
     return f"Steps: {final_step}. Figures at the last step:\n\n" + table(("figure", "value"), rows)
 
 
