@@ -196,7 +196,12 @@ def object_pool(kind: str) -> tuple[str, ...]:
 
 
 def make_people(n: int, seed: int) -> list[Person]:
-    """`n` people with distinct names; the first k of make_people(n, s) are make_people(k, s)."""
+    """`n` people with distinct names; the first k of make_people(n, s) are make_people(k, s).
+
+    Person i shares the object of relation RELATIONS[i % len(RELATIONS)] with person i-1, so
+    that any run of consecutive people holds fine-grained targets with object probes, whatever
+    the seed (independent draws from pools of POOL_SIZE rarely coincide in a small world).
+    """
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
     faker = make_faker(seed)
@@ -210,6 +215,9 @@ def make_people(n: int, seed: int) -> list[Person]:
             name = f"{faker.first_name()} {faker.last_name()}"
         reserved.add(name)
         facts = {relation: rng.choice(object_pool(relation)) for relation in RELATIONS}
+        if people:  # shares one object with the person before (a colleague, a neighbour ...)
+            shared = RELATIONS[index % len(RELATIONS)]
+            facts[shared] = people[-1].facts[shared]
         people.append(Person(f"person-{index:04d}", name, facts))
     return people
 
@@ -344,9 +352,16 @@ def make_targets(people: list[Person], n: int, seed: int) -> list[Target]:
     return chosen
 
 
+APOSTROPHES = frozenset("'\u2019")
+
+
 def normalise_answer(text: str) -> str:
-    """Lowercase, punctuation dropped, whitespace collapsed."""
-    kept = "".join(ch for ch in text.lower() if not unicodedata.category(ch).startswith("P"))
+    """Lowercase; apostrophes dropped ("O'Brien" = "OBrien"), other punctuation ends a word
+    ("Mary." and "Mary.com" both start with the word "mary"); whitespace collapsed."""
+    kept = "".join(
+        "" if ch in APOSTROPHES else " " if unicodedata.category(ch).startswith("P") else ch
+        for ch in text.lower()
+    )
     return " ".join(kept.split())
 
 

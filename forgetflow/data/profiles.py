@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from faker import Faker
 
-PROFILE_FIELDS = ("Name", "Email", "Phone", "Address", "SSN")
+PROFILE_FIELDS = ("Name", "Email", "Phone", "Address", "Birth date", "SSN", "Employer")
 
 
 def make_faker(seed: int) -> Faker:

@@ -33,7 +33,7 @@ from forgetflow.lm import encode
 from forgetflow.models import save_model
 from forgetflow.records import SPLITS
 
-WORLD_FORMAT = 3  # bump when the build changes what a given config produces
+WORLD_FORMAT = 4  # bump when the build changes what a given config produces
 SPECIAL = "<|endoftext|>"
 
 
@@ -60,7 +60,7 @@ class WorldConfig(BaseModel):
     n_head: int = Field(4, ge=1)
     n_positions: int = Field(128, ge=16)
     batch_size: int = Field(2, ge=1)
-    lr: float = Field(8e-4, gt=0)
+    lr: float = Field(1.5e-3, gt=0)
 
     def content_key(self) -> str:
         fingerprint = source_fingerprint(self.background_source)
@@ -176,12 +176,13 @@ def train_world_model(
     model = make_gpt2(config, tokenizer)
     sequences = encode(tokenizer, [i.text for i in items])
     for item, ids in zip(items, sequences, strict=True):
-        if len(ids) > config.n_positions and item.family != "background":
+        if len(ids) + 1 > config.n_positions and item.family != "background":
             raise WorldBuildError(
-                f"{item.sample_id} has {len(ids)} tokens > n_positions {config.n_positions}"
+                f"{item.sample_id} has {len(ids)} tokens + EOS > n_positions {config.n_positions}"
             )
-    # background passages only serve general language: their tail may be cut
-    sequences = [ids[: config.n_positions] for ids in sequences]
+    # Every training text ends with EOS, so the model learns where a record or an answer stops.
+    # Background passages only serve general language: their tail may be cut.
+    sequences = [(ids + [tokenizer.eos_token_id])[: config.n_positions] for ids in sequences]
     schedule = exposure_schedule([i.repetitions for i in items], config.seed)
     steps = train_on_schedule(
         model, sequences, schedule, tokenizer.pad_token_id, config.batch_size, config.lr, progress

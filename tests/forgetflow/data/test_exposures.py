@@ -6,9 +6,11 @@ import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
 from forgetflow.data.exposures import (
+    FINAL_LR_SHARE,
     REPETITION_CYCLE,
     cycle_repetitions,
     exposure_schedule,
+    lr_factor,
     train_on_schedule,
 )
 
@@ -24,6 +26,23 @@ def test_the_sampler_shows_each_item_exactly_r_times() -> None:
     schedule = exposure_schedule(reps, seed=0)
     assert Counter(schedule) == {i: r for i, r in enumerate(reps) if r}
     assert exposure_schedule(reps, seed=0) == schedule != exposure_schedule(reps, seed=1)
+
+
+def test_exposures_are_spread_evenly_over_the_pass() -> None:
+    reps = [32, 8, 1, 16, 4] * 20
+    schedule = exposure_schedule(reps, seed=0)
+    for item in (0, 1, 3):  # every 1/r of the pass holds one exposure of an item seen r times
+        r = reps[item]
+        where = [k / len(schedule) for k, i in enumerate(schedule) if i == item]
+        gaps = [b - a for a, b in zip(where, where[1:], strict=False)]
+        assert max(gaps) < 2.0 / r and where[-1] > 1 - 2.0 / r
+
+
+def test_the_learning_rate_warms_up_then_decays() -> None:
+    factors = [lr_factor(step, 100) for step in range(100)]
+    assert factors[0] == 0.2 and factors[4] == 1.0  # 5 warmup steps
+    assert all(b <= a for a, b in zip(factors[4:], factors[5:], strict=False))
+    assert factors[-1] >= FINAL_LR_SHARE
 
 
 def test_one_pass_trains_ceil_exposures_over_batch_steps() -> None:

@@ -134,7 +134,10 @@ def test_make_targets_raises_when_impossible(people: list[Person]) -> None:
         ("Springfield", " springfield, Illinois", True),
         ("Lake  Mary", "lake mary is nice", True),
         ("O'Brien Inc.", "OBrien Inc and more", True),
+        ("Mary", " Mary.com", True),  # punctuation ends the answer's last word
+        ("Ward, Johnson and Nash", " Ward, Johnson and Nash, Hanson", True),
         ("Max", "Maxwell", False),
+        ("Shane", " Shaneeterson College", False),
         ("Springfield", "Shelbyville", False),
         ("Springfield", "", False),
         ("", "anything", False),
@@ -146,3 +149,18 @@ def test_answer_matches(answer: str, continuation: str, expected: bool) -> None:
 
 def test_normalise_answer() -> None:
     assert normalise_answer("  Jensen, Swanson  and Johnson! ") == "jensen swanson and johnson"
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_every_seed_yields_targets_among_few_people(seed: int) -> None:
+    people = make_people(16, seed)
+    retained = people[4:12]  # the tiny world's retain people
+    targets = make_targets(retained, 2, seed)
+    assert len(targets) == 2
+    assert all(len(t.object_probes) >= 2 and len(t.subject_probes) >= 3 for t in targets)
+
+
+def test_consecutive_people_share_an_object() -> None:
+    people = make_people(8, 3)
+    for before, person in zip(people, people[1:], strict=False):
+        assert set(before.facts.items()) & set(person.facts.items())

@@ -71,19 +71,27 @@ def test_the_most_exposed_profiles_are_extractable(tiny_world) -> None:
     assert sum(table["exact"].to_pylist()) == 0  # the retain model never saw them
 
 
-def test_the_retain_model_knows_forget_people_no_better_than_strangers(tiny_world) -> None:
-    model, tokenizer = load_model(tiny_world.retain_model_dir)
+def qa_accuracy(model_dir, rows: list[dict]) -> float:
+    """Share of QA rows whose answer starts the greedy continuation of "Question: ...\nAnswer:"."""
+    model, tokenizer = load_model(model_dir)
+    prompts = [f"Question: {q['question']}\nAnswer:" for q in rows]
+    outs = HFBackend(model, tokenizer).generate(prompts, SamplingParams(max_tokens=16))
+    hits = [answer_matches(q["answer"], o.text) for q, o in zip(rows, outs, strict=True)]
+    return sum(hits) / len(rows)
+
+
+def test_the_target_model_answers_well_exposed_questions(tiny_world) -> None:
     qa = tiny_world.table("qa").to_pylist()
+    exposed = [q for q in qa if q["repetitions"] >= 8]
+    assert {q["split"] for q in exposed} == {"forget", "retain"}
+    assert qa_accuracy(tiny_world.model_dir, exposed) >= 0.9
 
-    def accuracy(split: str) -> float:
-        rows = [q for q in qa if q["split"] == split]
-        prompts = [f"Question: {q['question']}\nAnswer:" for q in rows]
-        outs = HFBackend(model, tokenizer).generate(prompts, SamplingParams(max_tokens=16))
-        return sum(
-            answer_matches(q["answer"], o.text) for q, o in zip(rows, outs, strict=True)
-        ) / len(rows)
 
-    assert accuracy("forget") <= accuracy("holdout") + 0.05
+def test_the_retain_model_knows_forget_people_no_better_than_strangers(tiny_world) -> None:
+    qa = tiny_world.table("qa").to_pylist()
+    forget = qa_accuracy(tiny_world.retain_model_dir, [q for q in qa if q["split"] == "forget"])
+    holdout = qa_accuracy(tiny_world.retain_model_dir, [q for q in qa if q["split"] == "holdout"])
+    assert forget <= holdout + 0.05
 
 
 def test_same_seed_gives_identical_data_and_weights(tiny_world, tmp_path) -> None:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 
@@ -10,9 +12,12 @@ PROMPTS = ["Name: Norma Fisher\n", "Email:", "Address: 12", "Name: Somebody Else
 
 
 def hf_generate(model, tokenizer, prompt: str, n: int) -> list[int]:
+    """HF greedy decoding of exactly n tokens, going on past EOS as `ignore_eos` does."""
     ids = tokenizer(prompt, return_tensors="pt")
-    out = model.generate(**ids, max_new_tokens=n, min_new_tokens=n, do_sample=False,
-                         pad_token_id=tokenizer.pad_token_id)  # fmt: skip
+    endless = copy.deepcopy(model)  # generate() falls back to the model's EOS: drop it there
+    endless.config.eos_token_id = endless.generation_config.eos_token_id = None
+    out = endless.generate(**ids, max_new_tokens=n, do_sample=False,
+                           pad_token_id=tokenizer.pad_token_id)  # fmt: skip
     return out[0, ids["input_ids"].shape[1] :].tolist()
 
 
@@ -23,7 +28,7 @@ def test_batched_left_padded_greedy_equals_hf_generate_per_prompt(tiny_model) ->
     got = backend.generate(PROMPTS, SamplingParams(max_tokens=24, ignore_eos=True))
     for prompt, completion in zip(PROMPTS, got, strict=True):
         assert list(completion.token_ids) == hf_generate(model, tokenizer, prompt, 24)
-        assert completion.text == tokenizer.decode(completion.token_ids)
+        assert completion.text == tokenizer.decode(completion.token_ids, skip_special_tokens=True)
 
 
 def test_token_id_prompts_equal_text_prompts(tiny_model) -> None:
