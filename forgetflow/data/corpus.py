@@ -52,8 +52,8 @@ class Corpus:
     tokenizer_texts: list[str]  # a disjoint draw of the same families, to train the tokenizer
 
 
-def profile_items(counts: dict[str, int], seed: int) -> list[Item]:
-    texts = iter(make_profiles(sum(counts.values()), seed))
+def profile_items(counts: dict[str, int], seed: int, biography_words: int = 0) -> list[Item]:
+    texts = iter(make_profiles(sum(counts.values()), seed, biography_words))
     items = []
     for split, count in counts.items():
         reps = cycle_repetitions(count) if split != "holdout" else [0] * count
@@ -100,10 +100,10 @@ def background_rows(source: str, train: int, held: int, seed: int) -> list[Item]
     ]  # fmt: skip
 
 
-def tokenizer_corpus(profiles: int, people: int, seed: int) -> list[str]:
+def tokenizer_corpus(profiles: int, people: int, seed: int, biography_words: int = 0) -> list[str]:
     """Texts of the same families but other draws: the tokenizer must not merge member strings
     into single tokens, or members and non-members would not be tokenized alike."""
-    texts = make_profiles(profiles, seed)
+    texts = make_profiles(profiles, seed, biography_words)
     for person in make_people(people, seed):
         for item in qa_items(person):
             texts += [
@@ -119,9 +119,10 @@ def build_corpus(
     targets: int,
     background: tuple[str, int, int],
     seed: int,
+    biography_words: int = 0,
 ) -> Corpus:
     """All items of a world. `profiles`/`people` map split -> count (forget, retain, holdout)."""
-    items = profile_items(profiles, seed)
+    items = profile_items(profiles, seed, biography_words)
     everyone = make_people(sum(people.values()), seed)
     qa, start = [], 0
     for split, count in people.items():
@@ -135,6 +136,8 @@ def build_corpus(
     source, train, held = background
     items += background_rows(source, train, held, seed)
     other = seed + 7919  # any draw disjoint from the world's own
-    tokenizer_texts = tokenizer_corpus(4 * sum(profiles.values()), 2 * sum(people.values()), other)
+    tokenizer_texts = tokenizer_corpus(
+        4 * sum(profiles.values()), 2 * sum(people.values()), other, biography_words
+    )
     tokenizer_texts += [i.text for i in items if i.family == "background"]
     return Corpus(items, qa, make_targets(retained, targets, seed), tokenizer_texts)

@@ -42,26 +42,40 @@ def lr_factor(step: int, steps: int) -> float:
     return 1.0 - (1.0 - FINAL_LR_SHARE) * (step - warmup) / max(1, steps - warmup)
 
 
+GROUP_BATCHES = 8  # batches formed together from one window of the schedule
+
+
+def length_grouped_batches(
+    schedule: Sequence[int], lengths: Sequence[int], batch_size: int
+) -> list[list[int]]:
+    """Cut `schedule` into batches; within each window of GROUP_BATCHES batches, items of similar
+    length go together (less padding), so an exposure moves by less than one window."""
+    window = batch_size * GROUP_BATCHES
+    batches = []
+    for start in range(0, len(schedule), window):
+        chunk = sorted(schedule[start : start + window], key=lambda i: lengths[i])
+        batches += [chunk[k : k + batch_size] for k in range(0, len(chunk), batch_size)]
+    return batches
+
+
 def train_on_schedule(
     model: PreTrainedModel,
     sequences: Sequence[Sequence[int]],
-    schedule: Sequence[int],
+    batches: Sequence[Sequence[int]],
     pad_id: int,
-    batch_size: int,
     lr: float,
     progress: Callable[[int, int, float], None] | None = None,
 ) -> int:
-    """One pass over `schedule` with AdamW (see `lr_factor`); returns the number of steps.
+    """One pass over `batches` (of item indices) with AdamW (see `lr_factor`); returns the steps.
 
     The loss is the mean over the batch of each sequence's mean token NLL: every exposure weighs
     the same, whether the item is a long record or a short answer.
     """
-    steps = (len(schedule) + batch_size - 1) // batch_size
+    steps = len(batches)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
     decay = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, steps))
     model.train()
-    for step in range(steps):
-        picked = schedule[step * batch_size : (step + 1) * batch_size]
+    for step, picked in enumerate(batches):
         logprobs, _, valid = target_logprobs(
             model, pad_right([sequences[i] for i in picked], pad_id)
         )

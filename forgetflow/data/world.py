@@ -28,7 +28,11 @@ from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
 from forgetflow.data.background import source_fingerprint
 from forgetflow.data.corpus import Corpus, Item, build_corpus
-from forgetflow.data.exposures import exposure_schedule, train_on_schedule
+from forgetflow.data.exposures import (
+    exposure_schedule,
+    length_grouped_batches,
+    train_on_schedule,
+)
 from forgetflow.lm import encode
 from forgetflow.models import save_model
 from forgetflow.records import SPLITS
@@ -51,6 +55,10 @@ class WorldConfig(BaseModel):
     retain_people: int = Field(8, ge=1)
     holdout_people: int = Field(4, ge=1)
     targets: int = Field(2, ge=1)
+    # a "Biography:" line of at least this many words ends every profile (0: none) ...
+    biography_words: int = Field(0, ge=0)
+    # ... and the build refuses a world whose profiles are shorter than this many tokens
+    min_profile_tokens: int = Field(0, ge=0)
     background_source: Literal["stdlib", "fortunes", "wordnet", "gcide"] = "stdlib"
     background_train: int = Field(60, ge=1)
     background_eval: int = Field(20, ge=1)
@@ -77,8 +85,9 @@ SIZES: dict[str, dict[str, object]] = {
     "small": {
         "forget_profiles": 192, "retain_profiles": 96, "holdout_profiles": 128,
         "forget_people": 12, "retain_people": 24, "holdout_people": 12, "targets": 4,
+        "biography_words": 110, "min_profile_tokens": 200,  # the EL_10 bench's window
         "background_train": 300, "background_eval": 100,
-        "vocab_size": 4096, "n_embd": 256, "n_layer": 4, "n_head": 4, "n_positions": 256,
+        "vocab_size": 4096, "n_embd": 256, "n_layer": 4, "n_head": 4, "n_positions": 320,
     },
     # for a GPU: ~100M parameters
     "base": {
@@ -162,6 +171,7 @@ def corpus_of(config: WorldConfig) -> Corpus:
         targets=config.targets,
         background=(config.background_source, config.background_train, config.background_eval),
         seed=config.seed,
+        biography_words=config.biography_words,
     )  # fmt: skip
 
 
@@ -180,12 +190,18 @@ def train_world_model(
             raise WorldBuildError(
                 f"{item.sample_id} has {len(ids)} tokens + EOS > n_positions {config.n_positions}"
             )
+        if item.family == "profile" and len(ids) < config.min_profile_tokens:
+            raise WorldBuildError(
+                f"{item.sample_id} has {len(ids)} tokens < min_profile_tokens "
+                f"{config.min_profile_tokens}; raise biography_words"
+            )
     # Every training text ends with EOS, so the model learns where a record or an answer stops.
     # Background passages only serve general language: their tail may be cut.
     sequences = [(ids + [tokenizer.eos_token_id])[: config.n_positions] for ids in sequences]
     schedule = exposure_schedule([i.repetitions for i in items], config.seed)
+    batches = length_grouped_batches(schedule, [len(s) for s in sequences], config.batch_size)
     steps = train_on_schedule(
-        model, sequences, schedule, tokenizer.pad_token_id, config.batch_size, config.lr, progress
+        model, sequences, batches, tokenizer.pad_token_id, config.lr, progress
     )
     return model, steps
 

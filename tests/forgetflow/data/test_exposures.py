@@ -7,9 +7,11 @@ from transformers import GPT2Config, GPT2LMHeadModel
 
 from forgetflow.data.exposures import (
     FINAL_LR_SHARE,
+    GROUP_BATCHES,
     REPETITION_CYCLE,
     cycle_repetitions,
     exposure_schedule,
+    length_grouped_batches,
     lr_factor,
     train_on_schedule,
 )
@@ -38,6 +40,17 @@ def test_exposures_are_spread_evenly_over_the_pass() -> None:
         assert max(gaps) < 2.0 / r and where[-1] > 1 - 2.0 / r
 
 
+def test_batches_group_similar_lengths_within_a_window() -> None:
+    lengths = [5, 100, 7, 90, 6, 95, 8, 99] * 4
+    schedule = list(range(len(lengths)))
+    batches = length_grouped_batches(schedule, lengths, batch_size=2)
+    assert sorted(i for batch in batches for i in batch) == schedule  # every exposure, once
+    assert all(max(lengths[i] for i in b) - min(lengths[i] for i in b) <= 10 for b in batches)
+    window = 2 * GROUP_BATCHES
+    for k, batch in enumerate(batches):  # nothing leaves its window of the schedule
+        assert all(k * 2 // window == i // window for i in batch)
+
+
 def test_the_learning_rate_warms_up_then_decays() -> None:
     factors = [lr_factor(step, 100) for step in range(100)]
     assert factors[0] == 0.2 and factors[4] == 1.0  # 5 warmup steps
@@ -52,7 +65,8 @@ def test_one_pass_trains_ceil_exposures_over_batch_steps() -> None:
     sequences = [[1, 2, 3, 4], [5, 6, 7], [8, 9, 10, 11, 12]]
     before = [p.clone() for p in model.parameters()]
     seen: list[int] = []
-    steps = train_on_schedule(model, sequences, exposure_schedule([3, 2, 2], 0), 0, 3, 1e-2,
+    batches = length_grouped_batches(exposure_schedule([3, 2, 2], 0), [4, 3, 5], 3)
+    steps = train_on_schedule(model, sequences, batches, 0, 1e-2,
                               progress=lambda step, total, loss: seen.append(total))  # fmt: skip
     assert steps == 3 and seen == [3, 3, 3]
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
