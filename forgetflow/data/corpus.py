@@ -47,7 +47,7 @@ class Item:
 @dataclass(frozen=True)
 class Corpus:
     items: list[Item]
-    qa: list[tuple[str, int, QAItem]]  # (split, repetitions, item) for every person fact
+    qa: list[tuple[str, int, QAItem]]  # (split, repetitions, item): people's and objects' facts
     targets: list[Target]
     tokenizer_texts: list[str]  # a disjoint draw of the same families, to train the tokenizer
 
@@ -83,12 +83,15 @@ def person_items(people: Sequence[Person], split: str) -> tuple[list[Item], list
     return items, qa
 
 
-def object_rows(people: Sequence[Person], seed: int) -> list[Item]:
-    return [
+def object_rows(people: Sequence[Person], seed: int) -> tuple[list[Item], list]:
+    """The objects' own facts (trained as sentences; retained): items and QA entries."""
+    facts = object_items(list(people), seed)
+    items = [
         Item(f"object-{i.item_id}", "object", "retain", OBJECT_REPETITIONS,
              fact_sentence(i.subject, i.relation, i.answer), i.question, i.answer)
-        for i in object_items(list(people), seed)
+        for i in facts
     ]  # fmt: skip
+    return items, [("retain", OBJECT_REPETITIONS, i) for i in facts]
 
 
 def background_rows(source: str, train: int, held: int, seed: int) -> list[Item]:
@@ -132,7 +135,9 @@ def build_corpus(
         items += rows
         qa += facts
     retained = everyone[people["forget"] : people["forget"] + people["retain"]]
-    items += object_rows(everyone, seed)
+    rows, facts = object_rows(everyone, seed)
+    items += rows
+    qa += facts
     source, train, held = background
     items += background_rows(source, train, held, seed)
     other = seed + 7919  # any draw disjoint from the world's own

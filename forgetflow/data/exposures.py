@@ -42,6 +42,7 @@ def lr_factor(step: int, steps: int) -> float:
     return 1.0 - (1.0 - FINAL_LR_SHARE) * (step - warmup) / max(1, steps - warmup)
 
 
+MAX_GRAD_NORM = 1.0
 GROUP_BATCHES = 8  # batches formed together from one window of the schedule
 
 
@@ -68,10 +69,14 @@ def train_on_schedule(
 ) -> int:
     """One pass over `batches` (of item indices) with AdamW (see `lr_factor`); returns the steps.
 
-    The loss is the mean over the batch of each sequence's mean token NLL: every exposure weighs
-    the same, whether the item is a long record or a short answer.
+    Every token weighs the same over the pass: a batch's loss is its summed token NLL over
+    (batch size x the pass's mean sequence length), so batches of long records (grouped by
+    length) are not scaled down to the weight of batches of short answers. Gradients are clipped
+    at norm MAX_GRAD_NORM.
     """
     steps = len(batches)
+    exposures = [i for batch in batches for i in batch]
+    mean_length = sum(len(sequences[i]) for i in exposures) / len(exposures)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
     decay = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, steps))
     model.train()
@@ -79,9 +84,10 @@ def train_on_schedule(
         logprobs, _, valid = target_logprobs(
             model, pad_right([sequences[i] for i in picked], pad_id)
         )
-        loss = (-(logprobs * valid).sum(1) / valid.sum(1)).mean()
+        loss = -(logprobs * valid).sum() / (len(picked) * mean_length)
         optimizer.zero_grad()
         loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), MAX_GRAD_NORM)
         optimizer.step()
         decay.step()
         if progress is not None:

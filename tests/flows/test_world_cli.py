@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from flows.cli import app
@@ -21,3 +23,12 @@ def test_size_presets() -> None:
     assert set(SIZES) == {"tiny", "small", "base"}
     with pytest.raises(ValueError, match="sizes"):
         world_config("huge")
+
+
+def test_world_check_prints_the_figures_and_passes_on_a_good_world(tiny_world, capsys) -> None:
+    app(["world", "check", "--size", "tiny", "--out", str(tiny_world.root.parent), "--json"],
+        standalone_mode=False)  # fmt: skip
+    figures = json.loads(capsys.readouterr().out)
+    assert figures["world"] == str(tiny_world.root) and figures["shortfalls"] == []
+    assert set(figures["bucket_ma"]) == {"1", "2", "4", "8", "16", "32"}
+    assert figures["top_extraction"] >= 0.9 and figures["qa_exposed"] >= 0.9

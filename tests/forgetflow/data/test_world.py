@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from collections import defaultdict
 
 import pytest
 
-from forgetflow.audit.extraction import extraction_table
-from forgetflow.data.facts import answer_matches
-from forgetflow.data.world import WorldConfig, build_world
-from forgetflow.generation.base import SamplingParams
-from forgetflow.generation.hf import HFBackend
-from forgetflow.memorization.metrics import score_samples
-from forgetflow.models import load_model
-from forgetflow.records import Sample
-
-
-def profiles(world, splits: tuple[str, ...]) -> list[Sample]:
-    rows = world.table("items").to_pylist()
-    return [Sample(r["sample_id"], r["split"], r["text"], r["repetitions"]) for r in rows
-            if r["family"] == "profile" and r["split"] in splits]  # fmt: skip
+from forgetflow.data.checks import WorldFigures, shortfalls, world_figures
+from forgetflow.data.world import TABLE_SCHEMAS, WorldConfig, build_world
 
 
 def test_world_layout_and_manifest(tiny_world) -> None:
@@ -39,20 +27,30 @@ def test_world_layout_and_manifest(tiny_world) -> None:
     assert tiny_world.table("targets").num_rows >= 1
 
 
+def test_world_tables_follow_their_schemas_and_link_up(tiny_world) -> None:
+    for name, schema in TABLE_SCHEMAS.items():
+        assert tiny_world.table(name).schema.equals(schema), name
+        assert {"sample_id", "family", "split", "repetitions"} <= set(schema.names)
+    items = {r["sample_id"]: r for r in tiny_world.table("items").to_pylist()}
+    qa = tiny_world.table("qa").to_pylist()
+    assert {q["family"] for q in qa} == {"qa", "object"}
+    for q in qa:  # each QA row names the trained text it comes from
+        item = items[q["sample_id"]]
+        assert (item["question"], item["answer"], item["split"], item["repetitions"]) == (
+            q["question"], q["answer"], q["split"], q["repetitions"])  # fmt: skip
+    qa_ids = {q["item_id"] for q in qa}
+    for target in tiny_world.table("targets").to_pylist():
+        assert target["item_id"] in qa_ids and target["split"] == "retain"
+        assert set(target["subject_probe_ids"] + target["object_probe_ids"]) <= qa_ids
+
+
 @pytest.fixture(scope="module")
-def bucket_ma(tiny_world) -> tuple[dict[int, float], float]:
-    model, tokenizer = load_model(tiny_world.model_dir)
-    samples = profiles(tiny_world, ("forget", "holdout"))
-    scores = score_samples(model, tokenizer, samples)
-    by_bucket: dict[int, list[float]] = defaultdict(list)
-    for sample, score in zip(samples, scores, strict=True):
-        by_bucket[sample.repetitions].append(score.values["ma"])
-    means = {r: sum(v) / len(v) for r, v in by_bucket.items()}
-    return {r: m for r, m in means.items() if r > 0}, means[0]
+def figures(tiny_world) -> WorldFigures:
+    return world_figures(tiny_world)
 
 
-def test_memorization_rises_with_exposures(bucket_ma) -> None:
-    buckets, holdout = bucket_ma
+def test_memorization_rises_with_exposures(figures) -> None:
+    buckets, holdout = figures.bucket_ma, figures.holdout_ma
     ordered = [buckets[r] for r in sorted(buckets)]
     assert sorted(buckets) == [1, 2, 4, 8, 16, 32]
     assert all(b >= a - 0.02 for a, b in zip(ordered, ordered[1:], strict=False))
@@ -61,37 +59,37 @@ def test_memorization_rises_with_exposures(bucket_ma) -> None:
     assert all(buckets[r] >= holdout + 0.2 for r in (8, 16, 32))
 
 
-def test_the_most_exposed_profiles_are_extractable(tiny_world) -> None:
-    model, tokenizer = load_model(tiny_world.model_dir)
-    top = [s for s in profiles(tiny_world, ("forget",)) if s.repetitions == 32]
-    table = extraction_table(HFBackend(model, tokenizer), tokenizer, top, "target")
-    assert sum(table["exact"].to_pylist()) / len(top) >= 0.9
-    retain_model, _ = load_model(tiny_world.retain_model_dir)
-    table = extraction_table(HFBackend(retain_model, tokenizer), tokenizer, top, "retain")
-    assert sum(table["exact"].to_pylist()) == 0  # the retain model never saw them
+def test_the_most_exposed_profiles_are_extractable(figures) -> None:
+    assert figures.top_extraction >= 0.9
+    assert figures.retain_top_extraction == 0  # the retain model never saw them
 
 
-def qa_accuracy(model_dir, rows: list[dict]) -> float:
-    """Share of QA rows whose answer starts the greedy continuation of "Question: ...\nAnswer:"."""
-    model, tokenizer = load_model(model_dir)
-    prompts = [f"Question: {q['question']}\nAnswer:" for q in rows]
-    outs = HFBackend(model, tokenizer).generate(prompts, SamplingParams(max_tokens=16))
-    hits = [answer_matches(q["answer"], o.text) for q, o in zip(rows, outs, strict=True)]
-    return sum(hits) / len(rows)
+def test_the_target_model_answers_well_exposed_questions(figures) -> None:
+    assert figures.qa_exposed >= 0.9
 
 
-def test_the_target_model_answers_well_exposed_questions(tiny_world) -> None:
-    qa = tiny_world.table("qa").to_pylist()
-    exposed = [q for q in qa if q["repetitions"] >= 8]
-    assert {q["split"] for q in exposed} == {"forget", "retain"}
-    assert qa_accuracy(tiny_world.model_dir, exposed) >= 0.9
+def test_the_retain_model_knows_forget_people_no_better_than_strangers(figures) -> None:
+    assert figures.retain_qa_forget <= figures.retain_qa_holdout + 0.05
 
 
-def test_the_retain_model_knows_forget_people_no_better_than_strangers(tiny_world) -> None:
-    qa = tiny_world.table("qa").to_pylist()
-    forget = qa_accuracy(tiny_world.retain_model_dir, [q for q in qa if q["split"] == "forget"])
-    holdout = qa_accuracy(tiny_world.retain_model_dir, [q for q in qa if q["split"] == "holdout"])
-    assert forget <= holdout + 0.05
+def test_the_figures_of_a_good_world_show_no_shortfall(figures) -> None:
+    assert shortfalls(figures) == []
+
+
+def test_shortfalls_name_every_broken_promise(figures) -> None:
+    flat = dataclasses.replace(
+        figures,
+        bucket_ma={r: figures.holdout_ma for r in figures.bucket_ma},
+        top_extraction=0.5,
+        qa_exposed=0.1,
+        retain_qa_forget=figures.retain_qa_holdout + 0.5,
+    )
+    found = "\n".join(shortfalls(flat))
+    for fragment in ("r=32 MA", "r=8 MA", "50% of r=32 profiles", "10% of r>=8 questions",
+                     "retain model answers"):  # fmt: skip
+        assert fragment in found
+    falling = dataclasses.replace(figures, bucket_ma={**figures.bucket_ma, 16: 0.0})
+    assert any("falls from r=8" in line for line in shortfalls(falling))
 
 
 def test_same_seed_gives_identical_data_and_weights(tiny_world, tmp_path) -> None:
