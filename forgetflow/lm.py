@@ -45,12 +45,13 @@ def target_logprobs(
 
     All three are (B, T-1): position t scores token t+1 given tokens <= t.
     """
-    logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
+    ids, mask = batch.input_ids.to(model.device), batch.attention_mask.to(model.device)
+    logits = model(input_ids=ids, attention_mask=mask).logits
     logits = logits[:, :-1].float()  # (B, T-1, V)
-    targets = batch.input_ids[:, 1:]  # (B, T-1)
+    targets = ids[:, 1:]  # (B, T-1)
     logprobs = torch.log_softmax(logits, dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
     hits = logits.argmax(dim=-1).eq(targets)
-    valid = batch.attention_mask[:, 1:].bool()
+    valid = mask[:, 1:].bool()
     return logprobs, hits, valid
 
 

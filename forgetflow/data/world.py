@@ -93,8 +93,9 @@ SIZES: dict[str, dict[str, object]] = {
     "base": {
         "forget_profiles": 384, "retain_profiles": 384, "holdout_profiles": 256,
         "forget_people": 40, "retain_people": 80, "holdout_people": 40, "targets": 10,
+        "biography_words": 110, "min_profile_tokens": 200,
         "background_train": 600, "background_eval": 100,
-        "vocab_size": 8192, "n_embd": 768, "n_layer": 12, "n_head": 12, "n_positions": 256,
+        "vocab_size": 8192, "n_embd": 768, "n_layer": 12, "n_head": 12, "n_positions": 320,
         "batch_size": 8, "lr": 3e-4,
     },
 }  # fmt: skip
@@ -183,7 +184,7 @@ def train_world_model(
 ) -> tuple[GPT2LMHeadModel, int]:
     """A fresh model trained on one pass over the exposures of `items`."""
     torch.manual_seed(config.seed)
-    model = make_gpt2(config, tokenizer)
+    model = make_gpt2(config, tokenizer).to(training_device())
     sequences = encode(tokenizer, [i.text for i in items])
     for item, ids in zip(items, sequences, strict=True):
         if len(ids) + 1 > config.n_positions and item.family != "background":
@@ -203,7 +204,13 @@ def train_world_model(
     steps = train_on_schedule(
         model, sequences, batches, tokenizer.pad_token_id, config.lr, progress
     )
-    return model, steps
+    return model.cpu(), steps
+
+
+def training_device() -> torch.device:
+    """CUDA where present (the `base` size is meant for a GPU), else the CPU. Weights are only
+    identical between builds on the same device and thread count."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 ITEMS_SCHEMA = pa.schema(
@@ -312,6 +319,7 @@ def write_world(
                        "sha256": source_fingerprint(config.background_source)},
         "train_steps": {"target": steps, "retain": retain_steps},
         "torch_threads": torch.get_num_threads(),
+        "device": training_device().type,
         "parameters": sum(p.numel() for p in target.parameters()),
         "sha256": {str(p.relative_to(staging)): file_sha256(p)
                    for p in sorted(staging.rglob("*")) if p.is_file()},
