@@ -11,12 +11,14 @@ SPLITS = ("forget", "retain", "holdout")
 
 @dataclass(frozen=True)
 class Sample:
-    """One text sample of a split."""
+    """One text sample of a split. A QA sample has a `prompt` (the question, context only) and its
+    `text` is the answer that follows it; a plain text sample has an empty prompt."""
 
     sample_id: str
     split: str
     text: str
     repetitions: int = -1  # how often training saw it (the built-in world knows); -1: unknown
+    prompt: str = ""
 
 
 @dataclass(frozen=True)
