@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from transformers import PreTrainedModel
@@ -12,8 +14,60 @@ from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 from forgetflow.lm import batches, encode, pad_right, target_logprobs
 from forgetflow.records import Sample
 
-# Direction of each metric: +1 when a higher value means more memorized.
-DIRECTIONS: dict[str, int] = {"ma": 1, "loss": -1}
+MetricKind = Literal["ma", "loss", "zlib", "min_k", "min_kpp", "el", "extract"]
+
+# Direction of each kind of metric: +1 when a higher value means more memorized.
+DIRECTIONS: dict[str, int] = {
+    "ma": 1,  # share of greedy-argmax hits
+    "loss": -1,  # mean token NLL: memorized text is likely
+    "zlib": -1,  # mean NLL / zlib bytes: likely for its entropy
+    "min_k": 1,  # mean of the lowest p% token log-probs (no low-probability outliers)
+    "min_kpp": 1,  # the same over Min-K%++ z-scores
+    "el": 1,  # extraction likelihood
+    "extract": 1,  # 1.0 when greedy decoding reproduces the rest
+}
+METRIC_FORMS = (
+    "ma, loss, zlib, min_k_<p> and min_kpp_<p> (p a percentage, 1..100), "
+    "el_<n> (n >= 1), extract_k<k> (k >= 1)"
+)
+_NAME = re.compile(r"(ma|loss|zlib)|(min_kpp|min_k|el)_(\d+)|extract_k(\d+)")
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """A parsed metric name: its kind and its number (p for Min-K, n for EL, k for extract)."""
+
+    name: str
+    kind: MetricKind
+    param: int = 0
+
+
+def parse_metric(name: str) -> MetricSpec:
+    match = _NAME.fullmatch(name)
+    if match is None:
+        raise ValueError(f"unknown metric {name!r}; valid forms: {METRIC_FORMS}")
+    plain, kind, number, k = match.groups()
+    if plain:
+        return MetricSpec(name, plain)
+    param = int(number if kind else k)
+    if param < 1 or (kind in ("min_k", "min_kpp") and param > 100):
+        raise ValueError(f"metric {name!r} is out of range; valid forms: {METRIC_FORMS}")
+    return MetricSpec(name, kind or "extract", param)
+
+
+def parse_metrics(names: Iterable[str]) -> tuple[MetricSpec, ...]:
+    """The specs of `names` in order, each once; a ValueError names any unknown one."""
+    if isinstance(names, str):
+        names = (names,)
+    specs = {name: parse_metric(name) for name in names}
+    if not specs:
+        raise ValueError(f"no metrics requested; valid forms: {METRIC_FORMS}")
+    return tuple(specs.values())
+
+
+def direction(name: str) -> int:
+    """+1 when a higher value of metric `name` means more memorized, -1 when lower does."""
+    return DIRECTIONS[parse_metric(name).kind]
 
 
 @dataclass(frozen=True)
