@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from forgetflow.memorization.metrics import DIRECTIONS, SampleScore
+from forgetflow.memorization.metrics import SampleScore, direction
 
 LEDGER_COLUMNS = ("sample_id", "split", "step", "metric", "value")
+QUANTILES = (0.1, 0.5, 0.9)
 
 
 def ledger_rows(scores: Sequence[SampleScore], step: int) -> pa.Table:
@@ -41,42 +44,84 @@ def values_at(ledger: pa.Table, split: str, metric: str, step: int) -> dict[str,
     return dict(zip(picked["sample_id"].to_pylist(), picked["value"].to_pylist(), strict=True))
 
 
+ThresholdRule = Literal["mean", "quantile"]
+
+
 @dataclass(frozen=True)
 class Outliers:
     """Forget samples beyond the holdout threshold in the memorized direction of `metric`."""
 
     metric: str
+    rule: str  # "mean" or "quantile:<q>"
     threshold: float
     sample_ids: tuple[str, ...]
 
 
-def outliers(ledger: pa.Table, step: int, metric: str = "ma") -> Outliers:
-    """Threshold = mean of `metric` on the holdout (non-member) set at `step` (Jang et al.)."""
-    if metric not in DIRECTIONS:
-        raise KeyError(f"unknown metric {metric!r}; known: {sorted(DIRECTIONS)}")
+def holdout_threshold(
+    values: Sequence[float], sign: int, rule: ThresholdRule = "mean", quantile: float = 0.95
+) -> float:
+    """The threshold non-members set for a metric whose memorized direction is `sign` (+1: higher
+    is more memorized). "mean" is Jang et al.'s; "quantile" puts `quantile` of the holdout on the
+    non-memorized side (for sign +1 the q-quantile, for sign -1 the (1-q)-quantile)."""
+    if not values:
+        raise ValueError("no holdout values to set a threshold with")
+    if rule == "mean":
+        return sum(values) / len(values)
+    if rule != "quantile":
+        raise ValueError(f"unknown threshold rule {rule!r}; rules: mean, quantile")
+    if not 0.0 < quantile < 1.0:
+        raise ValueError(f"quantile must lie in (0, 1), got {quantile}")
+    return float(
+        np.quantile(np.asarray(values, dtype=float), quantile if sign > 0 else 1 - quantile)
+    )
+
+
+def beyond(values: dict[str, float], threshold: float, sign: int) -> tuple[str, ...]:
+    """Ids whose value lies strictly beyond `threshold` in the memorized direction."""
+    return tuple(sorted(i for i, v in values.items() if sign * (v - threshold) > 0))
+
+
+def outliers(
+    ledger: pa.Table,
+    step: int,
+    metric: str = "ma",
+    rule: ThresholdRule = "mean",
+    quantile: float = 0.95,
+) -> Outliers:
+    """Forget samples beyond the holdout threshold of `metric` at `step`; c(D_f) is their count."""
+    sign = direction(metric)
     holdout = values_at(ledger, "holdout", metric, step)
     if not holdout:
         raise ValueError(f"the ledger has no holdout {metric} at step {step}")
-    threshold = sum(holdout.values()) / len(holdout)
-    sign = DIRECTIONS[metric]
+    threshold = holdout_threshold(list(holdout.values()), sign, rule, quantile)
     forget = values_at(ledger, "forget", metric, step)
-    beyond = tuple(sorted(i for i, v in forget.items() if sign * (v - threshold) > 0))
-    return Outliers(metric, threshold, beyond)
+    label = "mean" if rule == "mean" else f"quantile:{quantile:g}"
+    return Outliers(metric, label, threshold, beyond(forget, threshold, sign))
 
 
 def steps(ledger: pa.Table) -> list[int]:
     return sorted(set(ledger["step"].to_pylist()))
 
 
-def summary(ledger: pa.Table, step: int, metric: str = "ma") -> dict[str, float]:
-    """Mean of every metric per split at `step`, the threshold and the outlier count c(D_f)."""
+def summary(
+    ledger: pa.Table,
+    step: int,
+    metric: str = "ma",
+    rule: ThresholdRule = "mean",
+    quantile: float = 0.95,
+) -> dict[str, float]:
+    """Per split and metric at `step`: mean and the 10/50/90% quantiles; the outlier threshold
+    and c(D_f), the number of forget samples beyond it."""
+    at = ledger.filter(pc.equal(ledger["step"], step))
     out: dict[str, float] = {}
-    for split in sorted(set(ledger["split"].to_pylist())):
-        for name in sorted(set(ledger["metric"].to_pylist())):
-            values = values_at(ledger, split, name, step)
+    for split in sorted(set(at["split"].to_pylist())):
+        for name in sorted(set(at["metric"].to_pylist())):
+            values = list(values_at(at, split, name, step).values())
             if values:
-                out[f"{split}_{name}_mean"] = sum(values.values()) / len(values)
-    found = outliers(ledger, step, metric)
+                out[f"{split}_{name}_mean"] = sum(values) / len(values)
+                for q, v in zip(QUANTILES, np.quantile(values, QUANTILES), strict=True):
+                    out[f"{split}_{name}_p{round(q * 100)}"] = float(v)
+    found = outliers(ledger, step, metric, rule, quantile)
     out[f"{metric}_threshold"] = found.threshold
     out["outliers"] = float(len(found.sample_ids))
     return out

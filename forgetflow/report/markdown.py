@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -68,7 +69,8 @@ def group_order(group: str) -> tuple[str, int]:
 def memorization_section(ledger: pa.Table) -> str:
     steps = ledger_mod.steps(ledger)
     first, last = ledger_mod.summary(ledger, steps[0]), ledger_mod.summary(ledger, steps[-1])
-    rows = [(k, first[k], last.get(k, float("nan"))) for k in first]
+    shown = [k for k in first if not re.search(r"_p\d+$", k)]  # the quantiles go to MLflow
+    rows = [(k, first[k], last.get(k, float("nan"))) for k in shown]
     return table(("figure", f"step {steps[0]} (before)", f"step {steps[-1]} (after)"), rows)
 
 
