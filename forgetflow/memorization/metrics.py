@@ -31,8 +31,6 @@ from forgetflow.memorization.windows import (
 )
 from forgetflow.records import Sample
 
-__all__ = ["ScoringInputError", "TokenizedSample"]  # re-exported: callers import them from here
-
 MetricKind = Literal["ma", "loss", "zlib", "min_k", "min_kpp", "el", "extract"]
 
 # Direction of each kind of metric: +1 when a higher value means more memorized.
@@ -128,7 +126,7 @@ def token_scores(logits: torch.Tensor, targets: torch.Tensor, zscores: bool) -> 
 def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean of each row's values where mask is set, (B,), in float64 (so a share of hits is
     exactly count / total)."""
-    return (values.double() * mask).sum(dim=1) / mask.sum(dim=1)
+    return values.double().masked_fill(~mask, 0.0).sum(dim=1) / mask.sum(dim=1)
 
 
 def min_k_mean(values: torch.Tensor, mask: torch.Tensor, percent: int) -> torch.Tensor:

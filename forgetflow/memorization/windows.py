@@ -101,6 +101,8 @@ def split_windows(
     in all; a last window with fewer than `min_tail` content tokens joins the one before it.
     QA rows and rows that fit pass through unchanged.
     """
+    if window < 2 or min_tail < 1:
+        raise ValueError(f"window must be >= 2 and min_tail >= 1, got {window} and {min_tail}")
     raw = [s for s in samples if isinstance(s, Sample)]
     tokenized = iter(tokenize_samples(tokenizer, raw) if raw else [])
     out: list[TokenizedSample] = []

@@ -189,7 +189,7 @@ def test_token_budget_batches_keep_input_order(tiny_world, tiny_model) -> None:
     samples = world_samples(tiny_world, "holdout", 5)
     lengths = [90, 10, 50, 10, 200]
     batches = list(token_batches(lengths, batch_size=4, token_budget=120))
-    assert batches == [[1, 3], [2], [0], [4]]  # by length; 2 x 50 > 120 / 2 ... ; 200 goes alone
+    assert batches == [[1, 3], [2], [0], [4]]  # ascending; rows x longest <= 120, or one row
     metrics = ("ma", "loss", "min_kpp_20")
     small = score_samples(model, tokenizer, samples, metrics=metrics, token_budget=100)
     big = score_samples(model, tokenizer, samples, metrics=metrics, token_budget=10_000)
