@@ -63,7 +63,9 @@ def peer_el(model: PreTrainedModel, ids: torch.Tensor, n: int) -> tuple[list[flo
             min_new_tokens=size - t, max_new_tokens=size - t, eos_token_id=None, pad_token_id=0,
         )  # fmt: skip
         decoded += rows * (out.shape[1] - t - 1)  # the first new token comes from the prompt
-        for row, (generated, true) in enumerate(zip(out[:, t:].tolist(), ids.tolist())):
+        for row, (generated, true) in enumerate(
+            zip(out[:, t:].tolist(), ids.tolist(), strict=True)
+        ):
             totals[row] += suffix_overlap(generated, true[t:], n)
     return [total / (size - n) for total in totals], decoded
 

@@ -250,7 +250,7 @@ def el_from_divergences(
     size = len(ids)
     last = {gram: i for i, gram in enumerate(ngrams(ids, n))}  # n-gram -> its last start in x
     points = sorted(continuations)
-    total = 0.0
+    overlaps = []  # from t = T-n down to start
     after = size  # next divergence point >= t
     lasts = np.empty(0, dtype=np.int64)  # last start in x of v's n-grams from `base` on
     base = size
@@ -264,5 +264,5 @@ def el_from_divergences(
             lasts = np.array([last.get(gram, -1) for gram in grams], dtype=np.int64)
         inside = max(0, after - t - n + 1)
         found = int(np.count_nonzero(lasts[max(t, base) - base :] >= t))
-        total += (inside + found) / (size - t - n + 1)
-    return total / (size - n - start + 1)
+        overlaps.append((inside + found) / (size - t - n + 1))
+    return sum(reversed(overlaps)) / len(overlaps)  # summed in el_naive's order: equal bits
