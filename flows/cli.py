@@ -11,6 +11,7 @@ from rich.table import Table
 
 from flows.environment import configure_environment
 from flows.params import ConfigFileError, PipelineConfig, load_config, missing_inputs
+from flows.score_cli import score
 from flows.world_cli import app as world_app
 from forgetflow.settings import resolve_paths
 
@@ -18,6 +19,7 @@ app = typer.Typer(help="Make a language model forget what it must not keep, and 
                   no_args_is_help=True, add_completion=False)  # fmt: skip
 console = Console()
 app.add_typer(world_app, name="world")
+app.command()(score)
 
 
 def fail(err: Exception) -> NoReturn:

@@ -6,9 +6,10 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from forgetflow.data.world import WorldConfig
+from forgetflow.memorization.metrics import parse_metrics
 from forgetflow.methods.grad_diff import GradDiffConfig
 from forgetflow.records import SPLITS
 from forgetflow.training import TrainingConfig
@@ -37,7 +38,28 @@ class FilesSource(Strict):
 
 class ScoringParams(Strict):
     batch_size: int = Field(16, ge=1)
-    outlier_metric: Literal["ma", "loss"] = "ma"
+    metrics: list[str] = Field(
+        ["ma", "loss", "zlib", "min_k_20", "min_kpp_20"],
+        description="ma, loss, zlib, min_k_P, min_kpp_P, el_N, extract_kK",
+    )
+    outlier_metric: str = Field("ma", description="one of the metrics")
+    threshold: Literal["mean", "quantile"] = Field(
+        "mean", description="the holdout mean (Jang et al.) or a holdout quantile"
+    )
+    quantile: float = Field(0.95, gt=0, lt=1, description="holdout share on the unmemorized side")
+    window: int = Field(200, ge=2, description="longer texts are scored in windows")
+
+    @field_validator("metrics")
+    @classmethod
+    def known_metrics(cls, names: list[str]) -> list[str]:
+        parse_metrics(names)
+        return names
+
+    @model_validator(mode="after")
+    def outlier_metric_is_scored(self) -> ScoringParams:
+        if self.outlier_metric not in self.metrics:
+            raise ValueError(f"outlier_metric {self.outlier_metric!r} is not in metrics")
+        return self
 
 
 class AntisampleParams(Strict):

@@ -40,9 +40,7 @@ def ingest(ctx: StageContext, config: PipelineConfig) -> InputRefs:
 
 def run_stages(ctx: StageContext, config: PipelineConfig) -> tuple[InputRefs, object]:
     inputs = ingest(ctx, config)
-    ledger = score_memorization(
-        ctx, inputs, config.scoring.batch_size, config.scoring.outlier_metric
-    )
+    ledger = score_memorization(ctx, inputs, config.scoring.model_dump())
     twins = generate_antisamples(ctx, inputs, config.antisamples.keep_first_line, config.seed)
     unlearned = run_unlearning(
         ctx, inputs, ledger, twins, config.unlearning.method, config.unlearning.training,

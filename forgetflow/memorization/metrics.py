@@ -266,6 +266,11 @@ def check_requests(items: Sequence[TokenizedSample], specs: Sequence[MetricSpec]
                 raise ScoringInputError(
                     f"{spec.name} asked for QA sample {name!r}: EL_n scores text rows only"
                 )
+            if spec.kind == "el" and len(item.ids) < spec.param + 1:
+                raise ScoringInputError(
+                    f"{spec.name} asked for sample {name!r} of {len(item.ids)} tokens: "
+                    f"EL_{spec.param} needs at least {spec.param + 1}"
+                )
             if spec.kind == "extract" and not item.is_qa and len(item.ids) <= spec.param:
                 raise ScoringInputError(
                     f"{spec.name} asked for sample {name!r} of {len(item.ids)} tokens: "

@@ -19,5 +19,8 @@ def score_to_ledger(
     samples: Sequence[Sample],
     step: int,
     batch_size: int = 16,
+    metrics: tuple[str, ...] = ("ma", "loss"),
+    window: int | None = None,
 ) -> pa.Table:
-    return ledger_rows(score_samples(model, tokenizer, samples, batch_size), step)
+    scores = score_samples(model, tokenizer, samples, batch_size, metrics=metrics, window=window)
+    return ledger_rows(scores, step)

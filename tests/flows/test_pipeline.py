@@ -61,6 +61,21 @@ def test_mlflow_holds_a_parent_and_one_child_per_stage(demo_run) -> None:
     assert len(history) == demo_config().unlearning.training.steps
 
 
+def test_the_scoring_run_logs_means_quantiles_and_outliers(demo_run, tmp_path: Path) -> None:
+    client = MlflowClient(demo_run.tracking_uri)
+    scoring = child_runs(client, demo_run.parent_run_id)["score_memorization"]
+    metrics = scoring.data.metrics
+    for metric in demo_config().scoring.metrics:
+        for split in ("forget", "holdout"):
+            for figure in ("mean", "p10", "p50", "p90"):
+                assert f"{split}_{metric}_{figure}" in metrics
+    assert metrics["outliers"] >= 1 and "ma_threshold" in metrics
+    outliers = client.download_artifacts(scoring.info.run_id, "outliers.json", str(tmp_path))
+    listed = json.loads(Path(outliers).read_text())
+    assert listed["rule"] == "mean" and len(listed["outliers"]) == metrics["outliers"]
+    assert client.list_artifacts(scoring.info.run_id, "ledger")
+
+
 def test_every_logged_artifact_validates(demo_run, tmp_path: Path) -> None:
     client = MlflowClient(demo_run.tracking_uri)
     store = ArtifactStore(resolve_paths(None).artifacts)
