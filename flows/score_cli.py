@@ -59,8 +59,8 @@ def score(
     from flows.cli import fail
     from forgetflow.data.loaders import DataInputError
     from forgetflow.memorization.inputs import read_samples
-    from forgetflow.memorization.ledger import beyond, holdout_threshold
-    from forgetflow.memorization.metrics import ScoringInputError, direction, parse_metrics
+    from forgetflow.memorization.ledger import ledger_rows, outliers
+    from forgetflow.memorization.metrics import ScoringInputError, parse_metrics, score_samples
     from forgetflow.models import ModelLoadError, load_model
 
     quiet_progress_bars()
@@ -78,16 +78,14 @@ def score(
         samples = read_samples(data, "forget")
         reference = read_samples(holdout, "holdout") if holdout is not None else []
         loaded, tokenizer = load_model(model)
-        scored = score_samples_of(loaded, tokenizer, samples + reference, names, window,
-                                  batch_size)  # fmt: skip
+        scored = score_samples(loaded, tokenizer, samples + reference, batch_size,
+                               metrics=tuple(names), window=window)  # fmt: skip
         forget = [s for s in scored if s.split == "forget"]
         outlier_ids = None
-        if holdout is not None:
-            sign = direction(outlier_metric)
-            values = [s.values[outlier_metric] for s in scored if s.split == "holdout"]
-            cut = holdout_threshold(values, sign, rule, float(q) if q else 0.95)  # type: ignore[arg-type]
-            outlier_ids = set(beyond({s.sample_id: s.values[outlier_metric] for s in forget},
-                                     cut, sign))  # fmt: skip
+        if holdout is not None:  # the pipeline's rule, on a one-step ledger of these scores
+            quantile = float(q) if q else 0.95
+            found = outliers(ledger_rows(scored, 0), 0, outlier_metric, rule, quantile)  # type: ignore[arg-type]
+            outlier_ids = set(found.sample_ids)
         write_atomically(score_table(forget, names, outlier_ids), out)
     except (DataInputError, ModelLoadError, ScoringInputError, ValueError) as err:
         fail(err)
@@ -96,10 +94,3 @@ def score(
         typer.echo(
             f"outliers ({outlier_metric} beyond the holdout {threshold}): {len(outlier_ids)}"
         )
-
-
-def score_samples_of(model, tokenizer, samples, metrics: list[str], window: int, batch_size: int):
-    from forgetflow.memorization.metrics import score_samples
-
-    return score_samples(model, tokenizer, samples, batch_size=batch_size, metrics=tuple(metrics),
-                         window=window)  # fmt: skip
