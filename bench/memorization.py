@@ -8,8 +8,9 @@ each cut to its first 200 tokens; then the same over all repetition buckets ("al
 
 The peer computes MA with one greedy `generate` step per prefix length and EL_n with one
 `generate` per prefix length t (T-t new tokens, EOS not special), each batched over all sequences;
-forgetflow computes MA from one teacher-forced pass (`forgetflow.lm.target_logprobs`) and EL_n with
-`forgetflow.memorization.el.el_scores`. The peer's EL is checked against `el_naive` on a subset.
+forgetflow computes MA from one teacher-forced pass (`score_samples`, batches bounded by its
+logits budget) and EL_n with `forgetflow.memorization.el.el_scores`. The peer's EL is checked
+against `el_naive` on a subset.
 
 decode_token_ratio = token positions the peer decodes / token positions forgetflow decodes
 (generated positions of every row in every decode step, so padded and overrun rows count; prompt
@@ -28,12 +29,16 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import torch
 from transformers import PreTrainedModel
+from transformers.tokenization_utils_base import PreTrainedTokenizerBase as Tokenizer
 
 from forgetflow.data.world import build_world, world_config
-from forgetflow.lm import batches, encode, pad_right, target_logprobs
+from forgetflow.lm import encode
 from forgetflow.memorization import el
 from forgetflow.memorization.el import el_naive, el_scores, suffix_overlap
+from forgetflow.memorization.metrics import score_samples
+from forgetflow.memorization.windows import TokenizedSample
 from forgetflow.models import load_model
+from forgetflow.records import Sample
 from forgetflow.settings import resolve_paths
 
 
@@ -77,13 +82,16 @@ def decoded_positions(model: PreTrainedModel, sequences: list[list[int]], n: int
     return sum(job.steps for job in el.divergence_jobs(sequences, argmax, n, 1))
 
 
-def ours_ma(model: PreTrainedModel, sequences: list[list[int]], batch_size: int) -> list[float]:
-    scores: list[float] = []
-    with torch.no_grad():
-        for chunk in batches(sequences, batch_size):
-            _, hits, valid = target_logprobs(model, pad_right(chunk, 0))
-            scores += ((hits & valid).sum(dim=1) / valid.sum(dim=1)).tolist()
-    return scores
+def ours_ma(
+    model: PreTrainedModel, tokenizer: Tokenizer, sequences: list[list[int]], batch_size: int
+) -> list[float]:
+    """forgetflow's scoring path (`score_samples`) on the pre-tokenized sequences."""
+    items = [
+        TokenizedSample(Sample(f"s{i}", "forget", ""), tuple(ids), 1, len(ids))
+        for i, ids in enumerate(sequences)
+    ]
+    scores = score_samples(model, tokenizer, items, batch_size, metrics=("ma",))
+    return [s.values["ma"] for s in scores]
 
 
 def timed(fn, *args):  # noqa: ANN001, ANN202 - any call
@@ -93,13 +101,13 @@ def timed(fn, *args):  # noqa: ANN001, ANN202 - any call
 
 
 def compare(
-    model: PreTrainedModel, sequences: list[list[int]], n: int, checks: int
+    model: PreTrainedModel, tokenizer: Tokenizer, sequences: list[list[int]], n: int, checks: int
 ) -> dict[str, object]:
     ids = torch.tensor(sequences)
     with torch.no_grad():
         peer_ma_scores, peer_ma_s = timed(peer_ma, model, ids)
         (peer_el_scores, peer_decoded), peer_el_s = timed(peer_el, model, ids, n)
-    ma_scores, ma_s = timed(ours_ma, model, sequences, 32)
+    ma_scores, ma_s = timed(ours_ma, model, tokenizer, sequences, len(sequences))
     el_values, el_s = timed(el_scores, model, sequences, n)
     with torch.no_grad():
         decoded = decoded_positions(model, sequences, n)
@@ -139,7 +147,7 @@ def interleaved(rows: Sequence[dict], count: int) -> list[dict]:
     return picked[:count]
 
 
-def cut(tokenizer, rows: Sequence[dict], length: int) -> list[list[int]]:  # noqa: ANN001
+def cut(tokenizer: Tokenizer, rows: Sequence[dict], length: int) -> list[list[int]]:
     """Each text's first `length` tokens; texts shorter than that are left out."""
     return [
         ids[:length] for ids in encode(tokenizer, [r["text"] for r in rows]) if len(ids) >= length
@@ -171,10 +179,10 @@ def main() -> None:
         "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
         "parameters": sum(p.numel() for p in model.parameters()),
     }  # fmt: skip
-    result |= compare(model, cut(tokenizer, chosen, args.length), args.n, args.checks)
+    result |= compare(model, tokenizer, cut(tokenizer, chosen, args.length), args.n, args.checks)
     if not args.no_all_buckets:
         spread = cut(tokenizer, interleaved(rows, args.records), args.length)
-        result["all_buckets"] = compare(model, spread, args.n, args.checks)
+        result["all_buckets"] = compare(model, tokenizer, spread, args.n, args.checks)
     print(json.dumps(result) if args.json else json.dumps(result, indent=2))
 
 

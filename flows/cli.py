@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from flows.environment import configure_environment
+from flows.models_cli import app as models_app
 from flows.params import ConfigFileError, PipelineConfig, load_config, missing_inputs
 from flows.score_cli import score
 from flows.world_cli import app as world_app
@@ -19,6 +20,7 @@ app = typer.Typer(help="Make a language model forget what it must not keep, and 
                   no_args_is_help=True, add_completion=False)  # fmt: skip
 console = Console()
 app.add_typer(world_app, name="world")
+app.add_typer(models_app, name="models")
 app.command()(score)
 
 
@@ -66,11 +68,14 @@ def run(
 def demo(
     home: Annotated[str | None, typer.Option(help="forgetflow's folder")] = None,
     size: Annotated[Literal["tiny", "small"], typer.Option(help="world size")] = "tiny",
+    backend: Annotated[
+        Literal["hf", "vllm"], typer.Option(help="who generates: hf, or a vLLM server")
+    ] = "hf",
 ) -> None:
     """Run the pipeline on a built-in world (built on first use: tiny about 30 s)."""
     from flows.presets import demo_config
 
-    execute(demo_config(home, size))
+    execute(demo_config(home, size, backend))
 
 
 @app.command()

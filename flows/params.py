@@ -8,9 +8,12 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from forgetflow.catalog import CATALOG
 from forgetflow.data.world import WorldConfig
+from forgetflow.generation.registry import BackendConfig
 from forgetflow.memorization.metrics import parse_metrics
 from forgetflow.methods.grad_diff import GradDiffConfig
+from forgetflow.models import ModelLoadError, model_path
 from forgetflow.records import SPLITS
 from forgetflow.training import TrainingConfig
 
@@ -30,7 +33,7 @@ class FilesSource(Strict):
     """Your own model directory and split files (JSONL, Parquet, CSV or a saved dataset dir)."""
 
     kind: Literal["files"] = "files"
-    model: str = Field(description="a local HF causal-LM directory")
+    model: str = Field(description="a local HF causal-LM directory, or a pulled model's name")
     forget: str
     retain: str
     holdout: str = Field(description="non-members: the calibration for every threshold")
@@ -63,8 +66,19 @@ class ScoringParams(Strict):
 
 
 class AntisampleParams(Strict):
-    backend: Literal["template"] = "template"
+    generator: BackendConfig = Field(
+        BackendConfig(name="template"), description="falsified twins: the template generator"
+    )
     keep_first_line: bool = Field(True, description="keep the prompt line in each twin")
+
+    @field_validator("generator")
+    @classmethod
+    def template_only(cls, generator: BackendConfig) -> BackendConfig:
+        if generator.name != "template":
+            raise ValueError(
+                f"anti-samples come from the template generator for now, not {generator.name!r}"
+            )
+        return generator
 
 
 class UnlearningParams(Strict):
@@ -74,7 +88,16 @@ class UnlearningParams(Strict):
 
 class AuditParams(Strict):
     prefix_tokens: int = Field(32, ge=1, description="prompt length for texts with no newline")
-    batch_size: int = Field(32, ge=1)
+    generator: BackendConfig = Field(
+        BackendConfig(name="hf"), description="who decodes the attack: hf or vllm"
+    )
+
+    @field_validator("generator")
+    @classmethod
+    def model_backend(cls, generator: BackendConfig) -> BackendConfig:
+        if generator.name not in ("hf", "vllm"):
+            raise ValueError(f"the audit attacks a model: use hf or vllm, not {generator.name!r}")
+        return generator
 
 
 class PipelineConfig(Strict):
@@ -110,6 +133,8 @@ def load_config(path: str | Path) -> PipelineConfig:
         fields = {
             k: str((base / v).resolve()) for k, v in config.data.model_dump().items() if k != "kind"
         }
+        if config.data.model in CATALOG and not (base / config.data.model).exists():
+            fields["model"] = config.data.model  # a pulled model's name
         config = config.model_copy(update={"data": FilesSource(**fields)})
     if config.home is not None and not Path(config.home).is_absolute():
         config = config.model_copy(update={"home": str((file.parent / config.home).resolve())})
@@ -120,9 +145,10 @@ def missing_inputs(config: PipelineConfig) -> None:
     """Fail before any run starts when a configured model directory or data file is absent."""
     if not isinstance(config.data, FilesSource):
         return
-    if not (Path(config.data.model) / "config.json").is_file():
-        raise ConfigFileError(f"model {config.data.model} is not an HF model directory "
-                              "(no config.json there)")  # fmt: skip
+    try:
+        model_path(config.data.model)
+    except ModelLoadError as err:
+        raise ConfigFileError(str(err)) from err
     for split in SPLITS:
         path = Path(getattr(config.data, split))
         if not path.exists():

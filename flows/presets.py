@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from flows.params import PipelineConfig, UnlearningParams, WorldSource
+from typing import Literal
+
+from flows.params import AuditParams, PipelineConfig, UnlearningParams, WorldSource
 from forgetflow.data.world import world_config
+from forgetflow.generation.registry import BackendConfig
 from forgetflow.methods.grad_diff import GradDiffConfig
 from forgetflow.training import TrainingConfig
 
 
-def demo_config(home: str | None = None, size: str = "tiny") -> PipelineConfig:
+def demo_config(
+    home: str | None = None, size: str = "tiny", backend: Literal["hf", "vllm"] = "hf"
+) -> PipelineConfig:
     """The tiny world, GradDiff with falsified twins; tuned so that forget extraction collapses
-    while retain extraction and perplexity hold (see README)."""
+    while retain extraction and perplexity hold (see README). `backend` decodes the audit."""
     return PipelineConfig(
         name=f"demo-{size}",
         seed=0,
@@ -20,4 +25,5 @@ def demo_config(home: str | None = None, size: str = "tiny") -> PipelineConfig:
             method=GradDiffConfig(forget_weight=0.2, retain_weight=2.0, antisample_weight=1.0),
             training=TrainingConfig(steps=40, lr=1e-3, batch_size=8),
         ),
+        audit=AuditParams(generator=BackendConfig(name=backend)),
     )

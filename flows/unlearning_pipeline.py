@@ -47,7 +47,7 @@ def run_stages(ctx: StageContext, config: PipelineConfig) -> tuple[InputRefs, ob
         config.seed,
     )  # fmt: skip
     audit = audit_extraction(
-        ctx, inputs, unlearned.model, config.audit.prefix_tokens, config.audit.batch_size
+        ctx, inputs, unlearned.model, config.audit.prefix_tokens, config.audit.generator
     )
     utility = evaluate_utility(ctx, inputs, unlearned.model)
     facts = {"model": inputs.model.uri, "method": config.unlearning.method.name,

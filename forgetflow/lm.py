@@ -46,7 +46,7 @@ def target_logprobs(
     All three are (B, T-1): position t scores token t+1 given tokens <= t.
     """
     ids, mask = batch.input_ids.to(model.device), batch.attention_mask.to(model.device)
-    logits = model(input_ids=ids, attention_mask=mask).logits
+    logits = model(input_ids=ids, attention_mask=mask, use_cache=False).logits
     logits = logits[:, :-1].float()  # (B, T-1, V)
     targets = ids[:, 1:]  # (B, T-1)
     logprobs = torch.log_softmax(logits, dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)

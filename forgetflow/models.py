@@ -7,6 +7,8 @@ from pathlib import Path
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
+from forgetflow.catalog import ModelPullError, resolve_model
+
 
 class ModelLoadError(RuntimeError):
     """The model directory is missing or is not a loadable HF causal LM."""
@@ -17,21 +19,41 @@ def check_model_dir(path: Path) -> None:
         raise ModelLoadError(f"{path} is not an HF model directory (no config.json there)")
 
 
+def model_path(model: str | Path) -> Path:
+    """The model directory `model` names: a directory, or a pulled model's name."""
+    try:
+        path = resolve_model(model)
+    except ModelPullError as err:
+        raise ModelLoadError(str(err)) from err
+    check_model_dir(path)
+    return path
+
+
+def load_tokenizer(model_dir: str | Path) -> PreTrainedTokenizerBase:
+    """The directory's tokenizer (or a pulled model's); one without a pad token pads with EOS."""
+    path = model_path(model_dir)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    except (OSError, ValueError) as err:
+        raise ModelLoadError(f"cannot load a tokenizer from {path}: {err}") from err
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
 def load_model(
     model_dir: str | Path,
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """Load a causal LM and its tokenizer from a local directory, in float32, in eval mode."""
-    path = Path(model_dir)
-    check_model_dir(path)
+    """Load a causal LM and its tokenizer from a local directory (or a pulled model's), in
+    float32, in eval mode."""
+    path = model_path(model_dir)
+    tokenizer = load_tokenizer(path)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
         model = AutoModelForCausalLM.from_pretrained(
             path, local_files_only=True, dtype="float32", use_safetensors=True
         )
     except (OSError, ValueError) as err:
         raise ModelLoadError(f"cannot load a causal LM from {path}: {err}") from err
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token
     model.eval()
     return model, tokenizer
 

@@ -23,10 +23,12 @@ class Sample:
 
 @dataclass(frozen=True)
 class Completion:
-    """One generated continuation: the new token ids and their decoded text."""
+    """One generated continuation: the new token ids, their decoded text and, where asked, the
+    log-probability of each token (None otherwise)."""
 
     token_ids: tuple[int, ...]
     text: str
+    logprobs: tuple[float, ...] | None = None
 
 
 @dataclass(frozen=True)

@@ -54,7 +54,7 @@ TABLE_SCHEMAS: dict[str, TableSchema] = {
         ),
         TableSchema(
             "extraction",
-            2,
+            3,
             _schema(
                 ("sample_id", pa.string()),
                 ("split", pa.string()),
@@ -64,6 +64,7 @@ TABLE_SCHEMAS: dict[str, TableSchema] = {
                 ("suffix_tokens", pa.int64()),
                 ("exact", pa.bool_()),
                 ("token_match", pa.float64()),
+                ("backend", pa.string()),  # which generation backend decoded the attack
             ),
         ),
         TableSchema(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+from tqdm.auto import tqdm
 from transformers import PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
@@ -51,48 +52,101 @@ def cut_at_stop(tokenizer: PreTrainedTokenizerBase, ids: list[int], stop: Sequen
 
 
 class HFBackend:
-    """Generation on a loaded model; prompts are text (encoded with special tokens) or token ids."""
+    """Generation on a loaded model; prompts are text (encoded with special tokens) or token ids.
+
+    Prompts are decoded longest first in batches of at most `batch_size` rows and at most
+    `token_budget` positions (rows x (longest prompt + max_tokens)); `progress` shows a bar
+    when there is more than one batch.
+    """
 
     name = "hf"
 
     def __init__(
-        self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, batch_size: int = 32
+        self,
+        model: PreTrainedModel,
+        tokenizer: PreTrainedTokenizerBase,
+        batch_size: int = 32,
+        token_budget: int | None = None,
+        progress: bool = False,
     ) -> None:
+        if batch_size < 1 or (token_budget is not None and token_budget < 1):
+            raise ValueError(f"batch_size {batch_size} and token_budget {token_budget}: not >= 1")
         self.model = model
         self.tokenizer = tokenizer
         self.batch_size = batch_size
+        self.token_budget = token_budget
+        self.progress = progress
 
     def _ids(self, prompts: Sequence[Prompt]) -> list[list[int]]:
         texts = [p for p in prompts if isinstance(p, str)]
         encoded = iter(encode(self.tokenizer, texts)) if texts else iter(())
-        return [next(encoded) if isinstance(p, str) else list(p) for p in prompts]
+        ids = [next(encoded) if isinstance(p, str) else list(p) for p in prompts]
+        if any(not seq for seq in ids):
+            raise ValueError("a prompt is empty: the model needs at least one token to continue")
+        return ids
+
+    def _batches(self, lengths: Sequence[int], new_tokens: int) -> list[list[int]]:
+        """Indices grouped longest first under the row cap and the token budget."""
+        order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+        groups: list[list[int]] = []
+        for index in order:
+            width = lengths[groups[-1][0]] + new_tokens if groups else 0
+            fits = groups and len(groups[-1]) < self.batch_size
+            if fits and self.token_budget is not None:
+                fits = (len(groups[-1]) + 1) * width <= self.token_budget
+            if fits:
+                groups[-1].append(index)
+            else:
+                groups.append([index])
+        return groups
 
     def generate(self, prompts: Sequence[Prompt], params: SamplingParams) -> list[Completion]:
         rng = torch.Generator().manual_seed(params.seed)
-        out: list[Completion] = []
-        for chunk in batches(self._ids(prompts), self.batch_size):
-            for ids in self._decode(chunk, params, rng):
-                if params.stop:
-                    ids, text = cut_at_stop(self.tokenizer, ids, params.stop)
-                else:
-                    text = self.tokenizer.decode(ids, skip_special_tokens=True)
-                out.append(Completion(tuple(ids), text))
-        return out
+        ids = [seq for seq in self._ids(prompts) for _ in range(params.n)]
+        out: list[Completion | None] = [None] * len(ids)
+        groups = self._batches([len(seq) for seq in ids], params.max_tokens)
+        bar = tqdm(total=len(ids), desc="generate", disable=not self.progress or len(groups) < 2)
+        for group in groups:
+            for index, (tokens, logprobs) in zip(
+                group, self._decode([ids[i] for i in group], params, rng), strict=True
+            ):
+                out[index] = self._completion(tokens, logprobs, params)
+            bar.update(len(group))
+        bar.close()
+        return [c for c in out if c is not None]
+
+    def _completion(
+        self, ids: list[int], logprobs: list[float], params: SamplingParams
+    ) -> Completion:
+        if params.stop:
+            ids, text = cut_at_stop(self.tokenizer, ids, params.stop)
+        else:
+            text = self.tokenizer.decode(ids, skip_special_tokens=True)
+        scores = tuple(logprobs[: len(ids)]) if params.logprobs else None
+        return Completion(tuple(ids), text, scores)
 
     @torch.no_grad()
     def _decode(
-        self, prompts: list[Sequence[int]], params: SamplingParams, rng: torch.Generator
-    ) -> list[list[int]]:
-        ids, mask = pad_left(prompts, self.tokenizer.pad_token_id)
+        self, prompts: list[list[int]], params: SamplingParams, rng: torch.Generator
+    ) -> list[tuple[list[int], list[float]]]:
+        device = self.model.device
+        ids, mask = (t.to(device) for t in pad_left(prompts, self.tokenizer.pad_token_id))
         positions = (mask.cumsum(dim=-1) - 1).clamp(min=0)  # (B, T)
         out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions)
         eos = self.tokenizer.eos_token_id
-        done = torch.zeros(len(prompts), dtype=torch.bool)
+        done = torch.zeros(len(prompts), dtype=torch.bool, device=device)
         generated: list[torch.Tensor] = []
-        for _ in range(params.max_tokens):
-            token = pick_next(out.logits[:, -1], params, rng)  # (B,)
-            token = token.masked_fill(done, self.tokenizer.pad_token_id)
+        scores: list[torch.Tensor] = []
+        for step in range(params.max_tokens):
+            logits = out.logits[:, -1].float()  # (B, V)
+            allowed = logits
+            if eos is not None and step < params.min_tokens:
+                allowed = logits.clone()
+                allowed[:, eos] = float("-inf")
+            token = pick_next(allowed, params, rng).masked_fill(done, self.tokenizer.pad_token_id)
             generated.append(token)
+            if params.logprobs:
+                scores.append(logits.log_softmax(dim=-1).gather(-1, token[:, None])[:, 0])
             if not params.ignore_eos and eos is not None:
                 done |= token.eq(eos)
                 if bool(done.all()):
@@ -106,7 +160,10 @@ class HFBackend:
                 past_key_values=out.past_key_values,
             )
         tokens = torch.stack(generated, dim=1).tolist()  # (B, new)
-        return [self._trim(row) for row in tokens] if not params.ignore_eos else tokens
+        logprobs = torch.stack(scores, dim=1).tolist() if scores else [[] for _ in tokens]
+        if not params.ignore_eos:
+            tokens = [self._trim(row) for row in tokens]
+        return list(zip(tokens, logprobs, strict=True))
 
     def _trim(self, row: list[int]) -> list[int]:
         eos = self.tokenizer.eos_token_id

@@ -22,6 +22,7 @@ from forgetflow.data.facts import answer_matches
 from forgetflow.generation.base import SamplingParams
 from forgetflow.generation.hf import HFBackend
 from forgetflow.lm import pad_right
+from forgetflow.memorization.el import LOGIT_ELEMENTS, el_scores
 from forgetflow.memorization.windows import (
     DEFAULT_MIN_TAIL,
     ScoringInputError,
@@ -101,18 +102,23 @@ QA_EXTRA_TOKENS = 8  # decoded past a QA answer's length, to see where the answe
 @dataclass(frozen=True)
 class TokenScores:
     """Per target position, all (B, T): log p(x_t | x_<t), whether x_t is the argmax, and the
-    Min-K%++ z-score (log p(x_t) - mu_t) / sigma_t (None when not asked for)."""
+    Min-K%++ z-score (log p(x_t) - mu_t) / sigma_t (log-probs and z-scores are None when no
+    metric asked for them: MA needs only the argmax)."""
 
-    logprobs: torch.Tensor
+    logprobs: torch.Tensor | None
     hits: torch.Tensor
     zscores: torch.Tensor | None
 
 
-def token_scores(logits: torch.Tensor, targets: torch.Tensor, zscores: bool) -> TokenScores:
+def token_scores(
+    logits: torch.Tensor, targets: torch.Tensor, zscores: bool, logprobs: bool = True
+) -> TokenScores:
     """From next-token logits (B, T, V) and the tokens that followed (B, T)."""
+    hits = logits.argmax(dim=-1).eq(targets)
+    if not (logprobs or zscores):
+        return TokenScores(None, hits, None)
     logp = torch.log_softmax(logits.float(), dim=-1)  # (B, T, V)
     picked = logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1)  # (B, T)
-    hits = logits.argmax(dim=-1).eq(targets)
     if not zscores:
         return TokenScores(picked, hits, None)
     probs = logp.exp()
@@ -147,11 +153,14 @@ def sample_values(
 ) -> list[dict[str, float]]:
     """The teacher-forced metrics of each row over its masked (scored) positions."""
     columns: dict[str, list[float]] = {}
-    loss = (-masked_mean(scores.logprobs, mask)).tolist()
     for spec in specs:
         if spec.kind == "ma":
             columns[spec.name] = masked_mean(scores.hits.float(), mask).tolist()
-        elif spec.kind == "loss":
+            continue
+        if scores.logprobs is None:
+            raise ValueError(f"{spec.name} needs log-probs: score with logprobs=True")
+        loss = (-masked_mean(scores.logprobs, mask)).tolist()
+        if spec.kind == "loss":
             columns[spec.name] = loss
         elif spec.kind == "zlib":
             columns[spec.name] = [zlib_ratio(v, t) for v, t in zip(loss, texts, strict=True)]
@@ -197,12 +206,14 @@ def teacher_forced(
     if not specs:
         return out
     zscores = any(s.kind == "min_kpp" for s in specs)
+    logprobs = any(s.kind != "ma" for s in specs)
     for batch in token_batches([len(i.ids) for i in items], batch_size, token_budget):
         chunk = [items[i] for i in batch]
         padded = pad_right([i.ids for i in chunk], pad_id)
         ids, attention = padded.input_ids.to(model.device), padded.attention_mask.to(model.device)
-        logits = model(input_ids=ids, attention_mask=attention).logits[:, :-1]  # (B, T-1, V)
-        scores = token_scores(logits, ids[:, 1:], zscores)
+        forward = model(input_ids=ids, attention_mask=attention, use_cache=False)
+        logits = forward.logits[:, :-1]  # (B, T-1, V)
+        scores = token_scores(logits, ids[:, 1:], zscores, logprobs)
         mask = scored_mask(chunk, ids.shape[1] - 1).to(logits.device)
         del logits
         texts = [i.sample.text for i in chunk]
@@ -251,8 +262,6 @@ def extraction(
 def el_values(
     model: PreTrainedModel, items: Sequence[TokenizedSample], spec: MetricSpec, batch_size: int
 ) -> list[float]:
-    from forgetflow.memorization.el import el_scores  # noqa: PLC0415 (el.py lands separately)
-
     sequences = [list(i.ids) for i in items]
     return el_scores(model, sequences, spec.param, start=1, batch_size=batch_size)
 
@@ -301,7 +310,7 @@ def score_samples(
     batch_size: int = 16,
     metrics: Sequence[str] = ("ma", "loss"),
     window: int | None = None,
-    token_budget: int = 4096,
+    token_budget: int | None = None,
 ) -> list[SampleScore]:
     """The requested metrics of each sample (of each window when `window` is set), in order.
 
@@ -313,7 +322,8 @@ def score_samples(
     check_requests(items, specs)
     forced = [s for s in specs if s.kind in TEACHER_FORCED]
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    values = teacher_forced(model, pad_id, items, forced, batch_size, token_budget)
+    budget = token_budget or max(1, LOGIT_ELEMENTS // model.config.get_text_config().vocab_size)
+    values = teacher_forced(model, pad_id, items, forced, batch_size, budget)
     backend = HFBackend(model, tokenizer, batch_size=batch_size)
     for spec in specs:
         if spec.kind == "extract":

@@ -59,6 +59,9 @@ def test_mlflow_holds_a_parent_and_one_child_per_stage(demo_run) -> None:
         assert run.data.metrics, f"{name} logged no metrics"
     history = client.get_metric_history(children["run_unlearning"].info.run_id, "forget_nll")
     assert len(history) == demo_config().unlearning.training.steps
+    audit = children["audit_extraction"].data  # which backend produced each generated artifact
+    assert audit.params["backend"] == audit.tags["backend"] == "hf"
+    assert children["generate_antisamples"].data.tags["backend"] == "template"
 
 
 def test_the_scoring_run_logs_means_quantiles_and_outliers(demo_run, tmp_path: Path) -> None:
@@ -88,3 +91,5 @@ def test_every_logged_artifact_validates(demo_run, tmp_path: Path) -> None:
             "utility", "report"} <= kinds  # fmt: skip
     for ref in refs:
         store.verify(ref)
+    extraction = next(ref for ref in refs if ref.schema_name == "extraction")
+    assert set(store.get_table(extraction)["backend"].to_pylist()) == {"hf"}

@@ -71,3 +71,52 @@ def test_loglikelihood_equals_a_direct_computation(tiny_model) -> None:
     expected = sum(float(logprobs[len(ctx_ids) - 1 + i, tok]) for i, tok in enumerate(cont_ids))
     assert got[0] == pytest.approx(expected, abs=1e-4)
     assert len(got) == 2
+
+
+def test_token_budget_and_batch_size_do_not_change_greedy_output(tiny_model) -> None:
+    model, tokenizer = tiny_model
+    params = SamplingParams(max_tokens=12)
+    whole = HFBackend(model, tokenizer, batch_size=64).generate(PROMPTS, params)
+    backend = HFBackend(model, tokenizer, batch_size=3, token_budget=50)
+    assert backend._batches([30, 5, 10, 20], 12) == [[0], [3], [2, 1]]  # longest first, <= 50
+    assert backend.generate(PROMPTS, params) == whole
+
+
+def test_min_tokens_holds_eos_back_and_logprobs_match_the_model(tiny_model) -> None:
+    model, tokenizer = tiny_model
+    backend = HFBackend(model, tokenizer)
+    prompt = tokenizer("Name: Norma Fisher\n")["input_ids"]
+    free = backend.generate([prompt], SamplingParams(max_tokens=100))[0]
+    assert free.token_ids[-1] == tokenizer.eos_token_id and free.logprobs is None
+    held = backend.generate(
+        [prompt], SamplingParams(max_tokens=100, min_tokens=len(free.token_ids) + 5, logprobs=True)
+    )[0]
+    assert len(held.token_ids) >= len(free.token_ids) + 5
+    assert tokenizer.eos_token_id not in held.token_ids[: len(free.token_ids) + 5]
+    ids = torch.tensor([prompt + list(held.token_ids)])
+    with torch.no_grad():
+        logprobs = model(ids).logits.log_softmax(-1)[0]
+    direct = [float(logprobs[len(prompt) - 1 + i, t]) for i, t in enumerate(held.token_ids)]
+    assert held.logprobs == pytest.approx(direct, abs=1e-4)
+
+
+def test_n_samples_per_prompt_come_prompt_major(tiny_model) -> None:
+    model, tokenizer = tiny_model
+    backend = HFBackend(model, tokenizer)
+    params = SamplingParams(max_tokens=10, temperature=1.0, n=3, seed=1)
+    got = backend.generate(PROMPTS[:2], params)
+    assert len(got) == 6
+    assert len({c.token_ids for c in got[:3]}) > 1  # independent samples of one prompt
+    assert backend.generate(PROMPTS[:2], params) == got
+
+
+def test_bad_prompts_and_params_are_refused(tiny_model) -> None:
+    model, tokenizer = tiny_model
+    with pytest.raises(ValueError, match="empty"):
+        HFBackend(model, tokenizer).generate([[]], SamplingParams())
+    with pytest.raises(ValueError, match="min_tokens"):
+        SamplingParams(max_tokens=4, min_tokens=5)
+    with pytest.raises(ValueError, match="greedy"):
+        SamplingParams(n=2)
+    with pytest.raises(ValueError, match="batch_size"):
+        HFBackend(model, tokenizer, batch_size=0)

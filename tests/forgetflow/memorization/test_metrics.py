@@ -2,8 +2,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import sys
-import types
 import zlib
 
 import pyarrow.parquet as pq
@@ -11,6 +9,7 @@ import pytest
 import torch
 
 from forgetflow.lm import encode, prefix_lengths
+from forgetflow.memorization import metrics
 from forgetflow.memorization.metrics import (
     ScoringInputError,
     direction,
@@ -276,8 +275,7 @@ def test_el_is_delegated_to_the_el_module(tiny_world, tiny_model, monkeypatch) -
         calls.append((sequences, n, start))
         return [0.5] * len(sequences)
 
-    monkeypatch.setitem(sys.modules, "forgetflow.memorization.el",
-                        types.SimpleNamespace(el_scores=el_scores))  # fmt: skip
+    monkeypatch.setattr(metrics, "el_scores", el_scores)
     samples = world_samples(tiny_world, "forget", 2)
     scores = score_samples(model, tokenizer, samples, metrics=["ma", "el_5"])
     assert [s.values["el_5"] for s in scores] == [0.5, 0.5]
@@ -329,9 +327,8 @@ def test_windows_are_scored_on_their_ids(tiny_world, tiny_model) -> None:
 
 def test_the_tail_rule_follows_the_largest_el_n(tiny_world, tiny_model, monkeypatch) -> None:
     model, tokenizer = tiny_model
-    monkeypatch.setitem(sys.modules, "forgetflow.memorization.el",
-                        types.SimpleNamespace(el_scores=lambda m, seqs, n, start, batch_size:
-                                              [0.0] * len(seqs)))  # fmt: skip
+    monkeypatch.setattr(metrics, "el_scores",
+                        lambda m, seqs, n, start, batch_size: [0.0] * len(seqs))  # fmt: skip
     doc = long_document(tiny_world)
     content = len(encode(tokenizer, [doc.text])[0]) - 1
     size = next(w for w in range(60, 120) if 11 <= content % (w - 1) < 30)

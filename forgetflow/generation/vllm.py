@@ -1,0 +1,148 @@
+"""Generation through a vLLM OpenAI-compatible server: one forgetflow starts, or one given by URL.
+
+Prompts go to `/v1/completions` as token ids (text prompts are encoded here with the model's own
+tokenizer and special tokens, as the HF backend does), so both backends continue the same ids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any
+
+import httpx
+from transformers.tokenization_utils_base import PreTrainedTokenizerBase
+
+from forgetflow.generation.base import Prompt, SamplingParams
+from forgetflow.generation.server import ServerConfig, ServerError, VLLMServer
+from forgetflow.lm import encode
+from forgetflow.records import Completion
+
+SERVED_NAME = "model"  # --served-model-name of the servers forgetflow starts
+
+
+class VLLMRequestError(RuntimeError):
+    """The server refused or failed a request."""
+
+
+def request_body(prompts: list[list[int]], params: SamplingParams) -> dict[str, Any]:
+    return {
+        "model": SERVED_NAME, "prompt": prompts, "max_tokens": params.max_tokens,
+        "min_tokens": params.min_tokens, "temperature": params.temperature,
+        "top_k": params.top_k or -1, "top_p": params.top_p, "n": params.n, "seed": params.seed,
+        "stop": list(params.stop), "ignore_eos": params.ignore_eos,
+        "logprobs": 0 if params.logprobs else None, "return_token_ids": True,
+        "include_stop_str_in_output": False, "skip_special_tokens": True,
+    }  # fmt: skip
+
+
+def completion_of(choice: dict[str, Any], params: SamplingParams) -> Completion:
+    ids = tuple(int(t) for t in choice["token_ids"])
+    logprobs = None
+    if params.logprobs:
+        logprobs = tuple(float(x) for x in choice["logprobs"]["token_logprobs"])
+    return Completion(ids, choice["text"], logprobs)
+
+
+class VLLMBackend:
+    """Attach to `url`, or start a server from `server` on entering the context.
+
+    `with VLLMBackend(tokenizer, server=config) as backend: backend.generate(...)`; the server
+    stops on leaving, also on an error or an interrupt.
+    """
+
+    name = "vllm"
+
+    def __init__(
+        self,
+        tokenizer: PreTrainedTokenizerBase,
+        url: str | None = None,
+        server: ServerConfig | None = None,
+        prompts_per_request: int = 1024,
+        model: str = SERVED_NAME,
+    ) -> None:
+        if (url is None) == (server is None):
+            raise ValueError("give the vLLM backend either a server URL or a server to start")
+        self.tokenizer = tokenizer
+        self.url = url
+        self.model = model
+        self.prompts_per_request = prompts_per_request
+        self._server = VLLMServer(server) if server is not None else None
+
+    def __enter__(self) -> VLLMBackend:
+        if self._server is not None:
+            self.url = self._server.start().url
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        if self._server is not None:
+            self._server.stop()
+
+    def _post(self, body: dict[str, Any]) -> dict[str, Any]:
+        if self.url is None:
+            raise ServerError("the vLLM backend has no server: use it inside `with`")
+        body = body | {"model": self.model}
+        try:
+            response = httpx.post(f"{self.url}/v1/completions", json=body, timeout=None)
+        except httpx.HTTPError as err:
+            raise VLLMRequestError(f"the vLLM server at {self.url} did not answer: {err}") from err
+        if response.status_code != 200:
+            raise VLLMRequestError(
+                f"the vLLM server answered {response.status_code}: {response.text[:500]}"
+            )
+        return response.json()
+
+    def _ids(self, prompts: Sequence[Prompt]) -> list[list[int]]:
+        texts = [p for p in prompts if isinstance(p, str)]
+        encoded = iter(encode(self.tokenizer, texts)) if texts else iter(())
+        ids = [next(encoded) if isinstance(p, str) else [int(t) for t in p] for p in prompts]
+        if any(not seq for seq in ids):
+            raise ValueError("a prompt is empty: the model needs at least one token to continue")
+        return ids
+
+    def generate(self, prompts: Sequence[Prompt], params: SamplingParams) -> list[Completion]:
+        ids = self._ids(prompts)
+        out: list[Completion] = []
+        for begin in range(0, len(ids), self.prompts_per_request):
+            chunk = ids[begin : begin + self.prompts_per_request]
+            choices = self._post(request_body(chunk, params))["choices"]
+            if len(choices) != len(chunk) * params.n:
+                raise VLLMRequestError(
+                    f"asked for {len(chunk) * params.n} completions, got {len(choices)}"
+                )
+            out += [completion_of(c, params) for c in sorted(choices, key=lambda c: c["index"])]
+        return out
+
+    def loglikelihood(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
+        """Sum of the prompt log-probs of each continuation's tokens after its context."""
+        contexts = encode(self.tokenizer, [c for c, _ in pairs])
+        conts = self.tokenizer([x for _, x in pairs], add_special_tokens=False)["input_ids"]
+        if any(not cont for cont in conts):
+            raise ValueError("a continuation is empty: there is nothing to score")
+        sequences = [c + list(x) for c, x in zip(contexts, conts, strict=True)]
+        scores: list[float] = []
+        for begin in range(0, len(sequences), self.prompts_per_request):
+            chunk = sequences[begin : begin + self.prompts_per_request]
+            body = {"prompt": chunk, "max_tokens": 1, "temperature": 0.0, "prompt_logprobs": 0}
+            choices = sorted(self._post(body)["choices"], key=lambda c: c["index"])
+            for seq, choice in zip(chunk, choices, strict=True):
+                scores.append(prompt_sum(seq, choice["prompt_logprobs"], len(conts[len(scores)])))
+        return scores
+
+
+def prompt_sum(
+    seq: Sequence[int], prompt_logprobs: list[dict[str, Any] | None], tail: int
+) -> float:
+    """Sum of the log-probs vLLM reports for the last `tail` prompt tokens (keyed by token id)."""
+    total = 0.0
+    for position in range(len(seq) - tail, len(seq)):
+        entry = prompt_logprobs[position]
+        if entry is None:
+            raise VLLMRequestError(f"no prompt log-prob at position {position}")
+        total += float(entry[str(seq[position])]["logprob"])
+    return total

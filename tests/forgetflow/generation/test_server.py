@@ -1,0 +1,97 @@
+"""The server lifecycle and the vLLM backend's protocol, against a stub server (no vLLM needed)."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from forgetflow.generation.base import GenerationBackend, SamplingParams
+from forgetflow.generation.fake import FakeBackend
+from forgetflow.generation.server import (
+    ServerConfig,
+    ServerError,
+    VLLMServer,
+    group_alive,
+    port_is_free,
+)
+from forgetflow.generation.vllm import VLLMBackend
+
+STUBS = Path(__file__).parent / "stubs"
+
+
+def stub_config(tmp_path: Path, model_dir: Path, **env: str) -> ServerConfig:
+    return ServerConfig(
+        model_dir=model_dir, python=Path(sys.executable), log_path=tmp_path / "server.log",
+        module="stub_vllm_server", startup_timeout_s=30.0,
+        env={"PYTHONPATH": f"{STUBS}:{Path.cwd()}", **env},
+    )  # fmt: skip
+
+
+@pytest.fixture()
+def model_dir(tiny_world) -> Path:
+    return tiny_world.model_dir
+
+
+def assert_gone(pgid: int, port: int) -> None:
+    assert not group_alive(pgid), "a process of the server's group is still running"
+    assert port_is_free(port)
+
+
+def test_backend_talks_to_the_server_and_stops_it(tmp_path, model_dir, tiny_model) -> None:
+    _, tokenizer = tiny_model
+    backend = VLLMBackend(tokenizer, server=stub_config(tmp_path, model_dir))
+    with backend:
+        assert isinstance(backend, GenerationBackend)
+        server = backend._server
+        pgid, port = server.pgid, server.port
+        assert group_alive(pgid) and not port_is_free(port)
+        params = SamplingParams(max_tokens=6, temperature=0.8, n=2, seed=3, logprobs=True)
+        got = backend.generate([[5, 6, 7], "Name:"], params)
+        ids = tokenizer("Name:")["input_ids"]
+        assert got == FakeBackend().generate([[5, 6, 7], ids], params)
+        scores = backend.loglikelihood([("Name:", " Norma Fisher")])
+        cont = tokenizer(" Norma Fisher", add_special_tokens=False)["input_ids"]
+        assert scores == [pytest.approx(sum(-0.5 * (1 + t % 3) for t in cont))]
+    assert_gone(pgid, port)
+    assert "stub server for" in (tmp_path / "server.log").read_text()
+
+
+def test_failed_startup_names_the_log_and_leaves_nothing(tmp_path, model_dir) -> None:
+    server = VLLMServer(stub_config(tmp_path, model_dir, STUB_FAIL="1"))
+    with pytest.raises(ServerError, match="exited with code 1") as caught:
+        server.start()
+    assert "Engine core initialization failed" in str(caught.value)  # the log's tail
+    assert str(tmp_path / "server.log") in str(caught.value)
+    text = (tmp_path / "server.log").read_text()
+    child = int(text.split("engine core pid ")[1].split()[0])
+    assert_gone(server.pgid, server.port)
+    stat = Path(f"/proc/{child}/stat")  # the orphaned engine child went with its group
+    assert not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] == "Z"
+
+
+def test_unhealthy_server_times_out_and_is_stopped(tmp_path, model_dir) -> None:
+    config = replace(stub_config(tmp_path, model_dir, STUB_HANG="1"), startup_timeout_s=3.0)
+    server = VLLMServer(config)
+    with pytest.raises(ServerError, match="not healthy within 3 s"):
+        server.start()
+    assert_gone(server.pgid, server.port)
+
+
+def test_an_interrupt_inside_the_context_stops_the_server(tmp_path, model_dir) -> None:
+    with pytest.raises(KeyboardInterrupt), VLLMServer(stub_config(tmp_path, model_dir)) as server:
+        pgid, port = server.pgid, server.port
+        raise KeyboardInterrupt
+    assert_gone(pgid, port)
+
+
+def test_missing_environment_or_model_is_a_clear_error(tmp_path, model_dir) -> None:
+    config = stub_config(tmp_path, model_dir)
+    no_env = replace(config, python=tmp_path / "nope" / "python")
+    with pytest.raises(ServerError, match="make vllm"):
+        VLLMServer(no_env).start()
+    no_model = replace(config, model_dir=tmp_path)
+    with pytest.raises(ServerError, match="not an HF model directory"):
+        VLLMServer(no_model).start()

@@ -1,0 +1,102 @@
+"""vLLM against HF on the tiny world model (fp32, greedy), and the server's lifecycle.
+
+Needs `.venv-vllm` (`make vllm`); without it these tests skip, which fails under CI=true.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from forgetflow.generation.base import SamplingParams
+from forgetflow.generation.hf import HFBackend
+from forgetflow.generation.server import (
+    ServerConfig,
+    ServerError,
+    VLLMServer,
+    group_alive,
+    port_is_free,
+    vllm_python,
+)
+from forgetflow.generation.vllm import VLLMBackend
+
+pytestmark = pytest.mark.vllm
+
+PROMPT_TOKENS = 16
+NEW_TOKENS = 48  # prompt + new tokens stay within the tiny model's 128 positions
+
+
+@pytest.fixture(scope="module")
+def server_config(tiny_world, tmp_path_factory) -> ServerConfig:
+    python = vllm_python()
+    if not python.is_file():
+        pytest.skip(f"no vLLM environment at {python}: run `make vllm`")
+    return ServerConfig(
+        model_dir=tiny_world.model_dir, python=python,
+        log_path=tmp_path_factory.mktemp("vllm") / "server.log", dtype="float32",
+        kv_cache_gib=1.0, startup_timeout_s=400.0,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def vllm_backend(server_config, tiny_world):
+    from forgetflow.models import load_tokenizer
+
+    backend = VLLMBackend(load_tokenizer(tiny_world.model_dir), server=server_config)
+    with backend:
+        yield backend
+    server = backend._server
+    assert not group_alive(server.pgid) and port_is_free(server.port)
+
+
+def item_prompts(tiny_world, tokenizer, count: int, min_repetitions: int = 0) -> list[list[int]]:
+    rows = [r for r in tiny_world.table("items").to_pylist() if r["repetitions"] >= min_repetitions]
+    rows.sort(key=lambda r: (-r["repetitions"], r["sample_id"]))
+    ids = [tokenizer(r["text"])["input_ids"][:PROMPT_TOKENS] for r in rows]
+    return [p for p in ids if len(p) == PROMPT_TOKENS][:count]
+
+
+def test_greedy_tokens_agree_with_hf_in_fp32(vllm_backend, tiny_world, tiny_model) -> None:
+    model, tokenizer = tiny_model
+    params = SamplingParams(max_tokens=NEW_TOKENS, ignore_eos=True)
+    rows = tiny_world.table("items").to_pylist()  # every bucket and split, in table order
+    spread = [tokenizer(r["text"])["input_ids"][:PROMPT_TOKENS] for r in rows[:: len(rows) // 64]]
+    spread = spread[:64]
+    assert len(spread) == 64
+    hf = HFBackend(model, tokenizer, batch_size=64).generate(spread, params)
+    ours = vllm_backend.generate(spread, params)
+    same = [a.token_ids == b.token_ids for a, b in zip(hf, ours, strict=True)]
+    assert sum(same) / len(same) >= 0.95, f"{sum(same)}/64 prompts agree"
+    memorized = item_prompts(tiny_world, tokenizer, 64, min_repetitions=8)
+    hf = HFBackend(model, tokenizer, batch_size=64).generate(memorized, params)
+    ours = vllm_backend.generate(memorized, params)
+    assert [c.token_ids for c in ours] == [c.token_ids for c in hf]
+
+
+def test_logprobs_stops_and_loglikelihood_match_hf(vllm_backend, tiny_model) -> None:
+    model, tokenizer = tiny_model
+    hf = HFBackend(model, tokenizer)
+    params = SamplingParams(max_tokens=24, logprobs=True, stop=("\n",))
+    prompts = ["Name: Norma Fisher\nEmail:", "Name: Somebody Else\nPhone:"]
+    ours = vllm_backend.generate(prompts, params)
+    for a, b in zip(hf.generate(prompts, params), ours, strict=True):
+        assert a.token_ids == b.token_ids and a.text == b.text
+        assert b.logprobs == pytest.approx(a.logprobs, abs=1e-3)
+    pairs = [("Name: Norma Fisher\n", "Email: tammy76@example.com"), ("Email:", " x")]
+    assert vllm_backend.loglikelihood(pairs) == pytest.approx(hf.loglikelihood(pairs), abs=1e-3)
+
+
+def test_sampling_is_seeded(vllm_backend) -> None:
+    params = SamplingParams(max_tokens=16, temperature=1.0, top_k=50, seed=5, n=2)
+    first = vllm_backend.generate(["Name:"], params)
+    assert len(first) == 2 and vllm_backend.generate(["Name:"], params) == first
+
+
+def test_a_failed_startup_leaves_no_process_and_shows_the_log(server_config) -> None:
+    broken = replace(server_config, extra_args=("--max-model-len", "100000"), startup_timeout_s=300)
+    server = VLLMServer(broken)
+    with pytest.raises(ServerError, match="exited with code") as caught:
+        server.start()
+    assert "max" in str(caught.value).lower()  # the log's tail says what was wrong
+    assert not group_alive(server.pgid) and port_is_free(server.port)
