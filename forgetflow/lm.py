@@ -23,6 +23,31 @@ def encode(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str]) -> list[lis
     return [list(ids) for ids in tokenizer(list(texts), add_special_tokens=True)["input_ids"]]
 
 
+def prompt_ids(
+    tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str | Sequence[int]]
+) -> list[list[int]]:
+    """Token ids of each prompt: text is encoded with special tokens, ids pass through."""
+    texts = [p for p in prompts if isinstance(p, str)]
+    encoded = iter(encode(tokenizer, texts)) if texts else iter(())
+    ids = [next(encoded) if isinstance(p, str) else [int(t) for t in p] for p in prompts]
+    if any(not seq for seq in ids):
+        raise ValueError("a prompt is empty: the model needs at least one token to continue")
+    return ids
+
+
+def pair_ids(
+    tokenizer: PreTrainedTokenizerBase, pairs: Sequence[tuple[str, str]]
+) -> tuple[list[list[int]], list[int]]:
+    """(context + continuation ids, continuation length) per pair; the context is encoded with
+    special tokens, the continuation without."""
+    contexts = encode(tokenizer, [c for c, _ in pairs])
+    conts = tokenizer([x for _, x in pairs], add_special_tokens=False)["input_ids"]
+    if any(not cont for cont in conts):
+        raise ValueError("a continuation is empty: there is nothing to score")
+    sequences = [c + list(x) for c, x in zip(contexts, conts, strict=True)]
+    return sequences, [len(x) for x in conts]
+
+
 def pad_right(sequences: Sequence[Sequence[int]], pad_id: int) -> TokenBatch:
     width = max(len(s) for s in sequences)
     ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)

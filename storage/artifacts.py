@@ -13,6 +13,7 @@ from urllib.parse import unquote, urlparse
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from forgetflow.digests import file_sha256
 from storage.schemas import FILE_KINDS, table_schema
 
 
@@ -50,19 +51,11 @@ class ArtifactRef:
         return asdict(self)
 
 
-def file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def dir_digest(path: Path) -> str:
     """Hash of a directory: every file's relative path and content hash, in sorted order."""
     digest = hashlib.sha256()
     for item in sorted(p for p in path.rglob("*") if p.is_file()):
-        digest.update(f"{item.relative_to(path).as_posix()}\0{file_digest(item)}\n".encode())
+        digest.update(f"{item.relative_to(path).as_posix()}\0{file_sha256(item)}\n".encode())
     return digest.hexdigest()
 
 
@@ -111,7 +104,7 @@ class ArtifactStore:
         os.close(handle)
         staged = Path(name)
         pq.write_table(table, staged)
-        digest = file_digest(staged)
+        digest = file_sha256(staged)
         final = self._publish(staged, schema_name, digest, ".parquet")
         version = table_schema(schema_name).version
         return ArtifactRef(final.as_uri(), schema_name, version, table.num_rows, digest)
@@ -123,7 +116,7 @@ class ArtifactStore:
                 f"{ref.uri}: ref says {ref.schema_name} v{ref.schema_version}, "
                 f"this forgetflow reads v{declared.version}"
             )
-        self._check_hash(ref, file_digest)
+        self._check_hash(ref, file_sha256)
         table = pq.read_table(ref.path)
         if not table.schema.equals(declared.schema):
             raise SchemaMismatchError(

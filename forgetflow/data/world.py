@@ -33,6 +33,7 @@ from forgetflow.data.exposures import (
     length_grouped_batches,
     train_on_schedule,
 )
+from forgetflow.digests import file_sha256
 from forgetflow.lm import encode
 from forgetflow.models import save_model
 from forgetflow.records import SPLITS
@@ -281,10 +282,6 @@ def targets_table(corpus: Corpus) -> pa.Table:
              "object_probe_ids": [p.item_id for p in t.object_probes]}
             for t in corpus.targets]  # fmt: skip
     return pa.Table.from_pylist(rows, schema=TARGETS_SCHEMA)
-
-
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def load_world(folder: Path) -> World:

@@ -10,7 +10,7 @@ from transformers import PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from forgetflow.generation.base import Prompt, SamplingParams
-from forgetflow.lm import batches, encode, pad_right, target_logprobs
+from forgetflow.lm import batches, pad_right, pair_ids, prompt_ids, target_logprobs
 from forgetflow.records import Completion
 
 
@@ -77,14 +77,6 @@ class HFBackend:
         self.token_budget = token_budget
         self.progress = progress
 
-    def _ids(self, prompts: Sequence[Prompt]) -> list[list[int]]:
-        texts = [p for p in prompts if isinstance(p, str)]
-        encoded = iter(encode(self.tokenizer, texts)) if texts else iter(())
-        ids = [next(encoded) if isinstance(p, str) else list(p) for p in prompts]
-        if any(not seq for seq in ids):
-            raise ValueError("a prompt is empty: the model needs at least one token to continue")
-        return ids
-
     def _batches(self, lengths: Sequence[int], new_tokens: int) -> list[list[int]]:
         """Indices grouped longest first under the row cap and the token budget."""
         order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
@@ -102,7 +94,7 @@ class HFBackend:
 
     def generate(self, prompts: Sequence[Prompt], params: SamplingParams) -> list[Completion]:
         rng = torch.Generator().manual_seed(params.seed)
-        ids = [seq for seq in self._ids(prompts) for _ in range(params.n)]
+        ids = [seq for seq in prompt_ids(self.tokenizer, prompts) for _ in range(params.n)]
         out: list[Completion | None] = [None] * len(ids)
         groups = self._batches([len(seq) for seq in ids], params.max_tokens)
         bar = tqdm(total=len(ids), desc="generate", disable=not self.progress or len(groups) < 2)
@@ -171,16 +163,13 @@ class HFBackend:
 
     @torch.no_grad()
     def loglikelihood(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
-        contexts = encode(self.tokenizer, [c for c, _ in pairs])
-        conts = self.tokenizer([x for _, x in pairs], add_special_tokens=False)["input_ids"]
-        sequences = [c + list(x) for c, x in zip(contexts, conts, strict=True)]
+        sequences, tails = pair_ids(self.tokenizer, pairs)
         scores: list[float] = []
-        for start, chunk in enumerate(batches(sequences, self.batch_size)):
-            logprobs, _, valid = target_logprobs(
+        for chunk in batches(sequences, self.batch_size):
+            logprobs, _, _ = target_logprobs(
                 self.model, pad_right(chunk, self.tokenizer.pad_token_id)
             )
             for row, seq in enumerate(chunk):
-                n_cont = len(conts[start * self.batch_size + row])
-                span = logprobs[row, len(seq) - 1 - n_cont : len(seq) - 1]
-                scores.append(float(span.sum()))
+                tail = tails[len(scores)]
+                scores.append(float(logprobs[row, len(seq) - 1 - tail : len(seq) - 1].sum()))
         return scores

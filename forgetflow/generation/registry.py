@@ -16,10 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from forgetflow.generation.base import GenerationBackend
 from forgetflow.generation.fake import FakeBackend
 from forgetflow.generation.hf import HFBackend
-from forgetflow.generation.server import ServerConfig, vllm_python
+from forgetflow.generation.server import ServerConfig, kv_cache_gib, vllm_python
 from forgetflow.generation.template import TemplateBackend
 from forgetflow.generation.vllm import VLLMBackend
-from forgetflow.models import load_model, load_tokenizer
+from forgetflow.models import load_model, load_tokenizer, model_path
 
 BACKENDS = ("hf", "vllm", "fake", "template")
 
@@ -38,7 +38,12 @@ class BackendConfig(BaseModel):
     )
     url: str | None = Field(None, description="vllm: attach to this server instead of starting one")
     dtype: Literal["float32", "bfloat16", "float16"] = Field("float32", description="vllm dtype")
-    kv_cache_gib: float = Field(1.0, gt=0, description="vllm on CPU: KV cache size in GiB")
+    kv_cache_gib: float | None = Field(
+        None, gt=0, description="vllm on CPU: KV cache GiB (default: sized to hold kv_tokens)"
+    )
+    kv_tokens: int = Field(
+        32768, ge=1, description="vllm on CPU: positions the KV cache holds at once"
+    )
     max_model_len: int | None = Field(None, ge=1, description="vllm: context length to serve")
     startup_timeout_s: float = Field(300.0, gt=0, description="vllm: wait this long for health")
 
@@ -50,7 +55,7 @@ def backend_params(config: BackendConfig) -> dict[str, object]:
         return shared | {"batch_size": config.batch_size, "token_budget": config.token_budget}
     if config.name == "vllm":
         return shared | {"vllm_url": config.url or "started", "vllm_dtype": config.dtype,
-                         "vllm_kv_cache_gib": config.kv_cache_gib}  # fmt: skip
+                         "vllm_kv_cache_gib": config.kv_cache_gib or "auto"}  # fmt: skip
     return shared
 
 
@@ -78,13 +83,15 @@ def hf_backend(config: BackendConfig, model_dir: Path) -> GenerationBackend:
     return HFBackend(model, tokenizer, config.batch_size, config.token_budget, progress=True)
 
 
-def vllm_backend(config: BackendConfig, model_dir: Path, log_dir: Path) -> VLLMBackend:
+def vllm_backend(config: BackendConfig, model: Path, log_dir: Path) -> VLLMBackend:
+    model_dir = model_path(model)  # a pulled model's name works too
     tokenizer = load_tokenizer(model_dir)
     if config.url is not None:
         return VLLMBackend(tokenizer, url=config.url)
     server = ServerConfig(
         model_dir=model_dir, python=vllm_python(), log_path=log_dir / "vllm-server.log",
-        dtype=config.dtype, max_model_len=config.max_model_len, kv_cache_gib=config.kv_cache_gib,
+        dtype=config.dtype, max_model_len=config.max_model_len,
+        kv_cache_gib=config.kv_cache_gib or kv_cache_gib(model_dir, config.kv_tokens, config.dtype),
         startup_timeout_s=config.startup_timeout_s,
     )  # fmt: skip
     return VLLMBackend(tokenizer, server=server)

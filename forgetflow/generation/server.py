@@ -9,6 +9,8 @@ the port is free again; the server's log stays on disk and its tail is in every 
 from __future__ import annotations
 
 import atexit
+import json
+import math
 import os
 import signal
 import socket
@@ -16,7 +18,6 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 
 import httpx
 
@@ -39,12 +40,29 @@ class ServerConfig:
     log_path: Path
     dtype: str = "float32"
     max_model_len: int | None = None
-    kv_cache_gib: float = 1.0  # VLLM_CPU_KVCACHE_SPACE (CPU builds only)
+    kv_cache_gib: float = 1.0  # VLLM_CPU_KVCACHE_SPACE (CPU builds only): see kv_cache_gib()
     startup_timeout_s: float = 300.0
     seed: int = 0
     module: str = "vllm.entrypoints.openai.api_server"  # vllm-cpu's `vllm` script is broken
     extra_args: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
+
+
+DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
+
+
+def kv_cache_gib(model_dir: Path, tokens: int, dtype: str = "float32") -> float:
+    """GiB of KV cache that hold `tokens` positions of this model (keys and values of every
+    layer and KV head), with a quarter spare for vLLM's block rounding; at least 1 GiB."""
+    config = json.loads((model_dir / "config.json").read_text())
+    config = config.get("text_config", config)
+    layers = config.get("num_hidden_layers") or config["n_layer"]
+    heads = config.get("num_attention_heads") or config["n_head"]
+    kv_heads = config.get("num_key_value_heads") or heads
+    hidden = config.get("hidden_size") or config["n_embd"]
+    head_dim = config.get("head_dim") or hidden // heads
+    per_token = 2 * layers * kv_heads * head_dim * DTYPE_BYTES[dtype]
+    return max(1.0, math.ceil(4 * 1.25 * tokens * per_token / 2**30) / 4)  # in quarter GiB
 
 
 def free_port() -> int:
@@ -160,12 +178,7 @@ class VLLMServer:
     def __enter__(self) -> VLLMServer:
         return self.start()
 
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
 

@@ -7,7 +7,6 @@ tokenizer and special tokens, as the HF backend does), so both backends continue
 from __future__ import annotations
 
 from collections.abc import Sequence
-from types import TracebackType
 from typing import Any
 
 import httpx
@@ -15,7 +14,7 @@ from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from forgetflow.generation.base import Prompt, SamplingParams
 from forgetflow.generation.server import ServerConfig, ServerError, VLLMServer
-from forgetflow.lm import encode
+from forgetflow.lm import pair_ids, prompt_ids
 from forgetflow.records import Completion
 
 SERVED_NAME = "model"  # --served-model-name of the servers forgetflow starts
@@ -29,7 +28,7 @@ def request_body(prompts: list[list[int]], params: SamplingParams) -> dict[str, 
     return {
         "model": SERVED_NAME, "prompt": prompts, "max_tokens": params.max_tokens,
         "min_tokens": params.min_tokens, "temperature": params.temperature,
-        "top_k": params.top_k or -1, "top_p": params.top_p, "n": params.n, "seed": params.seed,
+        "top_k": params.top_k or None, "top_p": params.top_p, "n": params.n, "seed": params.seed,
         "stop": list(params.stop), "ignore_eos": params.ignore_eos,
         "logprobs": 0 if params.logprobs else None, "return_token_ids": True,
         "include_stop_str_in_output": False, "skip_special_tokens": True,
@@ -74,12 +73,7 @@ class VLLMBackend:
             self.url = self._server.start().url
         return self
 
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         if self._server is not None:
             self._server.stop()
 
@@ -97,16 +91,8 @@ class VLLMBackend:
             )
         return response.json()
 
-    def _ids(self, prompts: Sequence[Prompt]) -> list[list[int]]:
-        texts = [p for p in prompts if isinstance(p, str)]
-        encoded = iter(encode(self.tokenizer, texts)) if texts else iter(())
-        ids = [next(encoded) if isinstance(p, str) else [int(t) for t in p] for p in prompts]
-        if any(not seq for seq in ids):
-            raise ValueError("a prompt is empty: the model needs at least one token to continue")
-        return ids
-
     def generate(self, prompts: Sequence[Prompt], params: SamplingParams) -> list[Completion]:
-        ids = self._ids(prompts)
+        ids = prompt_ids(self.tokenizer, prompts)
         out: list[Completion] = []
         for begin in range(0, len(ids), self.prompts_per_request):
             chunk = ids[begin : begin + self.prompts_per_request]
@@ -120,18 +106,14 @@ class VLLMBackend:
 
     def loglikelihood(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
         """Sum of the prompt log-probs of each continuation's tokens after its context."""
-        contexts = encode(self.tokenizer, [c for c, _ in pairs])
-        conts = self.tokenizer([x for _, x in pairs], add_special_tokens=False)["input_ids"]
-        if any(not cont for cont in conts):
-            raise ValueError("a continuation is empty: there is nothing to score")
-        sequences = [c + list(x) for c, x in zip(contexts, conts, strict=True)]
+        sequences, tails = pair_ids(self.tokenizer, pairs)
         scores: list[float] = []
         for begin in range(0, len(sequences), self.prompts_per_request):
             chunk = sequences[begin : begin + self.prompts_per_request]
             body = {"prompt": chunk, "max_tokens": 1, "temperature": 0.0, "prompt_logprobs": 0}
             choices = sorted(self._post(body)["choices"], key=lambda c: c["index"])
             for seq, choice in zip(chunk, choices, strict=True):
-                scores.append(prompt_sum(seq, choice["prompt_logprobs"], len(conts[len(scores)])))
+                scores.append(prompt_sum(seq, choice["prompt_logprobs"], tails[len(scores)]))
         return scores
 
 

@@ -100,3 +100,19 @@ def test_a_failed_startup_leaves_no_process_and_shows_the_log(server_config) -> 
         server.start()
     assert "max" in str(caught.value).lower()  # the log's tail says what was wrong
     assert not group_alive(server.pgid) and port_is_free(server.port)
+
+
+def test_the_audit_decodes_through_a_vllm_server(tiny_world, tmp_path, server_config) -> None:
+    from forgetflow.audit.extraction import audit_models
+    from forgetflow.data.loaders import load_split, samples_from_table
+    from forgetflow.generation.registry import BackendConfig
+
+    forget = samples_from_table(load_split(tiny_world.splits["forget"], "forget"))
+    samples = [s for s in forget if s.repetitions >= 8][:16]
+    assert samples
+    models = {"before": tiny_world.model_dir}
+    hf = audit_models(models, samples, BackendConfig(name="hf"), tmp_path / "hf")
+    served = audit_models(models, samples, BackendConfig(name="vllm"), tmp_path / "vllm")
+    assert set(served["backend"].to_pylist()) == {"vllm"}
+    assert served["exact"].to_pylist() == hf["exact"].to_pylist()
+    assert (tmp_path / "vllm" / "before" / "vllm-server.log").is_file()
