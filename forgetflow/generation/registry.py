@@ -38,8 +38,8 @@ class BackendConfig(BaseModel):
     )
     url: str | None = Field(None, description="vllm: attach to this server instead of starting one")
     dtype: Literal["float32", "bfloat16", "float16"] = Field("float32", description="vllm dtype")
-    kv_cache_gib: float | None = Field(
-        None, gt=0, description="vllm on CPU: KV cache GiB (default: sized to hold kv_tokens)"
+    kv_cache_gib: int | None = Field(
+        None, ge=1, description="vllm on CPU: KV cache GiB (default: sized to hold kv_tokens)"
     )
     kv_tokens: int = Field(
         32768, ge=1, description="vllm on CPU: positions the KV cache holds at once"

@@ -40,7 +40,7 @@ class ServerConfig:
     log_path: Path
     dtype: str = "float32"
     max_model_len: int | None = None
-    kv_cache_gib: float = 1.0  # VLLM_CPU_KVCACHE_SPACE (CPU builds only): see kv_cache_gib()
+    kv_cache_gib: int = 1  # VLLM_CPU_KVCACHE_SPACE (CPU builds only): see kv_cache_gib()
     startup_timeout_s: float = 300.0
     seed: int = 0
     module: str = "vllm.entrypoints.openai.api_server"  # vllm-cpu's `vllm` script is broken
@@ -51,9 +51,9 @@ class ServerConfig:
 DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
 
 
-def kv_cache_gib(model_dir: Path, tokens: int, dtype: str = "float32") -> float:
-    """GiB of KV cache that hold `tokens` positions of this model (keys and values of every
-    layer and KV head), with a quarter spare for vLLM's block rounding; at least 1 GiB."""
+def kv_cache_gib(model_dir: Path, tokens: int, dtype: str = "float32") -> int:
+    """Whole GiB of KV cache (vLLM takes an integer) that hold `tokens` positions of this model
+    (keys and values of every layer and KV head), with a quarter spare; at least 1."""
     config = json.loads((model_dir / "config.json").read_text())
     config = config.get("text_config", config)
     layers = config.get("num_hidden_layers") or config["n_layer"]
@@ -62,7 +62,7 @@ def kv_cache_gib(model_dir: Path, tokens: int, dtype: str = "float32") -> float:
     hidden = config.get("hidden_size") or config["n_embd"]
     head_dim = config.get("head_dim") or hidden // heads
     per_token = 2 * layers * kv_heads * head_dim * DTYPE_BYTES[dtype]
-    return max(1.0, math.ceil(4 * 1.25 * tokens * per_token / 2**30) / 4)  # in quarter GiB
+    return max(1, math.ceil(1.25 * tokens * per_token / 2**30))
 
 
 def free_port() -> int:
@@ -121,7 +121,7 @@ class VLLMServer:
         if not (config.model_dir / "config.json").is_file():
             raise ServerError(f"{config.model_dir} is not an HF model directory")
         self.port = free_port()
-        env = os.environ | SERVER_ENV | {"VLLM_CPU_KVCACHE_SPACE": f"{config.kv_cache_gib:g}"}
+        env = os.environ | SERVER_ENV | {"VLLM_CPU_KVCACHE_SPACE": str(config.kv_cache_gib)}
         env |= config.env
         config.log_path.parent.mkdir(parents=True, exist_ok=True)
         with config.log_path.open("wb") as log:

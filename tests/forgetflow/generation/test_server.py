@@ -95,3 +95,17 @@ def test_missing_environment_or_model_is_a_clear_error(tmp_path, model_dir) -> N
     no_model = replace(config, model_dir=tmp_path)
     with pytest.raises(ServerError, match="not an HF model directory"):
         VLLMServer(no_model).start()
+
+
+def test_kv_cache_is_sized_in_whole_gib_for_the_tokens_at_hand(tmp_path) -> None:
+    import json
+
+    from forgetflow.generation.server import kv_cache_gib
+
+    smollm = {"num_hidden_layers": 30, "num_attention_heads": 9, "num_key_value_heads": 3,
+              "hidden_size": 576}  # fmt: skip
+    (tmp_path / "config.json").write_text(json.dumps(smollm))
+    # 2 (K, V) x 30 layers x 3 heads x 64 dims x 4 bytes = 46,080 bytes a token in fp32
+    assert kv_cache_gib(tmp_path, 16_000) == 1
+    assert kv_cache_gib(tmp_path, 32_768) == 2  # 1.41 GiB, a quarter spare -> 1.76 -> 2
+    assert kv_cache_gib(tmp_path, 32_768, "bfloat16") == 1

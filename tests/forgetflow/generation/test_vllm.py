@@ -35,7 +35,7 @@ def server_config(tiny_world, tmp_path_factory) -> ServerConfig:
     return ServerConfig(
         model_dir=tiny_world.model_dir, python=python,
         log_path=tmp_path_factory.mktemp("vllm") / "server.log", dtype="float32",
-        kv_cache_gib=1.0, startup_timeout_s=400.0,
+        kv_cache_gib=1, startup_timeout_s=400.0,
     )  # fmt: skip
 
 
