@@ -21,8 +21,6 @@ from forgetflow.generation.template import TemplateBackend
 from forgetflow.generation.vllm import VLLMBackend
 from forgetflow.models import load_model, load_tokenizer, model_path
 
-BACKENDS = ("hf", "vllm", "fake", "template")
-
 
 class BackendConfig(BaseModel):
     """Which backend generates a stage's text, and how."""

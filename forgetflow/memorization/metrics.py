@@ -153,13 +153,13 @@ def sample_values(
 ) -> list[dict[str, float]]:
     """The teacher-forced metrics of each row over its masked (scored) positions."""
     columns: dict[str, list[float]] = {}
+    loss = [] if scores.logprobs is None else (-masked_mean(scores.logprobs, mask)).tolist()
     for spec in specs:
         if spec.kind == "ma":
             columns[spec.name] = masked_mean(scores.hits.float(), mask).tolist()
             continue
         if scores.logprobs is None:
             raise ValueError(f"{spec.name} needs log-probs: score with logprobs=True")
-        loss = (-masked_mean(scores.logprobs, mask)).tolist()
         if spec.kind == "loss":
             columns[spec.name] = loss
         elif spec.kind == "zlib":
