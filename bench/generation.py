@@ -3,16 +3,20 @@
     python bench/generation.py --json [--model MODEL] [--n N] [--prompt-tokens P] [--new-tokens K]
 
 Default: SmolLM2-135M-Instruct (`forgetflow models pull smollm2-135m-instruct` first), 256 prompts
-of 32 tokens (the first tokens of the tiny world's records, re-tokenized for the model) x 64 new
-tokens, greedy, EOS ignored so every prompt decodes exactly K tokens.
+of 32 tokens (distinct windows of the tiny world's records, re-tokenized for the model) x 64
+new tokens, greedy, EOS ignored so every prompt decodes exactly K tokens.
 
 - HF: the batch size is picked by a sweep on the first 64 prompts, in fp32 and bf16; the full
   run uses the best size at each dtype.
-- vLLM: a fresh server per dtype (its start, until healthy, timed on its own: `server_start_s`),
-  all prompts in one request; wall time from request to answer.
+- vLLM: a fresh server per dtype with forgetflow's settings (server.cpu_defaults), its start
+  until healthy timed on its own (`server_start_s`); all prompts in one request, wall time from
+  request to answer.
 - vllm_speedup = HF fp32 seconds / vLLM fp32 seconds; vllm_bf16_speedup = seconds of HF at its
   faster dtype / vLLM bf16 seconds; greedy_agreement = share of prompts whose fp32 greedy tokens
   are identical in both.
+- Context: `matmul_peak_gflops` is this CPU's matrix-multiply rate per dtype, `gflops` each run's
+  rate over the run's work, and `speedup_ceiling` the speedup a backend running at that peak
+  would reach over HF.
 """
 
 from __future__ import annotations
@@ -42,12 +46,41 @@ Prompts = list[list[int]]
 
 
 def prompts_for(tokenizer: Tokenizer, count: int, length: int) -> list[list[int]]:
-    """The first `length` tokens of the tiny world's records (cycled), in this model's tokens."""
+    """`count` distinct windows of `length` tokens from the tiny world's records, in this model's
+    tokens: each record's first window, then windows starting 8 tokens later, and so on (no two
+    prompts alike, so that no backend gains from a prefix cache)."""
     world = build_world(WorldConfig(), resolve_paths().worlds)
-    texts = [t for t in world.table("items")["text"].to_pylist() if t]
-    ids = [tokenizer(t)["input_ids"][:length] for t in texts]
-    ids = [p for p in ids if len(p) == length]
-    return [ids[i % len(ids)] for i in range(count)]
+    records = [tokenizer(t)["input_ids"] for t in world.table("items")["text"].to_pylist() if t]
+    prompts: dict[tuple[int, ...], None] = {}
+    for offset in range(0, max(len(r) for r in records) - length + 1, 8):
+        for ids in records:
+            window = tuple(ids[offset : offset + length])
+            if len(window) == length:
+                prompts.setdefault(window)
+            if len(prompts) == count:
+                return [list(p) for p in prompts]
+    raise SystemExit(f"the tiny world has only {len(prompts)} distinct {length}-token prompts")
+
+
+def matmul_gflops(dtype: torch.dtype, rows: int = 256, size: int = 1024, reps: int = 50) -> float:
+    """This CPU's matrix-multiply rate at `dtype` (torch, all threads): the ceiling of any
+    backend's decoding rate, which is matrix products almost entirely."""
+    a, b = torch.randn(rows, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
+    for _ in range(5):
+        a @ b
+    start = time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    return 2 * rows * size * size * reps / (time.perf_counter() - start) / 1e9
+
+
+def generation_gflop(model: PreTrainedModel, prompts: int, prompt_tokens: int, new: int) -> float:
+    """Multiply-add work of the run: every position through the blocks' weights, the LM head for
+    each generated token (attention scores left out: short sequences)."""
+    head = model.get_output_embeddings().weight.numel()
+    blocks = sum(p.numel() for n, p in model.named_parameters() if ".layers." in n or ".h." in n)
+    positions = prompts * (prompt_tokens + new - 1)
+    return 2 * (positions * blocks + prompts * new * head) / 1e9
 
 
 def hf_seconds(
@@ -105,7 +138,9 @@ def main() -> None:
     new_tokens = args.n * args.new_tokens
     batch32, hf32_s, hf32 = hf_best(model, tokenizer, prompts, params)
     batch16, hf16_s, _ = hf_best(model.to(torch.bfloat16), tokenizer, prompts, params)
+    work = generation_gflop(model, args.n, args.prompt_tokens, args.new_tokens)
     del model
+    peak = {"fp32": matmul_gflops(torch.float32), "bf16": matmul_gflops(torch.bfloat16)}
     tokens = args.n * (args.prompt_tokens + args.new_tokens)
     with tempfile.TemporaryDirectory() as logs:
         v32 = vllm_run(model_dir, "float32", prompts, params, tokens, Path(logs))
@@ -128,6 +163,13 @@ def main() -> None:
                          "vllm_bf16": round(new_tokens / v16["seconds"])},
         "seconds": {"hf_fp32": round(hf32_s, 2), "hf_bf16": round(hf16_s, 2),
                     "vllm_fp32": round(v32["seconds"], 2), "vllm_bf16": round(v16["seconds"], 2)},
+        "work_gflop": round(work), "matmul_peak_gflops": {k: round(v) for k, v in peak.items()},
+        "gflops": {"hf_fp32": round(work / hf32_s), "hf_bf16": round(work / hf16_s),
+                   "vllm_fp32": round(work / v32["seconds"]),
+                   "vllm_bf16": round(work / v16["seconds"])},
+        # the most any backend could gain over HF here: running at the matmul peak
+        "speedup_ceiling": {"fp32": round(peak["fp32"] * hf32_s / work, 2),
+                            "bf16": round(peak["bf16"] * hf_fast / work, 2)},
     }  # fmt: skip
     print(json.dumps(result) if args.json else json.dumps(result, indent=2))
 

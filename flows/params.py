@@ -13,6 +13,7 @@ from forgetflow.data.world import WorldConfig
 from forgetflow.generation.registry import BackendConfig
 from forgetflow.memorization.metrics import parse_metrics
 from forgetflow.methods.grad_diff import GradDiffConfig
+from forgetflow.methods.registry import MethodConfig
 from forgetflow.models import ModelLoadError, model_path
 from forgetflow.records import SPLITS
 from forgetflow.training import TrainingConfig
@@ -20,6 +21,13 @@ from forgetflow.training import TrainingConfig
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def model_backend(generator: BackendConfig) -> BackendConfig:
+    """Stages that decode with the model under study take hf or vllm."""
+    if generator.name not in ("hf", "vllm"):
+        raise ValueError(f"this stage decodes with a model: hf or vllm, not {generator.name!r}")
+    return generator
 
 
 class WorldSource(Strict):
@@ -51,6 +59,14 @@ class ScoringParams(Strict):
     )
     quantile: float = Field(0.95, gt=0, lt=1, description="holdout share on the unmemorized side")
     window: int = Field(200, ge=2, description="longer texts are scored in windows")
+    generator: BackendConfig = Field(
+        BackendConfig(name="hf"), description="who decodes extract_kK: hf or vllm"
+    )
+
+    @field_validator("generator")
+    @classmethod
+    def scoring_backend(cls, generator: BackendConfig) -> BackendConfig:
+        return model_backend(generator)
 
     @field_validator("metrics")
     @classmethod
@@ -82,8 +98,19 @@ class AntisampleParams(Strict):
 
 
 class UnlearningParams(Strict):
-    method: GradDiffConfig = GradDiffConfig()
+    method: MethodConfig = Field(
+        GradDiffConfig(), description="the method by name (grad_ascent, grad_diff, npo, simnpo, "
+        "idk_dpo) and its settings",
+    )  # fmt: skip
     training: TrainingConfig = TrainingConfig()
+
+    @field_validator("method", mode="before")
+    @classmethod
+    def grad_diff_by_default(cls, method: object) -> object:
+        """A method without a name is GradDiff (configs written before the other methods)."""
+        if isinstance(method, dict) and "name" not in method:
+            return {"name": "grad_diff", **method}
+        return method
 
 
 class AuditParams(Strict):
@@ -94,10 +121,8 @@ class AuditParams(Strict):
 
     @field_validator("generator")
     @classmethod
-    def model_backend(cls, generator: BackendConfig) -> BackendConfig:
-        if generator.name not in ("hf", "vllm"):
-            raise ValueError(f"the audit attacks a model: use hf or vllm, not {generator.name!r}")
-        return generator
+    def audit_backend(cls, generator: BackendConfig) -> BackendConfig:
+        return model_backend(generator)
 
 
 class PipelineConfig(Strict):

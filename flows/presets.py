@@ -8,7 +8,7 @@ from flows.params import AuditParams, PipelineConfig, UnlearningParams, WorldSou
 from forgetflow.data.world import world_config
 from forgetflow.generation.registry import BackendConfig
 from forgetflow.methods.grad_diff import GradDiffConfig
-from forgetflow.training import TrainingConfig
+from forgetflow.training import DriveConfig, TrainingConfig
 
 
 def demo_config(
@@ -23,7 +23,9 @@ def demo_config(
         data=WorldSource(world=world_config(size, seed=0)),
         unlearning=UnlearningParams(
             method=GradDiffConfig(forget_weight=0.2, retain_weight=2.0, antisample_weight=1.0),
-            training=TrainingConfig(steps=40, lr=1e-3, batch_size=8),
+            training=TrainingConfig(
+                steps=40, lr=1e-3, batch_size=8, drive=DriveConfig(score_every=10)
+            ),  # fmt: skip
         ),
         audit=AuditParams(generator=BackendConfig(name=backend)),
     )

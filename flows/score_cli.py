@@ -54,13 +54,19 @@ def score(
     ),
     window: Annotated[int, typer.Option(help="split longer text rows into windows")] = 200,
     batch_size: Annotated[int, typer.Option(min=1)] = 16,
+    generator: Annotated[
+        str, typer.Option(help="who decodes extract_kK: hf, or vllm (a server it starts)")
+    ] = "hf",
 ) -> None:
     """Score every sample of DATA with MODEL; one column per metric (+ `outlier` with a holdout)."""
     from flows.cli import fail
     from forgetflow.data.loaders import DataInputError
+    from forgetflow.generation.registry import BackendConfig
+    from forgetflow.generation.server import ServerError
     from forgetflow.memorization.inputs import read_samples
     from forgetflow.memorization.ledger import ledger_rows, outliers
     from forgetflow.memorization.metrics import ScoringInputError, parse_metrics, score_samples
+    from forgetflow.memorization.stage import extraction_backend
     from forgetflow.models import ModelLoadError, load_model
 
     quiet_progress_bars()
@@ -77,9 +83,14 @@ def score(
             raise ValueError(f"--out must name a .parquet file, got {out}")
         samples = read_samples(data, "forget")
         reference = read_samples(holdout, "holdout") if holdout is not None else []
+        if generator not in ("hf", "vllm"):
+            raise ValueError(f"--generator must be hf or vllm, got {generator!r}")
+        backend = BackendConfig(name=generator, batch_size=batch_size)  # type: ignore[arg-type]
         loaded, tokenizer = load_model(model)
-        scored = score_samples(loaded, tokenizer, samples + reference, batch_size,
-                               metrics=tuple(names), window=window)  # fmt: skip
+        logs = out.parent / f"{out.stem}-logs"
+        with extraction_backend(backend, model, logs, (loaded, tokenizer), names) as decoder:
+            scored = score_samples(loaded, tokenizer, samples + reference, batch_size,
+                                   tuple(names), window, generator=decoder)  # fmt: skip
         forget = [s for s in scored if s.split == "forget"]
         outlier_ids = None
         if holdout is not None:  # the pipeline's rule, on a one-step ledger of these scores
@@ -87,7 +98,7 @@ def score(
             found = outliers(ledger_rows(scored, 0), 0, outlier_metric, rule, quantile)  # type: ignore[arg-type]
             outlier_ids = set(found.sample_ids)
         write_atomically(score_table(forget, names, outlier_ids), out)
-    except (DataInputError, ModelLoadError, ScoringInputError, ValueError) as err:
+    except (DataInputError, ModelLoadError, ScoringInputError, ServerError, ValueError) as err:
         fail(err)
     typer.echo(f"scored {len(forget)} samples -> {out}")
     if outlier_ids is not None:

@@ -70,7 +70,8 @@ def target_logprobs(
 
     All three are (B, T-1): position t scores token t+1 given tokens <= t.
     """
-    ids, mask = batch.input_ids.to(model.device), batch.attention_mask.to(model.device)
+    device = next(model.parameters()).device  # model may be a DDP or peft wrapper
+    ids, mask = batch.input_ids.to(device), batch.attention_mask.to(device)
     logits = model(input_ids=ids, attention_mask=mask, use_cache=False).logits
     logits = logits[:, :-1].float()  # (B, T-1, V)
     targets = ids[:, 1:]  # (B, T-1)
@@ -85,6 +86,18 @@ def sequence_nll(model: PreTrainedModel, batch: TokenBatch) -> torch.Tensor:
     logprobs, _, valid = target_logprobs(model, batch)
     counts = valid.sum(dim=1).clamp(min=1)
     return -(logprobs * valid).sum(dim=1) / counts
+
+
+def sequence_logprob(model: PreTrainedModel, batch: TokenBatch) -> torch.Tensor:
+    """log p(sequence): the sum of the log-probs of each row's tokens after the first, (B,),
+    differentiable."""
+    logprobs, _, valid = target_logprobs(model, batch)
+    return (logprobs * valid).sum(dim=1)
+
+
+def token_counts(batch: TokenBatch) -> torch.Tensor:
+    """How many tokens of each row are scored (all but the first), (B,)."""
+    return (batch.attention_mask[:, 1:].sum(dim=1)).clamp(min=1)
 
 
 def prefix_lengths(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
@@ -14,9 +15,24 @@ class ModelLoadError(RuntimeError):
     """The model directory is missing or is not a loadable HF causal LM."""
 
 
+ADAPTER_CONFIG = "adapter_config.json"  # a LoRA adapter saved by peft
+
+
 def check_model_dir(path: Path) -> None:
-    if not (path / "config.json").is_file():
-        raise ModelLoadError(f"{path} is not an HF model directory (no config.json there)")
+    if not (path / "config.json").is_file() and not (path / ADAPTER_CONFIG).is_file():
+        raise ModelLoadError(
+            f"{path} is not an HF model directory (no config.json or {ADAPTER_CONFIG} there)"
+        )
+
+
+def adapter_base(path: Path) -> Path | None:
+    """The base model directory of a LoRA adapter directory, None for a plain model."""
+    if (path / "config.json").is_file() or not (path / ADAPTER_CONFIG).is_file():
+        return None
+    base = json.loads((path / ADAPTER_CONFIG).read_text()).get("base_model_name_or_path")
+    if not base:
+        raise ModelLoadError(f"the adapter in {path} does not name its base model")
+    return model_path(base)
 
 
 def model_path(model: str | Path) -> Path:
@@ -45,13 +61,18 @@ def load_model(
     model_dir: str | Path,
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """Load a causal LM and its tokenizer from a local directory (or a pulled model's), in
-    float32, in eval mode."""
+    float32, in eval mode; a LoRA adapter directory loads its base with the adapter merged."""
     path = model_path(model_dir)
     tokenizer = load_tokenizer(path)
+    base = adapter_base(path)
     try:
         model = AutoModelForCausalLM.from_pretrained(
-            path, local_files_only=True, dtype="float32", use_safetensors=True
+            base or path, local_files_only=True, dtype="float32", use_safetensors=True
         )
+        if base is not None:
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(model, path).merge_and_unload()
     except (OSError, ValueError) as err:
         raise ModelLoadError(f"cannot load a causal LM from {path}: {err}") from err
     model.eval()

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
 from pydantic import BaseModel
+from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from forgetflow.memorization.ledger import append
+from forgetflow.memorization.metrics import TEACHER_FORCED, parse_metric
 from forgetflow.memorization.stage import score_to_ledger
 from forgetflow.models import load_model, save_model
 from forgetflow.records import Sample
-from forgetflow.training import StepLog, TrainingConfig, unlearn
+from forgetflow.training import StepLog, TrainingConfig, TrainingResult, unlearn
 
 
 @dataclass(frozen=True)
@@ -21,6 +23,8 @@ class UnlearningOutput:
     ledger: pa.Table
     log: pa.Table
     steps: int
+    stopped_by: str
+    best_step: int | None
 
 
 def log_table(logs: Sequence[StepLog]) -> pa.Table:
@@ -34,6 +38,18 @@ def log_table(logs: Sequence[StepLog]) -> pa.Table:
     )
 
 
+def save_trained(
+    result: TrainingResult, tokenizer: PreTrainedTokenizerBase, training: TrainingConfig, out: Path
+) -> Path:
+    """The trained model as a plain HF directory; under LoRA, the merged weights or (with
+    `lora.save: adapter`) the adapter alone, which load_model applies to its base."""
+    model = result.model
+    assert model is not None
+    if training.lora is not None and training.lora.save == "merged":
+        model = model.merge_and_unload()  # type: ignore[operator]
+    return save_model(model, tokenizer, out)
+
+
 def unlearn_model(
     model_dir: Path,
     out_dir: Path,
@@ -43,26 +59,30 @@ def unlearn_model(
     splits: dict[str, Sequence[Sample]],
     twins: pa.Table | None,
     ledger: pa.Table,
+    checkpoint_dir: Path | None = None,
+    on_step: Callable[[StepLog], None] | None = None,
 ) -> UnlearningOutput:
-    """Unlearn `splits["forget"]` keeping `splits["retain"]`; rescore forget and holdout after."""
+    """Unlearn `splits["forget"]` keeping `splits["retain"]`, driven by `ledger` (the scores
+    before training); save the model and rescore forget and holdout after."""
     model, tokenizer = load_model(model_dir)
     by_source = {}
     if twins is not None:
         by_source = dict(
             zip(twins["source_id"].to_pylist(), twins["text"].to_pylist(), strict=True)
         )
-    forget = splits["forget"]
-    logs = unlearn(
-        model,
-        tokenizer,
-        method,
-        training,
-        seed,
-        forget=[s.text for s in forget],
-        retain=[s.text for s in splits.get("retain", ())],
-        twins=[by_source.get(s.sample_id) for s in forget],
-    )
-    save_model(model, tokenizer, out_dir)
-    scored = list(forget) + list(splits.get("holdout", ()))
-    after = score_to_ledger(model, tokenizer, scored, step=training.steps)
-    return UnlearningOutput(append(ledger, after), log_table(logs), training.steps)
+    forget = list(splits["forget"])
+    result = unlearn(
+        model, tokenizer, method, training, seed, forget,
+        retain=splits.get("retain", ()), holdout=splits.get("holdout", ()),
+        twins=[by_source.get(s.sample_id) for s in forget], ledger=ledger,
+        checkpoint_dir=checkpoint_dir, hooks=[on_step] if on_step is not None else [],
+    )  # fmt: skip
+    save_trained(result, tokenizer, training, out_dir)
+    trained = result.model if result.model is not None else model
+    scored = forget + list(splits.get("holdout", ()))
+    metrics = tuple(sorted(m for m in set(ledger["metric"].to_pylist())
+                           if parse_metric(m).kind in TEACHER_FORCED))  # fmt: skip
+    after = score_to_ledger(trained, tokenizer, scored, step=result.steps, metrics=metrics)
+    merged = append(result.ledger if result.ledger is not None else ledger, after)
+    return UnlearningOutput(merged, log_table(result.logs), result.steps, result.stopped_by,
+                            result.best_step)  # fmt: skip

@@ -5,9 +5,10 @@ from __future__ import annotations
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from forgetflow.generation.registry import BackendConfig, backend_params
 from forgetflow.memorization.ledger import outliers, summary
-from forgetflow.memorization.stage import score_to_ledger
-from forgetflow.models import load_model
+from forgetflow.memorization.stage import score_model
+from forgetflow.settings import resolve_paths
 from storage.artifacts import ArtifactRef
 from tasks.context import InputRefs, StageContext
 
@@ -15,14 +16,23 @@ from tasks.context import InputRefs, StageContext
 @task(name="score_memorization", cache_policy=NO_CACHE)
 def score_memorization(ctx: StageContext, inputs: InputRefs, params: dict) -> ArtifactRef:
     """`params`: ScoringParams as a dict (batch_size, metrics, outlier_metric, threshold,
-    quantile, window)."""
+    quantile, window, generator: the backend that decodes extraction metrics)."""
     rule = (params["outlier_metric"], params["threshold"], params["quantile"])
     with ctx.tracker().stage_run("score_memorization", ctx.parent_run_id) as run:
-        run.log_params({**params, "metrics": ",".join(params["metrics"])})
-        model, tokenizer = load_model(ctx.model_dir(inputs.model))
+        run.log_params({k: v for k, v in params.items() if k not in ("metrics", "generator")}
+                       | {"metrics": ",".join(params["metrics"])})  # fmt: skip
+        generator = BackendConfig.model_validate(params["generator"])
+        run.log_params({f"generator.{k}": v for k, v in backend_params(generator).items()})
         samples = ctx.samples(inputs.forget, inputs.holdout)
-        ledger = score_to_ledger(model, tokenizer, samples, 0, params["batch_size"],
-                                 tuple(params["metrics"]), params["window"])  # fmt: skip
+        logs = resolve_paths(ctx.home).home / "logs" / ctx.parent_run_id / "scoring"
+        try:
+            metrics = tuple(params["metrics"])
+            size, window = params["batch_size"], params["window"]
+            model_dir = ctx.model_dir(inputs.model)
+            ledger = score_model(model_dir, samples, metrics, size, window, generator, logs)
+        finally:
+            for log in sorted(logs.glob("*.log")):  # a vLLM server's log
+                run.log_file(log, "logs")
         ref = ctx.store.put_table(ledger, "ledger")
         run.log_metrics(summary(ledger, 0, *rule))
         found = outliers(ledger, 0, *rule)

@@ -17,9 +17,9 @@ from forgetflow.audit.extraction import extraction_table
 from forgetflow.data.exposures import REPETITION_CYCLE
 from forgetflow.data.facts import answer_matches
 from forgetflow.generation.base import SamplingParams
-from forgetflow.generation.hf import HFBackend
+from forgetflow.generation.registry import BackendConfig, open_backend
 from forgetflow.memorization.metrics import score_samples
-from forgetflow.models import load_model
+from forgetflow.models import load_model, load_tokenizer
 from forgetflow.records import Sample
 
 TOP = max(REPETITION_CYCLE)
@@ -32,6 +32,7 @@ EXPOSED_ABOVE = 0.2
 TOP_EXTRACTABLE = 0.9
 QA_ANSWERED = 0.9
 RETAIN_QA_MARGIN = 0.05
+CHECKS_BACKEND = BackendConfig(name="hf")  # greedy decoding of the world's own small models
 
 
 @dataclass(frozen=True)
@@ -60,16 +61,16 @@ def qa_accuracy(model_dir: Path, rows: Sequence[dict]) -> float:
     """Share of QA rows whose answer starts the greedy continuation of the trained question."""
     if not rows:
         raise ValueError("no QA rows to measure")
-    model, tokenizer = load_model(model_dir)
     prompts = [f"Question: {q['question']}\nAnswer:" for q in rows]
-    outs = HFBackend(model, tokenizer).generate(prompts, SamplingParams(max_tokens=16))
+    with open_backend(CHECKS_BACKEND, model_dir, model_dir) as backend:
+        outs = backend.generate(prompts, SamplingParams(max_tokens=16))
     hits = [answer_matches(q["answer"], o.text) for q, o in zip(rows, outs, strict=True)]
     return sum(hits) / len(rows)
 
 
 def extraction_rate(model_dir: Path, samples: Sequence[Sample]) -> float:
-    model, tokenizer = load_model(model_dir)
-    table = extraction_table(HFBackend(model, tokenizer), tokenizer, samples, "check")
+    with open_backend(CHECKS_BACKEND, model_dir, model_dir) as backend:
+        table = extraction_table(backend, load_tokenizer(model_dir), samples, "check")
     return sum(table["exact"].to_pylist()) / len(samples)
 
 

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from transformers import PreTrainedModel
+from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from forgetflow.generation.base import GenerationBackend
 from forgetflow.generation.fake import FakeBackend
@@ -59,10 +61,14 @@ def backend_params(config: BackendConfig) -> dict[str, object]:
 
 @contextmanager
 def open_backend(
-    config: BackendConfig, model_dir: str | Path | None, log_dir: str | Path
+    config: BackendConfig,
+    model_dir: str | Path | None,
+    log_dir: str | Path,
+    loaded: tuple[PreTrainedModel, PreTrainedTokenizerBase] | None = None,
 ) -> Iterator[GenerationBackend]:
     """The configured backend for `model_dir` (ignored by fake and template); vLLM's server log
-    goes to `log_dir/vllm-server.log`."""
+    goes to `log_dir/vllm-server.log`. `hf` decodes with `loaded` (that directory's model and
+    tokenizer, already in memory) when given, instead of loading a second copy."""
     if config.name == "fake":
         yield FakeBackend()
     elif config.name == "template":
@@ -70,15 +76,11 @@ def open_backend(
     elif model_dir is None:
         raise ValueError(f"the {config.name} backend needs a model directory")
     elif config.name == "hf":
-        yield hf_backend(config, Path(model_dir))
+        model, tokenizer = loaded or load_model(model_dir)
+        yield HFBackend(model, tokenizer, config.batch_size, config.token_budget, progress=True)
     else:
         with vllm_backend(config, Path(model_dir), Path(log_dir)) as backend:
             yield backend
-
-
-def hf_backend(config: BackendConfig, model_dir: Path) -> GenerationBackend:
-    model, tokenizer = load_model(model_dir)
-    return HFBackend(model, tokenizer, config.batch_size, config.token_budget, progress=True)
 
 
 def vllm_backend(config: BackendConfig, model: Path, log_dir: Path) -> VLLMBackend:

@@ -19,7 +19,7 @@ from transformers import PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from forgetflow.data.facts import answer_matches
-from forgetflow.generation.base import SamplingParams
+from forgetflow.generation.base import GenerationBackend, SamplingParams
 from forgetflow.generation.hf import HFBackend
 from forgetflow.lm import pad_right
 from forgetflow.memorization.el import LOGIT_ELEMENTS, el_scores
@@ -223,13 +223,18 @@ def teacher_forced(
 
 
 def greedy_continuations(
-    backend: HFBackend, prompts: Sequence[Sequence[int]], lengths: Sequence[int], ignore_eos: bool
+    backend: GenerationBackend,
+    prompts: Sequence[Sequence[int]],
+    lengths: Sequence[int],
+    ignore_eos: bool,
+    chunk: int,
 ) -> list[tuple[list[int], str]]:
-    """Greedy ids and text of `lengths[i]` new tokens after each prompt, batched by length."""
+    """Greedy ids and text of `lengths[i]` new tokens after each prompt, sent `chunk` prompts of
+    similar length at a time (each chunk decodes as many tokens as its longest asks)."""
     out: list[tuple[list[int], str]] = [([], "")] * len(prompts)
     order = sorted(range(len(prompts)), key=lambda i: lengths[i])
-    for begin in range(0, len(order), backend.batch_size):
-        batch = order[begin : begin + backend.batch_size]
+    for begin in range(0, len(order), chunk):
+        batch = order[begin : begin + chunk]
         params = SamplingParams(max_tokens=max(lengths[i] for i in batch), ignore_eos=ignore_eos)
         completions = backend.generate([prompts[i] for i in batch], params)
         for index, completion in zip(batch, completions, strict=True):
@@ -238,7 +243,7 @@ def greedy_continuations(
 
 
 def extraction(
-    backend: HFBackend, items: Sequence[TokenizedSample], spec: MetricSpec
+    backend: GenerationBackend, items: Sequence[TokenizedSample], spec: MetricSpec, chunk: int
 ) -> list[float]:
     """Carlini et al. 2022: 1.0 when greedy decoding from ids[:k] reproduces ids[k:] exactly;
     for a QA row, when the greedy continuation of the question starts with the answer."""
@@ -247,13 +252,13 @@ def extraction(
     out = [0.0] * len(items)
     prompts = [items[i].ids[: items[i].start] for i in qa]
     lengths = [items[i].end - items[i].start + QA_EXTRA_TOKENS for i in qa]
-    said = [text for _, text in greedy_continuations(backend, prompts, lengths, False)]
+    said = [text for _, text in greedy_continuations(backend, prompts, lengths, False, chunk)]
     for index, continuation in zip(qa, said, strict=True):
         out[index] = float(answer_matches(items[index].sample.text, continuation))
     suffixes = [list(items[i].ids[spec.param :]) for i in text]
     prompts = [items[i].ids[: spec.param] for i in text]
     lengths = [len(s) for s in suffixes]
-    done = greedy_continuations(backend, prompts, lengths, True)
+    done = greedy_continuations(backend, prompts, lengths, True, chunk)
     for index, suffix, (produced, _) in zip(text, suffixes, done, strict=True):
         out[index] = float(produced == suffix)
     return out
@@ -311,8 +316,13 @@ def score_samples(
     metrics: Sequence[str] = ("ma", "loss"),
     window: int | None = None,
     token_budget: int | None = None,
+    generator: GenerationBackend | None = None,
 ) -> list[SampleScore]:
     """The requested metrics of each sample (of each window when `window` is set), in order.
+
+    Teacher-forced metrics and EL_n run on `model` itself; extraction (`extract_k`) decodes
+    through `generator` (any backend serving this model: a vLLM server for a big forget set),
+    by default an HF backend on `model`.
 
     MA(x) = (1/(T-1)) * sum_{t=1..T-1} [argmax p(. | x_<t) == x_t], as in Jang et al.; a QA row
     scores its answer tokens given the question. Samples may come pre-tokenized (split_windows).
@@ -324,10 +334,10 @@ def score_samples(
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     budget = token_budget or max(1, LOGIT_ELEMENTS // model.config.get_text_config().vocab_size)
     values = teacher_forced(model, pad_id, items, forced, batch_size, budget)
-    backend = HFBackend(model, tokenizer, batch_size=batch_size)
+    backend = generator or HFBackend(model, tokenizer, batch_size=batch_size)
     for spec in specs:
         if spec.kind == "extract":
-            column = extraction(backend, items, spec)
+            column = extraction(backend, items, spec, batch_size)
         elif spec.kind == "el":
             column = el_values(model, items, spec, batch_size)
         else:

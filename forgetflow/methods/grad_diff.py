@@ -1,5 +1,6 @@
-"""GradDiff: gradient ascent on the forget set, descent on the retain set (Liu et al. 2022),
-plus an NLL term on anti-samples (falsified twins) when the anti-sample stage produced them."""
+"""GradDiff (Liu et al. 2022, "Continual Learning and Private Unlearning"): gradient ascent on
+the forget rows, descent on the retain rows (NLL, or KL to the reference model), plus the
+anti-sample NLL term."""
 
 from __future__ import annotations
 
@@ -9,7 +10,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from transformers import PreTrainedModel
 
 from forgetflow.lm import sequence_nll
-from forgetflow.methods.batch import UnlearningBatch
+from forgetflow.methods.batch import UnlearningBatch, weighted_mean
+from forgetflow.methods.common import (
+    RetainLoss,
+    antisample_term,
+    combine,
+    retain_needs,
+    retain_term,
+)
 from forgetflow.records import LossOutput
 
 
@@ -20,20 +28,24 @@ class GradDiffConfig(BaseModel):
     forget_weight: float = Field(1.0, ge=0.0)
     retain_weight: float = Field(1.0, ge=0.0)
     antisample_weight: float = Field(1.0, ge=0.0)
+    retain_loss: RetainLoss = "nll"
+    # reference tokens per retain position for retain_loss "kl": top-k, exact when k >= vocabulary
+    kl_top_k: int = Field(32, ge=1)
 
 
 def loss(config: GradDiffConfig, model: PreTrainedModel, batch: UnlearningBatch) -> LossOutput:
-    """-w_f * NLL(forget) + w_r * NLL(retain) + w_a * NLL(anti-samples); each a batch mean."""
-    forget_nll = sequence_nll(model, batch.forget).mean()
-    total = -config.forget_weight * forget_nll
-    logs = {"forget_nll": forget_nll.item()}
-    if batch.retain is not None:
-        retain_nll = sequence_nll(model, batch.retain).mean()
-        total = total + config.retain_weight * retain_nll
-        logs["retain_nll"] = retain_nll.item()
-    if batch.antisamples is not None:
-        anti_nll = sequence_nll(model, batch.antisamples).mean()
-        total = total + config.antisample_weight * anti_nll
-        logs["antisample_nll"] = anti_nll.item()
-    logs["loss"] = total.item()
-    return LossOutput(loss=total, logs=logs)
+    """-w_f * weighted_mean(NLL(forget)) + w_r * R(retain) + w_a * mean NLL(anti-samples), with R
+    the mean retain NLL or the mean top-k KL(p_ref || p_theta) per retain token."""
+    nll = sequence_nll(model, batch.forget)  # (B,)
+    return combine(
+        nll,
+        [
+            ("forget_loss", config.forget_weight, -weighted_mean(nll, batch.weights)),
+            retain_term(model, batch, config.retain_weight, config.retain_loss),
+            antisample_term(model, batch, config.antisample_weight),
+        ],
+    )
+
+
+def needs(config: GradDiffConfig) -> frozenset[str]:
+    return retain_needs(config.retain_loss)

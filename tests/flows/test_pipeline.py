@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
+from flows.params import PipelineConfig
 from flows.presets import demo_config
 from flows.unlearning_pipeline import unlearning_pipeline
 from forgetflow.settings import resolve_paths
@@ -57,8 +58,14 @@ def test_mlflow_holds_a_parent_and_one_child_per_stage(demo_run) -> None:
     for name, run in children.items():
         assert run.info.status == "FINISHED", name
         assert run.data.metrics, f"{name} logged no metrics"
-    history = client.get_metric_history(children["run_unlearning"].info.run_id, "forget_nll")
+    unlearning = children["run_unlearning"].info.run_id
+    history = client.get_metric_history(unlearning, "forget_nll")
     assert len(history) == demo_config().unlearning.training.steps
+    for curve in ("retain_nll", "grad_norm", "lr"):
+        assert len(client.get_metric_history(unlearning, curve)) == len(history)
+    for curve in ("forget_ma", "outliers"):  # the ledger's figures at every scoring (10 steps)
+        assert [m.step for m in client.get_metric_history(unlearning, curve)] == [10, 20, 30, 40]
+    assert children["run_unlearning"].data.tags["stopped_by"] == "steps"
     audit = children["audit_extraction"].data  # which backend produced each generated artifact
     assert audit.params["backend"] == audit.tags["backend"] == "hf"
     assert children["generate_antisamples"].data.tags["backend"] == "template"
@@ -93,3 +100,21 @@ def test_every_logged_artifact_validates(demo_run, tmp_path: Path) -> None:
         store.verify(ref)
     extraction = next(ref for ref in refs if ref.schema_name == "extraction")
     assert set(store.get_table(extraction)["backend"].to_pylist()) == {"hf"}
+
+
+def test_any_registered_method_runs_by_name(prefect_harness, session_home) -> None:
+    config = demo_config(str(session_home)).model_dump()
+    config["name"] = "npo-by-name"
+    config["unlearning"]["method"] = {"name": "npo", "beta": 0.1}
+    config["unlearning"]["training"] = {
+        "steps": 4,
+        "batch_size": 4,
+        "drive": {"score_every": 2, "stop_per_sample": True},
+    }
+    result = unlearning_pipeline(PipelineConfig.model_validate(config))
+    client = MlflowClient(result.tracking_uri)
+    run = child_runs(client, result.parent_run_id)["run_unlearning"]
+    assert run.data.params["method.name"] == "npo"
+    assert run.data.tags["stopped_by"] in ("steps", "per_sample")
+    assert "/checkpoints/npo-" in run.data.tags["checkpoints"]
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "forget_ma")][0] == 2

@@ -109,3 +109,26 @@ def test_kv_cache_is_sized_in_whole_gib_for_the_tokens_at_hand(tmp_path) -> None
     assert kv_cache_gib(tmp_path, 16_000) == 1
     assert kv_cache_gib(tmp_path, 32_768) == 2  # 1.41 GiB, a quarter spare -> 1.76 -> 2
     assert kv_cache_gib(tmp_path, 32_768, "bfloat16") == 1
+
+
+def test_cpu_defaults_bind_every_cpu_of_a_small_machine_unless_the_user_chose(monkeypatch) -> None:
+    from forgetflow.generation.server import cpu_defaults
+
+    monkeypatch.delenv("VLLM_CPU_OMP_THREADS_BIND", raising=False)
+    monkeypatch.delenv("VLLM_USE_AOT_COMPILE", raising=False)
+    assert cpu_defaults({1, 0}) == {"VLLM_USE_AOT_COMPILE": "0", "VLLM_CPU_OMP_THREADS_BIND": "0,1"}
+    # a bigger machine keeps vLLM's own binding (one CPU reserved for its scheduler)
+    assert cpu_defaults(set(range(16))) == {"VLLM_USE_AOT_COMPILE": "0"}
+    monkeypatch.setenv("VLLM_CPU_OMP_THREADS_BIND", "0")
+    assert cpu_defaults({0, 1}) == {"VLLM_USE_AOT_COMPILE": "0"}
+
+
+def test_the_server_gets_the_cpu_defaults(tmp_path, model_dir, monkeypatch) -> None:
+    from forgetflow.generation.server import cpu_defaults
+
+    monkeypatch.delenv("VLLM_USE_AOT_COMPILE", raising=False)
+    config = stub_config(tmp_path, model_dir, STUB_ECHO_ENV="VLLM_USE_AOT_COMPILE")
+    with VLLMServer(config):
+        pass
+    assert cpu_defaults()["VLLM_USE_AOT_COMPILE"] == "0"
+    assert "VLLM_USE_AOT_COMPILE=0" in (tmp_path / "server.log").read_text()

@@ -8,6 +8,8 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
+from forgetflow.generation.fake import FakeBackend
+from forgetflow.generation.hf import HFBackend
 from forgetflow.lm import encode, prefix_lengths
 from forgetflow.memorization import metrics
 from forgetflow.memorization.metrics import (
@@ -335,3 +337,35 @@ def test_the_tail_rule_follows_the_largest_el_n(tiny_world, tiny_model, monkeypa
     plain = score_samples(model, tokenizer, [doc], metrics=["ma"], window=size)
     el = score_samples(model, tokenizer, [doc], metrics=["ma", "el_29"], window=size)
     assert len(el) == len(plain) - 1  # a tail of 11..29 tokens stands alone for EL_10, not EL_29
+
+
+class Recording:
+    """A backend that decodes with another and keeps what it was asked."""
+
+    name = "recording"
+
+    def __init__(self, inner) -> None:
+        self.inner, self.prompts = inner, []
+
+    def generate(self, prompts, params):
+        self.prompts += list(prompts)
+        return self.inner.generate(prompts, params)
+
+    def loglikelihood(self, pairs):
+        return self.inner.loglikelihood(pairs)
+
+
+def test_extraction_decodes_through_the_given_backend(tiny_world, tiny_model) -> None:
+    model, tokenizer = tiny_model
+    samples = world_samples(tiny_world, "forget", 5) + qa_samples(tiny_world, 32, 2)
+    plain = score_samples(model, tokenizer, samples, batch_size=3, metrics=["ma", "extract_k8"])
+    backend = Recording(HFBackend(model, tokenizer, batch_size=2))
+    routed = score_samples(model, tokenizer, samples, batch_size=3, metrics=["ma", "extract_k8"],
+                           generator=backend)  # fmt: skip
+    assert [s.values for s in routed] == [s.values for s in plain]
+    assert [s.values["extract_k8"] for s in plain][-2:] == [1.0, 1.0]  # the known answers
+    assert len(backend.prompts) == len(samples)  # every row decoded once, through it
+    fake = score_samples(model, tokenizer, samples, metrics=["ma", "extract_k8"],
+                         generator=FakeBackend())  # fmt: skip
+    assert [s.values["ma"] for s in fake] == [s.values["ma"] for s in plain]  # on the model
+    assert [s.values["extract_k8"] for s in fake] == [0.0] * len(samples)

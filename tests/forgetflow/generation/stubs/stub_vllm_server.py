@@ -3,7 +3,7 @@
 It answers with the fake backend's completions and spawns a child process (as vLLM's engine
 core does), so tests can check that stopping takes the whole process group. STUB_FAIL=1 makes
 it exit at startup after starting that child (as a crashing vLLM does); STUB_HANG=1 makes it
-never become healthy.
+never become healthy; STUB_ECHO_ENV=NAME logs that variable's value.
 """
 
 from __future__ import annotations
@@ -68,6 +68,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     args, _ = parser.parse_known_args()
     print(f"stub server for {args.model}", flush=True)
+    if os.environ.get("STUB_ECHO_ENV"):
+        name = os.environ["STUB_ECHO_ENV"]
+        print(f"{name}={os.environ.get(name, '<unset>')}", flush=True)
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)"])  # noqa: S603
     print(f"engine core pid {child.pid}", flush=True)
     if os.environ.get("STUB_FAIL"):

@@ -1,0 +1,118 @@
+"""The memorization ledger drives training, per sample: which rows to train on, how much each
+counts, and when to stop. Pure functions and a small guard state, tested on constructed ledgers.
+
+Thresholds are calibrated on non-members: the holdout's values at the first scored step (the
+model before unlearning), as in Jang et al. (the MA and EL_n thresholds are the averages on
+unseen data). A sample is memorized when its latest value lies beyond the threshold in the
+metric's memorized direction (ledger.beyond).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+import torch
+
+from forgetflow.memorization.ledger import ThresholdRule, beyond, holdout_threshold, values_at
+from forgetflow.memorization.metrics import direction
+
+
+def first_step(ledger: pa.Table) -> int:
+    return min(ledger["step"].to_pylist())
+
+
+def last_step(ledger: pa.Table) -> int:
+    return max(ledger["step"].to_pylist())
+
+
+def threshold(
+    ledger: pa.Table, metric: str, rule: ThresholdRule = "mean", quantile: float = 0.95
+) -> float:
+    """The non-member threshold of `metric`: the holdout at the ledger's first step."""
+    holdout = values_at(ledger, "holdout", metric, first_step(ledger))
+    if not holdout:
+        raise ValueError(f"the ledger has no holdout {metric!r} at its first step to calibrate on")
+    return holdout_threshold(list(holdout.values()), direction(metric), rule, quantile)
+
+
+def latest(ledger: pa.Table, metric: str) -> dict[str, float]:
+    """Each forget sample's value of `metric` at the ledger's last step."""
+    values = values_at(ledger, "forget", metric, last_step(ledger))
+    if not values:
+        raise ValueError(f"the ledger has no forget {metric!r} at its last step")
+    return values
+
+
+def select(ids: Sequence[str], values: dict[str, float], limit: float, sign: int) -> list[int]:
+    """Positions in `ids` (a drawn batch) to train on: the samples still beyond `limit`, and always
+    the batch's most memorized one (so a step never comes out empty)."""
+    keep = set(beyond({i: values[i] for i in ids}, limit, sign))
+    top = max(range(len(ids)), key=lambda k: sign * values[ids[k]])
+    return [k for k, i in enumerate(ids) if i in keep or k == top]
+
+
+def memorization_weights(ids: Sequence[str], values: dict[str, float], sign: int) -> torch.Tensor:
+    """Per-row loss weights with mean 1, proportional to how memorized each row is: its value
+    shifted so that the batch's least memorized row weighs least (but not 0: every row keeps at
+    least a tenth of the mean weight)."""
+    raw = torch.tensor([sign * values[i] for i in ids], dtype=torch.float64)
+    shifted = raw - raw.min()
+    if float(shifted.sum()) == 0.0:
+        return torch.ones(len(ids), dtype=torch.float32)
+    weights = shifted / shifted.mean()
+    weights = 0.1 + 0.9 * weights
+    return (weights / weights.mean()).float()
+
+
+def aggregate_done(ledger: pa.Table, metrics: Sequence[str]) -> bool:
+    """Jang et al.'s stop: the forget set's mean of every metric (MA, EL_n) at the last step is
+    on the non-memorized side of its holdout threshold (the mean rule)."""
+    for metric in metrics:
+        values = list(latest(ledger, metric).values())
+        mean = sum(values) / len(values)
+        if direction(metric) * (mean - threshold(ledger, metric)) >= 0:
+            return False
+    return True
+
+
+def remaining(
+    ledger: pa.Table, metric: str, rule: ThresholdRule = "mean", quantile: float = 0.95
+) -> tuple[str, ...]:
+    """Forget samples whose latest value is still beyond the threshold (the outliers left)."""
+    return beyond(latest(ledger, metric), threshold(ledger, metric, rule, quantile),
+                  direction(metric))  # fmt: skip
+
+
+@dataclass
+class UtilityGuard:
+    """Stop when the retain loss rises more than `margin` above its first value; the best
+    checkpoint is the scored step with the lowest mean forget MA among those within the margin."""
+
+    margin: float
+    start: float | None = None
+    best_step: int | None = None
+    best_ma: float = float("inf")
+    history: list[tuple[int, float, float]] = field(default_factory=list)
+
+    def record(self, step: int, retain_loss: float, forget_ma: float) -> bool:
+        """Record a scored step; True when training must stop (the retain loss broke the margin).
+        Returns whether `step` became the best checkpoint via `self.best_step`."""
+        self.history.append((step, retain_loss, forget_ma))
+        if self.start is None:
+            self.start = retain_loss
+        within = retain_loss <= self.start + self.margin
+        if within and forget_ma < self.best_ma:
+            self.best_step, self.best_ma = step, forget_ma
+        return not within
+
+    def state(self) -> dict:
+        return {"margin": self.margin, "start": self.start, "best_step": self.best_step,
+                "best_ma": self.best_ma, "history": self.history}  # fmt: skip
+
+    @classmethod
+    def from_state(cls, state: dict) -> UtilityGuard:
+        history = [tuple(h) for h in state["history"]]
+        return cls(state["margin"], state["start"], state["best_step"], state["best_ma"],
+                   history)  # type: ignore[arg-type]  # fmt: skip

@@ -1,0 +1,33 @@
+"""GradAscent (Jang et al. 2022, "Knowledge Unlearning for Mitigating Privacy Risks in Language
+Models"): gradient ascent on the forget rows' NLL, plus the anti-sample NLL term."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from transformers import PreTrainedModel
+
+from forgetflow.lm import sequence_nll
+from forgetflow.methods.batch import UnlearningBatch, weighted_mean
+from forgetflow.methods.common import antisample_term, combine
+from forgetflow.records import LossOutput
+
+
+class GradAscentConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Literal["grad_ascent"] = "grad_ascent"
+    antisample_weight: float = Field(1.0, ge=0.0)
+
+
+def loss(config: GradAscentConfig, model: PreTrainedModel, batch: UnlearningBatch) -> LossOutput:
+    """-weighted_mean(NLL(forget)) + w_a * mean NLL(anti-samples)."""
+    nll = sequence_nll(model, batch.forget)  # (B,)
+    return combine(
+        nll,
+        [
+            ("forget_loss", 1.0, -weighted_mean(nll, batch.weights)),
+            antisample_term(model, batch, config.antisample_weight),
+        ],
+    )

@@ -1,0 +1,57 @@
+"""NPO (Zhang et al. 2024, "Negative Preference Optimization: From Catastrophic Collapse to
+Effective Unlearning"), on the sequence log-prob ratio to the reference model, with the optional
+retain term of NPO+RT and the anti-sample NLL term."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch.nn.functional as F
+from pydantic import BaseModel, ConfigDict, Field
+from transformers import PreTrainedModel
+
+from forgetflow.methods.batch import FORGET_LOGP, UnlearningBatch, weighted_mean
+from forgetflow.methods.common import (
+    RetainLoss,
+    antisample_term,
+    combine,
+    reference_logp,
+    retain_needs,
+    retain_term,
+    sequence_scores,
+)
+from forgetflow.records import LossOutput
+
+
+class NPOConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Literal["npo"] = "npo"
+    beta: float = Field(0.1, gt=0.0)
+    retain_weight: float = Field(1.0, ge=0.0)
+    antisample_weight: float = Field(1.0, ge=0.0)
+    retain_loss: RetainLoss = "nll"
+    # reference tokens per retain position for retain_loss "kl": top-k, exact when k >= vocabulary
+    kl_top_k: int = Field(32, ge=1)
+
+
+def loss(config: NPOConfig, model: PreTrainedModel, batch: UnlearningBatch) -> LossOutput:
+    """-(2/beta) * weighted_mean(log sigmoid(-beta * (log p_theta(y) - log p_ref(y)))) over the
+    forget rows y (summed sequence log-probs), + w_r * R(retain) + w_a * mean NLL(anti-samples),
+    R the mean retain NLL or top-k KL(p_ref || p_theta) as in GradDiff. It is (2/beta) log 2 while
+    the model equals the reference."""
+    logp, nll = sequence_scores(model, batch.forget)  # (B,) each
+    ratio = logp - reference_logp(batch, FORGET_LOGP).to(logp.device, logp.dtype)  # (B,)
+    forget = -(2.0 / config.beta) * weighted_mean(F.logsigmoid(-config.beta * ratio), batch.weights)
+    return combine(
+        nll,
+        [
+            ("forget_loss", 1.0, forget),
+            retain_term(model, batch, config.retain_weight, config.retain_loss),
+            antisample_term(model, batch, config.antisample_weight),
+        ],
+    )
+
+
+def needs(config: NPOConfig) -> frozenset[str]:
+    return frozenset({FORGET_LOGP}) | retain_needs(config.retain_loss)
