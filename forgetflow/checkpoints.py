@@ -23,7 +23,7 @@ import torch.distributed as dist
 from forgetflow import drive
 
 if TYPE_CHECKING:
-    from forgetflow.training import Trainer
+    from forgetflow.training import UnlearningLoop as Trainer
 
 STATE = "state.pt"
 LEDGER = "ledger.parquet"

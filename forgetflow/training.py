@@ -35,6 +35,8 @@ from forgetflow.methods.registry import get_method
 from forgetflow.records import Sample
 from forgetflow.reference import CachedReference, ResidentReference
 
+DEFAULT_STEPS = 40
+
 
 class LoraSettings(BaseModel):
     """Train a LoRA adapter (peft) instead of every weight."""
@@ -75,6 +77,11 @@ class DriveConfig(BaseModel):
         "this, and keep the best checkpoint",
     )  # fmt: skip
     guard_rows: int = Field(32, ge=1, description="retain rows the guard's loss is measured on")
+    batch_size: int = Field(32, ge=1, description="rows per scoring forward pass")
+    rescore_holdout: bool = Field(
+        False, description="score the holdout at every scoring too (thresholds only use the "
+        "first scoring's)",
+    )  # fmt: skip
 
     @model_validator(mode="after")
     def consistent(self) -> DriveConfig:
@@ -99,7 +106,9 @@ class DriveConfig(BaseModel):
 class TrainingConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    steps: int = Field(40, ge=1, description="most optimizer steps")
+    steps: int | None = Field(
+        None, ge=1, description="most optimizer steps (40 when neither steps nor epochs is set)"
+    )
     epochs: float | None = Field(None, gt=0, description="most passes over the forget set")
     lr: float = Field(1e-3, gt=0.0)
     batch_size: int = Field(8, ge=1, description="forget rows per optimizer step")
@@ -122,6 +131,12 @@ class TrainingConfig(BaseModel):
     lora: LoraSettings | None = None
     checkpoint_every: int | None = Field(None, ge=1, description="save a checkpoint every N steps")
     drive: DriveConfig = DriveConfig()
+
+    @model_validator(mode="after")
+    def bounded(self) -> TrainingConfig:
+        if self.steps is None and self.epochs is None:
+            object.__setattr__(self, "steps", DEFAULT_STEPS)
+        return self
 
 
 @dataclass(frozen=True)
@@ -185,6 +200,17 @@ def split(items: Sequence[int], parts: int) -> list[list[int]]:
     return out
 
 
+def make_optimizer(
+    config: TrainingConfig, params: list[torch.nn.Parameter]
+) -> torch.optim.Optimizer:
+    """Adam and AdamW use torch's fused kernels (one pass over all tensors, as the HF Trainer's
+    default `adamw_torch_fused`)."""
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=config.lr, weight_decay=config.weight_decay)
+    adam = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
+    return adam(params, lr=config.lr, weight_decay=config.weight_decay, fused=True)
+
+
 def apply_lora(model: PreTrainedModel, settings: LoraSettings) -> PreTrainedModel:
     from peft import LoraConfig, get_peft_model
 
@@ -204,7 +230,7 @@ class Rows:
     preferred: list[list[int]] = field(default_factory=list)
 
 
-class Trainer:
+class UnlearningLoop:
     """State of one run; `run()` trains until a stopping rule holds."""
 
     def __init__(
@@ -259,9 +285,7 @@ class Trainer:
         if self.world > 1:
             self.module = torch.nn.parallel.DistributedDataParallel(self.model)
         trainable = [p for p in self.model.parameters() if p.requires_grad]
-        optimizers = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam, "sgd": torch.optim.SGD}
-        self.optimizer = optimizers[config.optimizer](trainable, lr=config.lr,
-                                                      weight_decay=config.weight_decay)  # fmt: skip
+        self.optimizer = make_optimizer(config, trainable)
         self.max_steps = self._max_steps(len(forget))
         self.scheduler = get_scheduler(config.schedule, self.optimizer,
                                        num_warmup_steps=config.warmup_steps,
@@ -294,10 +318,12 @@ class Trainer:
         return rows
 
     def _max_steps(self, count: int) -> int:
-        if self.config.epochs is None:
-            return self.config.steps
-        per_epoch = count / min(self.config.batch_size, count)
-        return min(self.config.steps, max(1, math.ceil(self.config.epochs * per_epoch)))
+        """The first bound reached: `steps`, or `epochs` passes over the forget set."""
+        bounds = [self.config.steps] if self.config.steps is not None else []
+        if self.config.epochs is not None:
+            per_epoch = count / min(self.config.batch_size, count)
+            bounds.append(max(1, math.ceil(self.config.epochs * per_epoch)))
+        return min(bounds)
 
     # --- batches ------------------------------------------------------------------------------
 
@@ -398,12 +424,16 @@ class Trainer:
         )
 
     def score(self, step: int) -> pa.Table:
-        """Score forget and holdout at `step` (sharded across processes) into the ledger."""
-        samples = self.forget_samples + self.holdout
+        """Score the forget set at `step` into the ledger, sharded across processes; the holdout
+        too at the first scoring (the thresholds) or with `drive.rescore_holdout`."""
+        settings = self.config.drive
+        samples = list(self.forget_samples)
+        if self.ledger is None or settings.rescore_holdout:
+            samples += self.holdout
         mine = samples[self.rank :: self.world]
         self.model.eval()
-        table = score_to_ledger(self.model, self.tokenizer, mine, step,
-                                metrics=tuple(self.config.drive.metrics))  # fmt: skip
+        table = score_to_ledger(self.model, self.tokenizer, mine, step, settings.batch_size,
+                                tuple(settings.metrics))  # fmt: skip
         self.train_mode()
         if self.world > 1:
             parts: list[pa.Table | None] = [None] * self.world
@@ -463,7 +493,8 @@ class Trainer:
         self.train_mode()
         while not self.stopped_by:
             if self.step >= self.max_steps:
-                self.stopped_by = "epochs" if self.max_steps < self.config.steps else "steps"
+                by_steps = self.config.steps is not None and self.max_steps == self.config.steps
+                self.stopped_by = "steps" if by_steps else "epochs"
                 break
             epoch_before = self.consumed // len(self.rows.forget)
             self.step += 1
@@ -514,6 +545,6 @@ def unlearn(
     training (step 0); without one the loop scores step 0 itself when the drive needs it. With
     `checkpoint_dir`, a run resumes from the last checkpoint there (same config and data).
     """
-    trainer = Trainer(model, tokenizer, method, config, seed, forget, retain, holdout, twins,
+    trainer = UnlearningLoop(model, tokenizer, method, config, seed, forget, retain, holdout, twins,
                       ledger, checkpoint_dir, hooks)  # fmt: skip
     return trainer.run()

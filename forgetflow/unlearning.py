@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import BaseModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
@@ -83,6 +84,9 @@ def unlearn_model(
     metrics = tuple(sorted(m for m in set(ledger["metric"].to_pylist())
                            if parse_metric(m).kind in TEACHER_FORCED))  # fmt: skip
     after = score_to_ledger(trained, tokenizer, scored, step=result.steps, metrics=metrics)
-    merged = append(result.ledger if result.ledger is not None else ledger, after)
+    before = result.ledger if result.ledger is not None else ledger
+    again = pc.and_(pc.equal(before["step"], result.steps),
+                    pc.is_in(before["metric"], value_set=pa.array(metrics)))  # fmt: skip
+    merged = append(before.filter(pc.invert(again)), after)  # the loop's last scoring, redone
     return UnlearningOutput(merged, log_table(result.logs), result.steps, result.stopped_by,
                             result.best_step)  # fmt: skip

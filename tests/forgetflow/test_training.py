@@ -119,6 +119,7 @@ def test_epochs_bound_the_steps_and_schedules_reach_zero(tiny_world, fresh) -> N
     result = unlearn(model, tokenizer, GradDiffConfig(), training, 0,
                      samples(tiny_world, "forget", 6))  # fmt: skip
     assert result.steps == 4 and result.stopped_by == "epochs"
+    assert TrainingConfig().steps == 40 and TrainingConfig(epochs=3).steps is None
     assert result.logs[-1].values["epoch"] == 2.0
     assert result.logs[-1].values["lr"] == 0.0
 
