@@ -38,6 +38,7 @@ def fingerprint(trainer: Trainer) -> str:
         "method": trainer.method.model_dump(mode="json"),
         "config": trainer.config.model_dump(mode="json", exclude={"checkpoint_every"}),
         "seed": trainer.seed, "forget": trainer.rows.forget, "retain": trainer.rows.retain,
+        "starts": [trainer.rows.forget_starts, trainer.rows.retain_starts],
         "twins": sorted(trainer.rows.twins.items()), "world": trainer.world,
     }  # fmt: skip
     return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()

@@ -12,10 +12,17 @@ from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 @dataclass(frozen=True)
 class TokenBatch:
-    """Right-padded token ids and their attention mask, both (B, T)."""
+    """Right-padded token ids and their attention mask, both (B, T); `loss_mask` (B, T) marks the
+    tokens that count when a row is scored (a QA row's answer), None: every token but padding."""
 
     input_ids: torch.Tensor
     attention_mask: torch.Tensor
+    loss_mask: torch.Tensor | None = None
+
+    def scored(self) -> torch.Tensor:
+        """(B, T-1) bool: position t predicts token t+1, and that token counts."""
+        valid = self.attention_mask[:, 1:].bool()
+        return valid if self.loss_mask is None else valid & self.loss_mask[:, 1:].bool()
 
 
 def encode(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str]) -> list[list[int]]:
@@ -48,14 +55,20 @@ def pair_ids(
     return sequences, [len(x) for x in conts]
 
 
-def pad_right(sequences: Sequence[Sequence[int]], pad_id: int) -> TokenBatch:
+def pad_right(
+    sequences: Sequence[Sequence[int]], pad_id: int, starts: Sequence[int] | None = None
+) -> TokenBatch:
+    """Right-padded ids and mask; with `starts`, only tokens from index starts[i] on count."""
     width = max(len(s) for s in sequences)
     ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(sequences), width), dtype=torch.long)
     for row, seq in enumerate(sequences):
         ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
         mask[row, : len(seq)] = 1
-    return TokenBatch(ids, mask)
+    loss_mask = None
+    if starts is not None:
+        loss_mask = mask * (torch.arange(width).unsqueeze(0) >= torch.tensor(starts).unsqueeze(1))
+    return TokenBatch(ids, mask, loss_mask)
 
 
 def batches(sequences: Sequence[Sequence[int]], size: int) -> Iterator[list[Sequence[int]]]:
@@ -77,8 +90,7 @@ def target_logprobs(
     targets = ids[:, 1:]  # (B, T-1)
     logprobs = torch.log_softmax(logits, dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
     hits = logits.argmax(dim=-1).eq(targets)
-    valid = mask[:, 1:].bool()
-    return logprobs, hits, valid
+    return logprobs, hits, batch.scored().to(device)
 
 
 def sequence_nll(model: PreTrainedModel, batch: TokenBatch) -> torch.Tensor:
@@ -89,15 +101,15 @@ def sequence_nll(model: PreTrainedModel, batch: TokenBatch) -> torch.Tensor:
 
 
 def sequence_logprob(model: PreTrainedModel, batch: TokenBatch) -> torch.Tensor:
-    """log p(sequence): the sum of the log-probs of each row's tokens after the first, (B,),
-    differentiable."""
+    """log p(sequence): the sum of the log-probs of each row's scored tokens (all after the first;
+    a QA row's answer given its question), (B,), differentiable."""
     logprobs, _, valid = target_logprobs(model, batch)
     return (logprobs * valid).sum(dim=1)
 
 
 def token_counts(batch: TokenBatch) -> torch.Tensor:
-    """How many tokens of each row are scored (all but the first), (B,)."""
-    return (batch.attention_mask[:, 1:].sum(dim=1)).clamp(min=1)
+    """How many tokens of each row are scored (all but the first, or its loss_mask's), (B,)."""
+    return batch.scored().sum(dim=1).clamp(min=1)
 
 
 def prefix_lengths(

@@ -25,6 +25,7 @@ from forgetflow.methods.batch import (
 )
 
 REFERENCE_BATCH = 16
+Rows = tuple[Sequence[Sequence[int]], Sequence[int]]  # token ids and first scored index per row
 
 
 def topk_rows(model: PreTrainedModel, batch: TokenBatch, k: int) -> list[TopK]:
@@ -51,9 +52,12 @@ def stack_topk(rows: Sequence[TopK], width: int) -> TopK:
 
 
 @torch.no_grad()
-def logprobs_of(model: PreTrainedModel, rows: Sequence[Sequence[int]], pad: int) -> torch.Tensor:
-    out = [sequence_logprob(model, pad_right(chunk, pad)).float().cpu()
-           for chunk in batches(rows, REFERENCE_BATCH)]  # fmt: skip
+def logprobs_of(
+    model: PreTrainedModel, rows: Sequence[Sequence[int]], starts: Sequence[int], pad: int
+) -> torch.Tensor:
+    out = [sequence_logprob(model, pad_right(rows[b : b + REFERENCE_BATCH], pad,
+                                             starts[b : b + REFERENCE_BATCH])).float().cpu()
+           for b in range(0, len(rows), REFERENCE_BATCH)]  # fmt: skip
     return torch.cat(out) if out else torch.zeros(0)
 
 
@@ -71,15 +75,16 @@ class CachedReference:
         model: PreTrainedModel,
         needs: frozenset[str],
         pad: int,
-        forget: Sequence[Sequence[int]],
-        preferred: Sequence[Sequence[int]],
+        forget: Rows,
+        preferred: Rows,
         retain: Sequence[Sequence[int]],
         top_k: int,
     ) -> None:
+        """`forget` and `preferred`: (token ids, index of the first scored token) per row."""
         was_training = model.training
         model.eval()
-        self.forget = logprobs_of(model, forget, pad) if FORGET_LOGP in needs else None
-        self.preferred = logprobs_of(model, preferred, pad) if PREFERRED_LOGP in needs else None
+        self.forget = logprobs_of(model, *forget, pad) if FORGET_LOGP in needs else None
+        self.preferred = logprobs_of(model, *preferred, pad) if PREFERRED_LOGP in needs else None
         self.retain = topk_of(model, retain, pad, top_k) if RETAIN_TOPK in needs else None
         model.train(was_training)
 

@@ -30,6 +30,7 @@ from forgetflow.lm import TokenBatch, encode, pad_right, sequence_nll
 from forgetflow.memorization.ledger import append
 from forgetflow.memorization.metrics import direction, parse_metrics
 from forgetflow.memorization.stage import score_to_ledger
+from forgetflow.memorization.windows import tokenize_samples
 from forgetflow.methods.batch import NEEDS, PREFERRED, UnlearningBatch
 from forgetflow.methods.registry import get_method
 from forgetflow.records import Sample
@@ -181,10 +182,6 @@ class Cycler:
         self.queue = list(state["queue"])
 
 
-def row_text(sample: Sample) -> str:
-    return (sample.prompt or "") + sample.text
-
-
 def world() -> tuple[int, int]:
     """(rank, size) of the process group, (0, 1) outside torchrun."""
     if dist.is_available() and dist.is_initialized():
@@ -224,13 +221,37 @@ def apply_lora(model: PreTrainedModel, settings: LoraSettings) -> PreTrainedMode
 
 @dataclass
 class Rows:
-    """The encoded rows of every set the loop draws from."""
+    """The encoded rows of every set the loop draws from; `*_starts[i]` is the index of row i's
+    first scored token (1 for a text, the answer's first token for a QA row)."""
 
     forget_ids: list[str]
     forget: list[list[int]]
+    forget_starts: list[int]
     retain: list[list[int]]
+    retain_starts: list[int]
     twins: dict[int, list[int]]
     preferred: list[list[int]] = field(default_factory=list)
+    preferred_starts: list[int] = field(default_factory=list)
+
+
+def tokenized(
+    tokenizer: PreTrainedTokenizerBase, samples: Sequence[Sample]
+) -> tuple[list[list[int]], list[int]]:
+    """Token ids and first scored index of each sample (a QA row scores its answer only)."""
+    items = tokenize_samples(tokenizer, samples) if samples else []
+    return [list(i.ids) for i in items], [i.start for i in items]
+
+
+def preferred_samples(forget: Sequence[Sample], texts: Sequence[str]) -> list[Sample]:
+    """The preferred texts as samples: after a QA row's question, only the answer counts."""
+    out = []
+    for sample, text in zip(forget, texts, strict=True):
+        prompt = sample.prompt
+        if prompt and text.startswith(prompt) and len(text) > len(prompt):
+            out.append(Sample(sample.sample_id, "forget", text[len(prompt) :], prompt=prompt))
+        else:
+            out.append(Sample(sample.sample_id, "forget", text))
+    return out
 
 
 class UnlearningLoop:
@@ -279,8 +300,11 @@ class UnlearningLoop:
         top_k = getattr(method, "kl_top_k", 32)
         self.cached = self.resident = None
         if self.needs and config.reference == "cached":
-            self.cached = CachedReference(model, self.needs, self.pad, self.rows.forget,
-                                          self.rows.preferred, self.rows.retain, top_k)  # fmt: skip
+            rows = self.rows
+            self.cached = CachedReference(model, self.needs, self.pad,
+                                          (rows.forget, rows.forget_starts),
+                                          (rows.preferred, rows.preferred_starts),
+                                          rows.retain, top_k)  # fmt: skip
         elif self.needs:
             self.resident = ResidentReference(model, self.needs, top_k)
         self.model = apply_lora(model, config.lora) if config.lora is not None else model
@@ -308,16 +332,13 @@ class UnlearningLoop:
         tok = self.tokenizer
         present = [i for i, twin in enumerate(twins) if twin]
         encoded = encode(tok, [twins[i] for i in present]) if present else []  # type: ignore[misc]
-        rows = Rows(
-            forget_ids=[s.sample_id for s in forget],
-            forget=encode(tok, [row_text(s) for s in forget]),
-            retain=encode(tok, [row_text(s) for s in retain]) if retain else [],
-            twins=dict(zip(present, encoded, strict=True)),
-        )
+        rows = Rows([s.sample_id for s in forget], *tokenized(tok, forget), *tokenized(tok, retain),
+                    twins=dict(zip(present, encoded, strict=True)))  # fmt: skip
         if PREFERRED in self.needs:
             if self.spec.preferred is None:
                 raise ValueError(f"method {self.method.name} needs preferred texts it cannot make")  # type: ignore[attr-defined]
-            rows.preferred = encode(tok, self.spec.preferred(self.method, forget, self.seed))
+            texts = self.spec.preferred(self.method, forget, self.seed)
+            rows.preferred, rows.preferred_starts = tokenized(tok, preferred_samples(forget, texts))
         return rows
 
     def _max_steps(self, count: int) -> int:
@@ -335,9 +356,16 @@ class UnlearningLoop:
 
     def _batch(self, picked: list[int], retain: list[int], weights: torch.Tensor | None):
         rows = self.rows
-        forget = pad_right([rows.forget[i] for i in picked], self.pad)
-        retain_batch = self._pad([rows.retain[i] for i in retain])
-        preferred = self._pad([rows.preferred[i] for i in picked]) if rows.preferred else None
+        forget = pad_right([rows.forget[i] for i in picked], self.pad,
+                           [rows.forget_starts[i] for i in picked])  # fmt: skip
+        retain_batch = None
+        if retain:
+            retain_batch = pad_right([rows.retain[i] for i in retain], self.pad,
+                                     [rows.retain_starts[i] for i in retain])  # fmt: skip
+        preferred = None
+        if rows.preferred:
+            preferred = pad_right([rows.preferred[i] for i in picked], self.pad,
+                                  [rows.preferred_starts[i] for i in picked])  # fmt: skip
         reference = None
         if self.cached is not None:
             reference = self.cached.batch(picked, retain, retain_batch)
@@ -447,11 +475,12 @@ class UnlearningLoop:
 
     @torch.no_grad()
     def retain_loss(self) -> float:
-        rows = self.rows.retain[: self.config.drive.guard_rows]
+        count = self.config.drive.guard_rows
+        rows, starts = self.rows.retain[:count], self.rows.retain_starts[:count]
         if not rows:
             raise ValueError("the utility guard needs retain samples")
         self.model.eval()
-        loss = float(sequence_nll(self.model, pad_right(rows, self.pad)).mean())
+        loss = float(sequence_nll(self.model, pad_right(rows, self.pad, starts)).mean())
         self.train_mode()
         return loss
 

@@ -70,7 +70,7 @@ def topk_kl(model: PreTrainedModel, batch: TokenBatch, reference: TopK) -> torch
     ref = reference.logprobs.to(logprobs.device, logprobs.dtype)  # (B, T-1, k)
     theta = logprobs.gather(-1, reference.indices.to(logprobs.device).long())  # (B, T-1, k)
     per_position = (ref.exp() * (ref - theta)).sum(dim=-1)  # (B, T-1)
-    valid = batch.attention_mask[:, 1:].to(logprobs.device).bool()
+    valid = batch.scored().to(logprobs.device)
     return (per_position * valid).sum(dim=1) / valid.sum(dim=1).clamp(min=1)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 
 import pytest
 import torch
@@ -273,3 +274,26 @@ def test_lora_adapter_and_merged_weights_give_the_same_logits(tiny_world, fresh,
     with torch.no_grad():
         plain = model(input_ids=ids.input_ids, attention_mask=ids.attention_mask).logits
     assert not torch.allclose(plain, logits["merged"], atol=1e-4)  # the adapter did something
+
+
+def test_a_qa_row_trains_on_its_answer_only(tiny_world, fresh) -> None:
+    """NPO's ratio and the logged forget NLL cover the answer's tokens, not the question's."""
+    from forgetflow.memorization.windows import tokenize_samples
+    from forgetflow.methods.npo import NPOConfig
+
+    model, tokenizer = fresh
+    rows = [r for r in tiny_world.table("qa").to_pylist() if r["repetitions"] >= 8][:3]
+    qa = [Sample(r["sample_id"], "forget", " " + r["answer"], r["repetitions"],
+                 prompt=f"Question: {r['question']}\nAnswer:") for r in rows]  # fmt: skip
+    items = tokenize_samples(tokenizer, qa)
+    assert all(i.start > 1 for i in items)
+    whole = pad_right([list(i.ids) for i in items], tokenizer.pad_token_id)
+    answer = pad_right([list(i.ids) for i in items], tokenizer.pad_token_id,
+                       [i.start for i in items])  # fmt: skip
+    with torch.no_grad():
+        expected = float(sequence_nll(model, answer).mean())
+        assert expected != pytest.approx(float(sequence_nll(model, whole).mean()))
+    result = unlearn(model, tokenizer, NPOConfig(retain_weight=0.0), TrainingConfig(steps=1,
+                     batch_size=3), 0, qa)  # fmt: skip
+    assert result.logs[0].values["forget_nll"] == pytest.approx(expected, rel=1e-5)
+    assert result.logs[0].values["forget_loss"] == pytest.approx(2 / 0.1 * math.log(2), rel=1e-5)
