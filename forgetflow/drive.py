@@ -97,8 +97,8 @@ class UtilityGuard:
     history: list[tuple[int, float, float]] = field(default_factory=list)
 
     def record(self, step: int, retain_loss: float, forget_ma: float) -> bool:
-        """Record a scored step; True when training must stop (the retain loss broke the margin).
-        Returns whether `step` became the best checkpoint via `self.best_step`."""
+        """Record a scored step; True when training must stop (the retain loss broke the
+        margin). `best_step` becomes `step` when it is the best checkpoint so far."""
         self.history.append((step, retain_loss, forget_ma))
         if self.start is None:
             self.start = retain_loss
