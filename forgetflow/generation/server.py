@@ -177,8 +177,8 @@ class VLLMServer:
         )
 
     def stop(self, grace_s: float = 20.0) -> None:
-        """Terminate the server's process group, kill what is left after `grace_s`, wait for
-        the port to be free."""
+        """Terminate the server's process group, kill what is left after `grace_s`, wait until
+        no process of the group is left and the port is free."""
         process, self.process = self.process, None
         if process is None:
             return
@@ -191,8 +191,11 @@ class VLLMServer:
         signal_group(process.pid, signal.SIGKILL)  # workers that outlived their parent
         process.wait()
         deadline = time.monotonic() + grace_s
-        while not port_is_free(self.port) and time.monotonic() < deadline:
-            time.sleep(0.2)
+        # a killed orphan (an engine worker whose parent already exited) takes a moment to go
+        while (group_alive(process.pid) or not port_is_free(self.port)) and (
+            time.monotonic() < deadline
+        ):
+            time.sleep(0.05)
 
     def __enter__(self) -> VLLMServer:
         return self.start()
