@@ -72,23 +72,18 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import torch
-from transformers import (
-    GPT2Config,
-    GPT2LMHeadModel,
-    PreTrainedModel,
-    Trainer,
-    TrainerCallback,
-    TrainingArguments,
-)
+from trainer_peer import trainer_steps, update_cosine
+from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase as Tokenizer
 
 from forgetflow.data.world import World, WorldConfig, build_world, world_config
-from forgetflow.lm import TokenBatch, encode, sequence_nll
+from forgetflow.lm import encode
 from forgetflow.methods.registry import method_config
 from forgetflow.models import load_model, load_tokenizer, save_model
 from forgetflow.records import Sample
 from forgetflow.settings import resolve_paths
-from forgetflow.training import DriveConfig, StepLog, TrainingConfig, TrainingResult, unlearn
+from forgetflow.training import StepLog, TrainingResult, unlearn
+from forgetflow.training_config import DriveConfig, TrainingConfig
 
 CHILDREN = ("ga", "npo_cached", "npo_resident")
 ROWS, TOKENS = 8, 128  # the memory and speed batch
@@ -238,30 +233,6 @@ def memory(tokenizer: Tokenizer, texts: list[str], sizes: Sizes, threads: int) -
 # --- 2. step speed -----------------------------------------------------------------------------
 
 
-class AscentTrainer(Trainer):
-    """Gradient ascent: minus the mean token NLL of the rows (forgetflow's grad_ascent loss)."""
-
-    losses: list[float]
-
-    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: ANN001, ANN201, FBT002 - Trainer's signature
-        batch = TokenBatch(inputs["input_ids"], inputs["attention_mask"])
-        loss = -sequence_nll(model, batch).mean()
-        self.losses.append(loss.item())  # as forgetflow's loss logs it
-        return (loss, None) if return_outputs else loss
-
-
-class StepClock(TrainerCallback):
-    def __init__(self) -> None:
-        self.begins: list[float] = []
-        self.ends: list[float] = []
-
-    def on_step_begin(self, args, state, control, **kwargs) -> None:  # noqa: ANN001, ANN003
-        self.begins.append(time.perf_counter())
-
-    def on_step_end(self, args, state, control, **kwargs) -> None:  # noqa: ANN001, ANN003
-        self.ends.append(time.perf_counter())
-
-
 def step_intervals(ends: Sequence[float], warmup: int) -> list[float]:
     """Times of the steps after the first `warmup`: each from the end of the step before."""
     return [b - a for a, b in zip(ends[warmup - 1 : -1], ends[warmup:], strict=True)]
@@ -285,40 +256,8 @@ def forgetflow_steps(
     return ends, losses
 
 
-def trainer_steps(
-    model: PreTrainedModel, ids: torch.Tensor, steps: int, optim: str, scratch: Path
-) -> tuple[StepClock, list[float]]:
-    """The Trainer's step clock and each step's loss."""
-    rows = [{"input_ids": row, "attention_mask": torch.ones_like(row)} for row in ids]
-    args = TrainingArguments(
-        output_dir=str(scratch), max_steps=steps, per_device_train_batch_size=len(rows),
-        learning_rate=SPEED_LR, lr_scheduler_type="constant", weight_decay=0.0,
-        max_grad_norm=1.0, optim=optim, report_to=[], logging_strategy="no", save_strategy="no",
-        eval_strategy="no", use_cpu=True, dataloader_num_workers=0, dataloader_pin_memory=False,
-        disable_tqdm=True, seed=0, train_sampling_strategy="sequential",
-    )  # fmt: skip
-    clock = StepClock()
-    # the 8 rows in every step (a sequential sampler over 8 x steps rows), all in one epoch
-    trainer = AscentTrainer(model=model, args=args, train_dataset=rows * steps, callbacks=[clock])
-    trainer.losses = []
-    trainer.train()
-    model.eval()
-    return clock, trainer.losses
-
-
 def median(values: Sequence[float]) -> float:
     return round(statistics.median(values), 4)
-
-
-def update_cosine(base: PreTrainedModel, a: PreTrainedModel, b: PreTrainedModel) -> float:
-    """Cosine of the two runs' weight updates (all parameters as one vector)."""
-    dot = norm_a = norm_b = 0.0
-    for p0, pa, pb in zip(base.parameters(), a.parameters(), b.parameters(), strict=True):
-        da, db = (pa - p0).double(), (pb - p0).double()
-        dot += (da * db).sum().item()
-        norm_a += da.square().sum().item()
-        norm_b += db.square().sum().item()
-    return round(dot / max((norm_a * norm_b) ** 0.5, 1e-300), 6)
 
 
 def speed(tokenizer: Tokenizer, texts: list[str], sizes: Sizes) -> dict:
@@ -334,7 +273,7 @@ def speed(tokenizer: Tokenizer, texts: list[str], sizes: Sizes) -> dict:
         for optim in ("adamw_torch", "adamw_torch_fused"):
             log(f"speed: HF Trainer ({optim}), {steps} steps")
             model = copy.deepcopy(base)
-            clock, losses = trainer_steps(model, ids, steps, optim, Path(scratch))
+            clock, losses = trainer_steps(model, ids, steps, SPEED_LR, optim, Path(scratch))
             inner = [e - b for b, e in zip(clock.begins, clock.ends, strict=True)]
             runs[optim] = (model, losses, step_intervals(clock.ends, sizes.warmup),
                            inner[sizes.warmup :])  # fmt: skip

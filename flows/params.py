@@ -6,7 +6,15 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from forgetflow.catalog import CATALOG
 from forgetflow.data.world import WorldConfig
@@ -16,7 +24,7 @@ from forgetflow.methods.grad_diff import GradDiffConfig
 from forgetflow.methods.registry import MethodConfig
 from forgetflow.models import ModelLoadError, model_path
 from forgetflow.records import SPLITS
-from forgetflow.training import TrainingConfig
+from forgetflow.training_config import TrainingConfig
 
 
 class Strict(BaseModel):
@@ -28,6 +36,9 @@ def model_backend(generator: BackendConfig) -> BackendConfig:
     if generator.name not in ("hf", "vllm"):
         raise ValueError(f"this stage decodes with a model: hf or vllm, not {generator.name!r}")
     return generator
+
+
+ModelBackend = Annotated[BackendConfig, AfterValidator(model_backend)]
 
 
 class WorldSource(Strict):
@@ -59,14 +70,9 @@ class ScoringParams(Strict):
     )
     quantile: float = Field(0.95, gt=0, lt=1, description="holdout share on the unmemorized side")
     window: int = Field(200, ge=2, description="longer texts are scored in windows")
-    generator: BackendConfig = Field(
+    generator: ModelBackend = Field(
         BackendConfig(name="hf"), description="who decodes extract_kK: hf or vllm"
     )
-
-    @field_validator("generator")
-    @classmethod
-    def scoring_backend(cls, generator: BackendConfig) -> BackendConfig:
-        return model_backend(generator)
 
     @field_validator("metrics")
     @classmethod
@@ -115,14 +121,9 @@ class UnlearningParams(Strict):
 
 class AuditParams(Strict):
     prefix_tokens: int = Field(32, ge=1, description="prompt length for texts with no newline")
-    generator: BackendConfig = Field(
+    generator: ModelBackend = Field(
         BackendConfig(name="hf"), description="who decodes the attack: hf or vllm"
     )
-
-    @field_validator("generator")
-    @classmethod
-    def audit_backend(cls, generator: BackendConfig) -> BackendConfig:
-        return model_backend(generator)
 
 
 class PipelineConfig(Strict):

@@ -8,7 +8,7 @@ from flows.params import AuditParams, PipelineConfig, UnlearningParams, WorldSou
 from forgetflow.data.world import world_config
 from forgetflow.generation.registry import BackendConfig
 from forgetflow.methods.grad_diff import GradDiffConfig
-from forgetflow.training import DriveConfig, TrainingConfig
+from forgetflow.training_config import DriveConfig, TrainingConfig
 
 
 def demo_config(

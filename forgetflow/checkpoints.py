@@ -23,7 +23,7 @@ import torch.distributed as dist
 from forgetflow import drive
 
 if TYPE_CHECKING:
-    from forgetflow.training import UnlearningLoop as Trainer
+    from forgetflow.training import UnlearningLoop
 
 STATE = "state.pt"
 LEDGER = "ledger.parquet"
@@ -33,7 +33,7 @@ class CheckpointError(RuntimeError):
     """A checkpoint directory belongs to another run, or is damaged."""
 
 
-def fingerprint(trainer: Trainer) -> str:
+def fingerprint(trainer: UnlearningLoop) -> str:
     what = {
         "method": trainer.method.model_dump(mode="json"),
         "config": trainer.config.model_dump(mode="json", exclude={"checkpoint_every"}),
@@ -44,12 +44,12 @@ def fingerprint(trainer: Trainer) -> str:
     return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()
 
 
-def barrier(trainer: Trainer) -> None:
+def barrier(trainer: UnlearningLoop) -> None:
     if trainer.world > 1:
         dist.barrier()
 
 
-def save(trainer: Trainer) -> None:
+def save(trainer: UnlearningLoop) -> None:
     """Write `last/` for the trainer's current step (rank 0 writes; every rank waits)."""
     directory = trainer.checkpoint_dir
     assert directory is not None
@@ -80,7 +80,7 @@ def save(trainer: Trainer) -> None:
     barrier(trainer)
 
 
-def resume(trainer: Trainer) -> bool:
+def resume(trainer: UnlearningLoop) -> bool:
     """Load `last/` into the trainer when there is one; False for a fresh run."""
     from forgetflow.training import StepLog
 

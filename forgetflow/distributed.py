@@ -22,7 +22,8 @@ from pydantic import BaseModel, ConfigDict
 from forgetflow.memorization.inputs import read_samples
 from forgetflow.methods.registry import method_config
 from forgetflow.models import load_model
-from forgetflow.training import TrainingConfig, unlearn
+from forgetflow.training import unlearn
+from forgetflow.training_config import TrainingConfig
 from forgetflow.unlearning import save_trained
 
 

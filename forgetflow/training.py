@@ -3,8 +3,9 @@
 One optimizer step takes `batch_size` forget rows (and as many retain rows), split into
 `grad_accum` micro-batches and, under `torchrun`, across processes; each part's loss is scaled
 by its share of the batch, so k micro-batches of b rows give the gradient of one batch of k*b.
-Every `drive.score_every` steps (or epochs) the forget and holdout sets are scored into the
-ledger, which then drives the per-sample selection, weights and stopping rules (drive.py).
+Every `drive.score_every` steps (or epochs) the forget set is scored into the ledger (the
+holdout once, for the thresholds), which then drives the per-sample selection, weights and
+stopping rules (drive.py).
 Checkpoints hold everything a resumed run needs to end with the weights of an uninterrupted one.
 """
 
@@ -16,131 +17,25 @@ from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import pyarrow as pa
 import torch
 import torch.distributed as dist
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel
 from transformers import PreTrainedModel, get_scheduler
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from forgetflow import checkpoints, drive
 from forgetflow.lm import TokenBatch, encode, pad_right, sequence_nll
 from forgetflow.memorization.ledger import append
-from forgetflow.memorization.metrics import direction, parse_metrics
+from forgetflow.memorization.metrics import direction
 from forgetflow.memorization.stage import score_to_ledger
-from forgetflow.memorization.windows import tokenize_samples
 from forgetflow.methods.batch import NEEDS, PREFERRED, UnlearningBatch
 from forgetflow.methods.registry import get_method
 from forgetflow.records import Sample
 from forgetflow.reference import CachedReference, ResidentReference
-
-DEFAULT_STEPS = 40
-
-
-class LoraSettings(BaseModel):
-    """Train a LoRA adapter (peft) instead of every weight."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    rank: int = Field(8, ge=1)
-    alpha: int = Field(16, ge=1)
-    dropout: float = Field(0.0, ge=0.0, lt=1.0)
-    target_modules: list[str] | None = Field(
-        None, description="module names to adapt; default: peft's choice for the architecture"
-    )
-    save: Literal["merged", "adapter"] = Field(
-        "merged", description="save the merged weights, or the adapter alone"
-    )
-
-
-class DriveConfig(BaseModel):
-    """How the memorization ledger drives training (thresholds: the holdout at the first step)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    score_every: int | None = Field(None, ge=1, description="score every this many steps")
-    score_every_epochs: int | None = Field(None, ge=1, description="or every this many epochs")
-    metrics: list[str] = Field(["ma"], description="what each scoring adds to the ledger")
-    metric: str = Field("ma", description="the metric selection, weights and stops judge by")
-    threshold: Literal["mean", "quantile"] = "mean"
-    quantile: float = Field(0.95, gt=0.0, lt=1.0)
-    select: bool = Field(False, description="train only on samples still beyond the threshold")
-    weights: Literal["uniform", "memorization"] = "uniform"
-    stop_aggregate: list[str] = Field(
-        [], description="stop once the forget mean of each of these (e.g. ma, el_10) is below "
-        "its holdout mean (Jang et al.)",
-    )  # fmt: skip
-    stop_per_sample: bool = Field(False, description="stop once no sample is beyond threshold")
-    guard_margin: float | None = Field(
-        None, gt=0.0, description="utility guard: stop when the retain loss rises by more than "
-        "this, and keep the best checkpoint",
-    )  # fmt: skip
-    guard_rows: int = Field(32, ge=1, description="retain rows the guard's loss is measured on")
-    batch_size: int = Field(
-        8, ge=1, description="rows per scoring forward pass (8: fastest here for MA of 240-token "
-        "records on 2 cores, 32 was 35% slower)",
-    )  # fmt: skip
-    rescore_holdout: bool = Field(
-        False, description="score the holdout at every scoring too (thresholds only use the "
-        "first scoring's)",
-    )  # fmt: skip
-
-    @model_validator(mode="after")
-    def consistent(self) -> DriveConfig:
-        parse_metrics([*self.metrics, self.metric, *self.stop_aggregate])
-        missing = {self.metric, *self.stop_aggregate} - set(self.metrics)
-        if missing and self.scores:
-            raise ValueError(f"{sorted(missing)} must be among the scored metrics {self.metrics}")
-        if self.uses_ledger and not self.scores:
-            raise ValueError("selection, memorization weights and ledger stops need score_every")
-        return self
-
-    @property
-    def scores(self) -> bool:
-        return self.score_every is not None or self.score_every_epochs is not None
-
-    @property
-    def uses_ledger(self) -> bool:
-        return (self.select or self.weights == "memorization" or bool(self.stop_aggregate)
-                or self.stop_per_sample or self.guard_margin is not None)  # fmt: skip
-
-
-class TrainingConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    steps: int | None = Field(
-        None, ge=1, description="most optimizer steps (40 when neither steps nor epochs is set)"
-    )
-    epochs: float | None = Field(None, gt=0, description="most passes over the forget set")
-    lr: float = Field(1e-3, gt=0.0)
-    batch_size: int = Field(8, ge=1, description="forget rows per optimizer step")
-    grad_accum: int = Field(1, ge=1, description="micro-batches per step")
-    optimizer: Literal["adamw", "adam", "sgd"] = "adamw"
-    weight_decay: float = Field(0.0, ge=0.0)
-    max_grad_norm: float | None = Field(1.0, gt=0.0, description="clip; None: no clipping")
-    schedule: Literal["constant", "linear", "cosine"] = "constant"
-    warmup_steps: int = Field(0, ge=0)
-    dtype: Literal["float32", "bfloat16"] = Field(
-        "float32", description="bfloat16: autocast forward passes, float32 master weights"
-    )
-    dropout: bool = Field(
-        False, description="train with the model's dropout; off: deterministic steps that "
-        "gradient accumulation and processes split exactly",
-    )  # fmt: skip
-    reference: Literal["cached", "resident"] = Field(
-        "cached", description="reference values computed once, or a frozen model copy"
-    )
-    lora: LoraSettings | None = None
-    checkpoint_every: int | None = Field(None, ge=1, description="save a checkpoint every N steps")
-    drive: DriveConfig = DriveConfig()
-
-    @model_validator(mode="after")
-    def bounded(self) -> TrainingConfig:
-        if self.steps is None and self.epochs is None:
-            object.__setattr__(self, "steps", DEFAULT_STEPS)
-        return self
+from forgetflow.training_config import TrainingConfig, apply_lora, make_optimizer
+from forgetflow.training_rows import Cycler, Rows, preferred_samples, split, tokenized
 
 
 @dataclass(frozen=True)
@@ -160,98 +55,11 @@ class TrainingResult:
     guard: list[tuple[int, float, float]] = field(default_factory=list)  # step, retain, forget
 
 
-class Cycler:
-    """Endless seeded shuffles of `count` indices, `size` at a time; its state is checkpointed."""
-
-    def __init__(self, count: int, size: int, seed: int) -> None:
-        self.count, self.size = count, min(size, count)
-        self.rng = torch.Generator().manual_seed(seed)
-        self.queue: list[int] = []
-
-    def next(self) -> list[int]:
-        while len(self.queue) < self.size:
-            self.queue += torch.randperm(self.count, generator=self.rng).tolist()
-        picked, self.queue = self.queue[: self.size], self.queue[self.size :]
-        return picked
-
-    def state(self) -> dict:
-        return {"rng": self.rng.get_state(), "queue": list(self.queue)}
-
-    def load(self, state: dict) -> None:
-        self.rng.set_state(state["rng"])
-        self.queue = list(state["queue"])
-
-
 def world() -> tuple[int, int]:
     """(rank, size) of the process group, (0, 1) outside torchrun."""
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
-
-
-def split(items: Sequence[int], parts: int) -> list[list[int]]:
-    """`items` in `parts` consecutive pieces whose sizes differ by at most one."""
-    size, extra = divmod(len(items), parts)
-    out, begin = [], 0
-    for part in range(parts):
-        end = begin + size + (1 if part < extra else 0)
-        out.append(list(items[begin:end]))
-        begin = end
-    return out
-
-
-def make_optimizer(
-    config: TrainingConfig, params: list[torch.nn.Parameter]
-) -> torch.optim.Optimizer:
-    """Adam and AdamW use torch's fused kernels (one pass over all tensors, as the HF Trainer's
-    default `adamw_torch_fused`)."""
-    if config.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=config.lr, weight_decay=config.weight_decay)
-    adam = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
-    return adam(params, lr=config.lr, weight_decay=config.weight_decay, fused=True)
-
-
-def apply_lora(model: PreTrainedModel, settings: LoraSettings) -> PreTrainedModel:
-    from peft import LoraConfig, get_peft_model
-
-    config = LoraConfig(r=settings.rank, lora_alpha=settings.alpha, lora_dropout=settings.dropout,
-                        target_modules=settings.target_modules, task_type="CAUSAL_LM")  # fmt: skip
-    return get_peft_model(model, config)  # type: ignore[return-value]
-
-
-@dataclass
-class Rows:
-    """The encoded rows of every set the loop draws from; `*_starts[i]` is the index of row i's
-    first scored token (1 for a text, the answer's first token for a QA row)."""
-
-    forget_ids: list[str]
-    forget: list[list[int]]
-    forget_starts: list[int]
-    retain: list[list[int]]
-    retain_starts: list[int]
-    twins: dict[int, list[int]]
-    preferred: list[list[int]] = field(default_factory=list)
-    preferred_starts: list[int] = field(default_factory=list)
-
-
-def tokenized(
-    tokenizer: PreTrainedTokenizerBase, samples: Sequence[Sample]
-) -> tuple[list[list[int]], list[int]]:
-    """Token ids and first scored index of each sample (a QA row scores its answer only)."""
-    items = tokenize_samples(tokenizer, samples) if samples else []
-    return [list(i.ids) for i in items], [i.start for i in items]
-
-
-def preferred_samples(forget: Sequence[Sample], texts: Sequence[str]) -> list[Sample]:
-    """The preferred texts as samples: after a QA row's question, only the answer counts."""
-    out = []
-    for sample, text in zip(forget, texts, strict=True):
-        prompt = sample.prompt
-        if prompt and text.startswith(prompt) and len(text) > len(prompt):
-            out.append(Sample(sample.sample_id, "forget", text[len(prompt) :], prompt=prompt))
-        else:
-            out.append(Sample(sample.sample_id, "forget", text))
-    return out
 
 
 class UnlearningLoop:
@@ -311,8 +119,9 @@ class UnlearningLoop:
         self.module = self.model
         if self.world > 1:
             self.module = torch.nn.parallel.DistributedDataParallel(self.model)
-        trainable = [p for p in self.model.parameters() if p.requires_grad]
-        self.optimizer = make_optimizer(config, trainable)
+        self.trainable = [p for p in self.model.parameters() if p.requires_grad]
+        self.device_type = self.trainable[0].device.type  # autocast's device
+        self.optimizer = make_optimizer(config, self.trainable)
         self.max_steps = self._max_steps(len(forget))
         self.scheduler = get_scheduler(config.schedule, self.optimizer,
                                        num_warmup_steps=config.warmup_steps,
@@ -325,6 +134,7 @@ class UnlearningLoop:
         self.step, self.consumed = 0, 0
         self.logs: list[StepLog] = []
         self.stopped_by = ""
+        self.best_state: dict[str, torch.Tensor] | None = None  # the guard's, without a folder
 
     def _encode(
         self, forget: Sequence[Sample], retain: Sequence[Sample], twins: Sequence[str | None]
@@ -351,21 +161,22 @@ class UnlearningLoop:
 
     # --- batches ------------------------------------------------------------------------------
 
-    def _pad(self, rows: list[list[int]]) -> TokenBatch | None:
-        return pad_right(rows, self.pad) if rows else None
+    def _pad(
+        self, rows: Sequence[list[int]] | dict[int, list[int]], starts: list[int] | None,
+        picked: list[int],
+    ) -> TokenBatch | None:  # fmt: skip
+        """Rows `picked` (each scored from its start, when given), padded; None when empty."""
+        if not rows or not picked:
+            return None
+        chosen = [starts[i] for i in picked] if starts is not None else None
+        return pad_right([rows[i] for i in picked], self.pad, chosen)
 
     def _batch(self, picked: list[int], retain: list[int], weights: torch.Tensor | None):
         rows = self.rows
-        forget = pad_right([rows.forget[i] for i in picked], self.pad,
-                           [rows.forget_starts[i] for i in picked])  # fmt: skip
-        retain_batch = None
-        if retain:
-            retain_batch = pad_right([rows.retain[i] for i in retain], self.pad,
-                                     [rows.retain_starts[i] for i in retain])  # fmt: skip
-        preferred = None
-        if rows.preferred:
-            preferred = pad_right([rows.preferred[i] for i in picked], self.pad,
-                                  [rows.preferred_starts[i] for i in picked])  # fmt: skip
+        forget = self._pad(rows.forget, rows.forget_starts, picked)
+        assert forget is not None
+        retain_batch = self._pad(rows.retain, rows.retain_starts, retain)
+        preferred = self._pad(rows.preferred, rows.preferred_starts, picked)
         reference = None
         if self.cached is not None:
             reference = self.cached.batch(picked, retain, retain_batch)
@@ -373,7 +184,7 @@ class UnlearningLoop:
             reference = self.resident.values(forget, preferred, retain_batch)
         return UnlearningBatch(
             forget=forget, retain=retain_batch,
-            antisamples=self._pad([rows.twins[i] for i in picked if i in rows.twins]),
+            antisamples=self._pad(rows.twins, None, [i for i in picked if i in rows.twins]),
             preferred=preferred, weights=weights, reference=reference,
         )  # fmt: skip
 
@@ -408,7 +219,7 @@ class UnlearningLoop:
         retain_chunks = split(retain, self.config.grad_accum)
         self.optimizer.zero_grad(set_to_none=True)
         sums: dict[str, float] = {}
-        autocast = torch.autocast("cpu", dtype=torch.bfloat16,
+        autocast = torch.autocast(self.device_type, dtype=torch.bfloat16,
                                   enabled=self.config.dtype == "bfloat16")  # fmt: skip
         for index, (chunk, retain_chunk) in enumerate(zip(chunks, retain_chunks, strict=True)):
             mine = split(chunk, self.world)[self.rank]
@@ -417,7 +228,7 @@ class UnlearningLoop:
             sync = nullcontext() if last or self.world == 1 else self.module.no_sync()  # type: ignore[operator]
             with sync:
                 if not mine:  # this process got no row: it still joins the gradient all-reduce
-                    zero = sum((p * 0).sum() for p in self.model.parameters() if p.requires_grad)
+                    zero = sum((p * 0).sum() for p in self.trainable)
                     zero.backward()  # type: ignore[union-attr]
                     continue
                 rows = [picked[k] for k in mine]
@@ -434,8 +245,7 @@ class UnlearningLoop:
             dist.all_gather_object(parts, sums)
             sums = {k: sum(p.get(k, 0.0) for p in parts if p) for k in set().union(*parts)}
         if self.config.max_grad_norm is not None:
-            trainable = [p for p in self.model.parameters() if p.requires_grad]
-            norm = torch.nn.utils.clip_grad_norm_(trainable, self.config.max_grad_norm)
+            norm = torch.nn.utils.clip_grad_norm_(self.trainable, self.config.max_grad_norm)
             sums["grad_norm"] = float(norm)
         self.optimizer.step()
         self.scheduler.step()
@@ -516,7 +326,6 @@ class UnlearningLoop:
     # --- the run ------------------------------------------------------------------------------
 
     def run(self) -> TrainingResult:
-        self.best_state: dict[str, torch.Tensor] | None = None
         resumed = self.checkpoint_dir is not None and checkpoints.resume(self)
         if not resumed and self.config.drive.scores and self.ledger is None:
             self.score(0)
@@ -577,6 +386,6 @@ def unlearn(
     training (step 0); without one the loop scores step 0 itself when the drive needs it. With
     `checkpoint_dir`, a run resumes from the last checkpoint there (same config and data).
     """
-    trainer = UnlearningLoop(model, tokenizer, method, config, seed, forget, retain, holdout, twins,
-                      ledger, checkpoint_dir, hooks)  # fmt: skip
-    return trainer.run()
+    loop = UnlearningLoop(model, tokenizer, method, config, seed, forget, retain, holdout, twins,
+                          ledger, checkpoint_dir, hooks)  # fmt: skip
+    return loop.run()

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel
+from transformers import PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from forgetflow.memorization.ledger import append
@@ -16,7 +17,8 @@ from forgetflow.memorization.metrics import TEACHER_FORCED, parse_metric
 from forgetflow.memorization.stage import score_to_ledger
 from forgetflow.models import load_model, save_model
 from forgetflow.records import Sample
-from forgetflow.training import StepLog, TrainingConfig, TrainingResult, unlearn
+from forgetflow.training import StepLog, TrainingResult, unlearn
+from forgetflow.training_config import TrainingConfig
 
 
 @dataclass(frozen=True)
@@ -41,14 +43,16 @@ def log_table(logs: Sequence[StepLog]) -> pa.Table:
 
 def save_trained(
     result: TrainingResult, tokenizer: PreTrainedTokenizerBase, training: TrainingConfig, out: Path
-) -> Path:
-    """The trained model as a plain HF directory; under LoRA, the merged weights or (with
-    `lora.save: adapter`) the adapter alone, which load_model applies to its base."""
+) -> PreTrainedModel:
+    """Save the trained model as a plain HF directory; under LoRA, the merged weights or (with
+    `lora.save: adapter`) the adapter alone, which load_model applies to its base. Returns the
+    model saved (under LoRA, merged or still the adapter on its base)."""
     model = result.model
     assert model is not None
     if training.lora is not None and training.lora.save == "merged":
         model = model.merge_and_unload()  # type: ignore[operator]
-    return save_model(model, tokenizer, out)
+    save_model(model, tokenizer, out)
+    return model
 
 
 def unlearn_model(
@@ -61,7 +65,6 @@ def unlearn_model(
     twins: pa.Table | None,
     ledger: pa.Table,
     checkpoint_dir: Path | None = None,
-    on_step: Callable[[StepLog], None] | None = None,
 ) -> UnlearningOutput:
     """Unlearn `splits["forget"]` keeping `splits["retain"]`, driven by `ledger` (the scores
     before training); save the model and rescore forget and holdout after."""
@@ -76,10 +79,9 @@ def unlearn_model(
         model, tokenizer, method, training, seed, forget,
         retain=splits.get("retain", ()), holdout=splits.get("holdout", ()),
         twins=[by_source.get(s.sample_id) for s in forget], ledger=ledger,
-        checkpoint_dir=checkpoint_dir, hooks=[on_step] if on_step is not None else [],
+        checkpoint_dir=checkpoint_dir,
     )  # fmt: skip
-    save_trained(result, tokenizer, training, out_dir)
-    trained = result.model if result.model is not None else model
+    trained = save_trained(result, tokenizer, training, out_dir)
     scored = forget + list(splits.get("holdout", ()))
     metrics = tuple(sorted(m for m in set(ledger["metric"].to_pylist())
                            if parse_metric(m).kind in TEACHER_FORCED))  # fmt: skip

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from forgetflow.memorization.ledger import summary
 from forgetflow.settings import resolve_paths
-from forgetflow.training import TrainingConfig
+from forgetflow.training_config import TrainingConfig
 from forgetflow.unlearning import unlearn_model
 from storage.artifacts import ArtifactRef
 from tasks.context import InputRefs, StageContext, UnlearningRefs

@@ -5,20 +5,16 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
 from transformers import PreTrainedModel
 
 from forgetflow.lm import sequence_nll
 from forgetflow.methods.batch import UnlearningBatch, weighted_mean
-from forgetflow.methods.common import antisample_term, combine
+from forgetflow.methods.terms import MethodSettings, antisample_term, combine
 from forgetflow.records import LossOutput
 
 
-class GradAscentConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class GradAscentConfig(MethodSettings):
     name: Literal["grad_ascent"] = "grad_ascent"
-    antisample_weight: float = Field(1.0, ge=0.0)
 
 
 def loss(config: GradAscentConfig, model: PreTrainedModel, batch: UnlearningBatch) -> LossOutput:

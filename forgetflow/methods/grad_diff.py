@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from transformers import PreTrainedModel
 
 from forgetflow.lm import sequence_nll
 from forgetflow.methods.batch import UnlearningBatch, weighted_mean
-from forgetflow.methods.common import (
-    RetainLoss,
+from forgetflow.methods.terms import (
+    RetainChoiceSettings,
     antisample_term,
     combine,
     retain_needs,
@@ -21,16 +21,9 @@ from forgetflow.methods.common import (
 from forgetflow.records import LossOutput
 
 
-class GradDiffConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class GradDiffConfig(RetainChoiceSettings):
     name: Literal["grad_diff"] = "grad_diff"
     forget_weight: float = Field(1.0, ge=0.0)
-    retain_weight: float = Field(1.0, ge=0.0)
-    antisample_weight: float = Field(1.0, ge=0.0)
-    retain_loss: RetainLoss = "nll"
-    # reference tokens per retain position for retain_loss "kl": top-k, exact when k >= vocabulary
-    kl_top_k: int = Field(32, ge=1)
 
 
 def loss(config: GradDiffConfig, model: PreTrainedModel, batch: UnlearningBatch) -> LossOutput:

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Literal
 
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from transformers import PreTrainedModel
 
 from forgetflow.lm import sequence_logprob
@@ -20,8 +20,9 @@ from forgetflow.methods.batch import (
     UnlearningBatch,
     weighted_mean,
 )
-from forgetflow.methods.common import (
+from forgetflow.methods.terms import (
     MissingNeedError,
+    RetainSettings,
     antisample_term,
     combine,
     reference_logp,
@@ -45,13 +46,9 @@ REFUSALS = (
 PROMPT_WORDS = 8  # prompt of a one-line text without a prompt: its first words
 
 
-class IdkDPOConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class IdkDPOConfig(RetainSettings):
     name: Literal["idk_dpo"] = "idk_dpo"
     beta: float = Field(0.1, gt=0.0)
-    retain_weight: float = Field(1.0, ge=0.0)
-    antisample_weight: float = Field(1.0, ge=0.0)
 
 
 def loss(config: IdkDPOConfig, model: PreTrainedModel, batch: UnlearningBatch) -> LossOutput:

@@ -7,12 +7,12 @@ from __future__ import annotations
 from typing import Literal
 
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from transformers import PreTrainedModel
 
 from forgetflow.methods.batch import FORGET_LOGP, UnlearningBatch, weighted_mean
-from forgetflow.methods.common import (
-    RetainLoss,
+from forgetflow.methods.terms import (
+    RetainChoiceSettings,
     antisample_term,
     combine,
     reference_logp,
@@ -23,16 +23,9 @@ from forgetflow.methods.common import (
 from forgetflow.records import LossOutput
 
 
-class NPOConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class NPOConfig(RetainChoiceSettings):
     name: Literal["npo"] = "npo"
     beta: float = Field(0.1, gt=0.0)
-    retain_weight: float = Field(1.0, ge=0.0)
-    antisample_weight: float = Field(1.0, ge=0.0)
-    retain_loss: RetainLoss = "nll"
-    # reference tokens per retain position for retain_loss "kl": top-k, exact when k >= vocabulary
-    kl_top_k: int = Field(32, ge=1)
 
 
 def loss(config: NPOConfig, model: PreTrainedModel, batch: UnlearningBatch) -> LossOutput:

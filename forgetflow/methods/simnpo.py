@@ -7,23 +7,25 @@ from __future__ import annotations
 from typing import Literal
 
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from transformers import PreTrainedModel
 
 from forgetflow.lm import token_counts
 from forgetflow.methods.batch import UnlearningBatch, weighted_mean
-from forgetflow.methods.common import antisample_term, combine, retain_term, sequence_scores
+from forgetflow.methods.terms import (
+    RetainSettings,
+    antisample_term,
+    combine,
+    retain_term,
+    sequence_scores,
+)
 from forgetflow.records import LossOutput
 
 
-class SimNPOConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class SimNPOConfig(RetainSettings):
     name: Literal["simnpo"] = "simnpo"
     beta: float = Field(2.5, gt=0.0)
     gamma: float = 0.0
-    retain_weight: float = Field(1.0, ge=0.0)
-    antisample_weight: float = Field(1.0, ge=0.0)
 
 
 def loss(config: SimNPOConfig, model: PreTrainedModel, batch: UnlearningBatch) -> LossOutput:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 import torch
+from pydantic import BaseModel, ConfigDict, Field
 from transformers import PreTrainedModel
 
 from forgetflow.lm import TokenBatch, sequence_logprob, sequence_nll, token_counts
@@ -14,6 +15,31 @@ from forgetflow.methods.batch import RETAIN_TOPK, TopK, UnlearningBatch
 from forgetflow.records import LossOutput
 
 RetainLoss = Literal["nll", "kl"]
+
+
+class MethodSettings(BaseModel):
+    """What every method's config has: strict and frozen, with the weight of the anti-sample NLL
+    term (`antisample_term`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    antisample_weight: float = Field(1.0, ge=0.0)
+
+
+class RetainSettings(MethodSettings):
+    """A method with a retain term, weighted by `retain_weight`."""
+
+    retain_weight: float = Field(1.0, ge=0.0)
+
+
+class RetainChoiceSettings(RetainSettings):
+    """A retain term that is the NLL or a KL to the reference's top-k (`retain_term`)."""
+
+    retain_loss: RetainLoss = "nll"
+    # reference tokens per retain position for retain_loss "kl": top-k, exact when k >= vocabulary
+    kl_top_k: int = Field(32, ge=1)
+
+
 # (log name, weight, value); a None value is a term absent from this batch
 Term = tuple[str, float, torch.Tensor | None]
 

@@ -14,7 +14,8 @@ import torch
 from forgetflow.methods.grad_diff import GradDiffConfig
 from forgetflow.models import load_model
 from forgetflow.records import Sample
-from forgetflow.training import DriveConfig, TrainingConfig, unlearn
+from forgetflow.training import unlearn
+from forgetflow.training_config import DriveConfig, TrainingConfig
 
 
 def write_samples(path, samples: list[Sample]) -> None:

@@ -13,7 +13,9 @@ from forgetflow.lm import encode, pad_right, sequence_logprob, sequence_nll
 from forgetflow.methods.grad_diff import GradDiffConfig
 from forgetflow.methods.registry import METHODS, get_method
 from forgetflow.records import Sample
-from forgetflow.training import Cycler, DriveConfig, TrainingConfig, split, unlearn
+from forgetflow.training import unlearn
+from forgetflow.training_config import DriveConfig, LoraSettings, TrainingConfig
+from forgetflow.training_rows import Cycler, split
 
 
 def samples(world, split_name: str, n: int) -> list[Sample]:
@@ -251,7 +253,6 @@ def test_an_interrupted_run_resumes_to_the_same_weights(tiny_world, tiny_model, 
 
 def test_lora_adapter_and_merged_weights_give_the_same_logits(tiny_world, fresh, tmp_path) -> None:
     from forgetflow.models import load_model
-    from forgetflow.training import LoraSettings
     from forgetflow.unlearning import save_trained
 
     model, tokenizer = fresh

@@ -23,7 +23,6 @@ from forgetflow.methods.batch import (
     TopK,
     UnlearningBatch,
 )
-from forgetflow.methods.common import MissingNeedError, topk_kl
 from forgetflow.methods.registry import (
     METHODS,
     MethodConfig,
@@ -31,6 +30,7 @@ from forgetflow.methods.registry import (
     get_method,
     method_config,
 )
+from forgetflow.methods.terms import MissingNeedError, topk_kl
 from forgetflow.records import Sample
 
 ALL = sorted(METHODS)
