@@ -37,16 +37,8 @@ stderr. The headline figures are repeated at the top level of the JSON.
    loops do the same work is checked: `loss_max_abs_diff` over every step's loss, and
    `update_cosine` of the two weight updates (1.0: the same).
 
-3. Scoring overhead (`scoring`; target scoring_overhead <= 1.25). The `small` world (built under
-   the worlds folder first when missing, as bench/memorization.py does: that build is not timed
-   but takes long), its own model and tokenizer, loaded fresh for each run: grad_ascent for 10
-   epochs of its forget profiles (forget.parquet: the items of family "profile" and split
-   "forget"; all of them unless `--forget N` keeps the first N, `forget_capped`), batch 8, lr
-   1e-3, seed 0, the holdout profiles as holdout; once with drive=DriveConfig() and once with
-   DriveConfig(score_every_epochs=1, metrics=["ma"]) (the loop scores forget + holdout into the
-   ledger before the first step, then the forget set after every epoch: `scorings`). An untimed
-   2-step run warms up first. scoring_overhead = scored seconds / plain seconds, each the wall
-   time of `unlearn`.
+3. Scoring overhead (`scoring`; target scoring_overhead <= 1.25): bench/ledger_scoring.py says
+   how (10 epochs of grad_ascent on the small world, MA of the forget set after every epoch).
 
 `--quick`: a ~5M-parameter model for memory and speed, 2 memory steps, 3 + 3 speed steps and 2
 epochs on the tiny world; its JSON has "quick": true and its figures mean nothing.
@@ -70,20 +62,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import torch
+from ledger_scoring import log, scoring
 from trainer_peer import trainer_steps, update_cosine
 from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase as Tokenizer
 
-from forgetflow.data.world import World, WorldConfig, build_world, world_config
+from forgetflow.data.world import World, WorldConfig, build_world
 from forgetflow.lm import encode
 from forgetflow.methods.registry import method_config
 from forgetflow.models import load_model, load_tokenizer, save_model
 from forgetflow.records import Sample
 from forgetflow.settings import resolve_paths
-from forgetflow.training import StepLog, TrainingResult, unlearn
-from forgetflow.training_config import DriveConfig, TrainingConfig
+from forgetflow.training import StepLog, unlearn
+from forgetflow.training_config import TrainingConfig
 
 CHILDREN = ("ga", "npo_cached", "npo_resident")
 ROWS, TOKENS = 8, 128  # the memory and speed batch
@@ -119,10 +111,6 @@ QUICK = Sizes(
     world="tiny",
     epochs=2,
 )
-
-
-def log(message: str) -> None:
-    print(f"[bench/training] {message}", file=sys.stderr, flush=True)
 
 
 def params(model: PreTrainedModel) -> int:
@@ -303,53 +291,6 @@ def speed(tokenizer: Tokenizer, texts: list[str], sizes: Sizes) -> dict:
     }
 
 
-# --- 3. scoring overhead -----------------------------------------------------------------------
-
-
-def scoring(worlds: Path, sizes: Sizes, forget_cap: int | None) -> dict:
-    config = world_config(sizes.world)
-    log(f"scoring: the {sizes.world} world (built first when missing)")
-    world = build_world(config, worlds)
-    rows = pq.read_table(world.splits["forget"]).to_pylist()
-    total = len(rows)
-    rows = rows[:forget_cap] if forget_cap is not None else rows
-    forget = [Sample(r["sample_id"], "forget", r["text"], r["repetitions"]) for r in rows]
-    holdout = [Sample(r["sample_id"], "holdout", r["text"], r["repetitions"])
-               for r in pq.read_table(world.splits["holdout"]).to_pylist()]  # fmt: skip
-    method = method_config({"name": "grad_ascent"})
-
-    def run(drive: DriveConfig, epochs: float | None, steps: int) -> tuple[float, TrainingResult]:
-        model, tokenizer = load_model(world.model_dir)
-        train = TrainingConfig(epochs=epochs, steps=steps, batch_size=8, drive=drive)
-        start = time.perf_counter()
-        result = unlearn(model, tokenizer, method, train, seed=0, forget=forget, holdout=holdout)
-        return time.perf_counter() - start, result
-
-    run(DriveConfig(), None, 2)  # warm-up, untimed
-    log(f"scoring: {sizes.epochs} epochs of {len(forget)} forget rows, without scoring")
-    plain_s, plain = run(DriveConfig(), sizes.epochs, 10**6)
-    log(f"scoring: {sizes.epochs} epochs of {len(forget)} forget rows, MA every epoch")
-    scored_s, scored = run(DriveConfig(score_every_epochs=1, metrics=["ma"]), sizes.epochs, 10**6)
-    ledger = scored.ledger
-    return {
-        "world": sizes.world,
-        "world_params": world.manifest["parameters"],
-        "forget_rows": len(forget),
-        "forget_rows_in_world": total,
-        "forget_capped": len(forget) < total,
-        "holdout_rows": len(holdout),
-        "epochs": sizes.epochs,
-        "batch_size": 8,
-        "steps": plain.steps,
-        "scored_steps": scored.steps,
-        "scorings": len(set(ledger["step"].to_pylist())) if ledger is not None else 0,
-        "ledger_rows": ledger.num_rows if ledger is not None else 0,
-        "plain_s": round(plain_s, 2),
-        "scored_s": round(scored_s, 2),
-        "scoring_overhead": round(scored_s / plain_s, 4),
-    }
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--worlds", type=Path, help="folder of worlds (default: settings' worlds)")
@@ -387,7 +328,7 @@ def measure(args: argparse.Namespace) -> dict[str, object]:
     if "speed" not in args.skip:
         result["speed"] = speed(tokenizer, texts, sizes)
     if "scoring" not in args.skip:
-        result["scoring"] = scoring(worlds, sizes, args.forget)
+        result["scoring"] = scoring(worlds, sizes.world, sizes.epochs, args.forget)
     for part, key in (("memory", "npo_ref_memory_ratio"), ("speed", "step_speed_ratio"),
                       ("scoring", "scoring_overhead")):  # fmt: skip
         if part in result:

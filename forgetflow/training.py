@@ -273,8 +273,9 @@ class UnlearningLoop:
             samples += self.holdout
         mine = samples[self.rank :: self.world]
         self.model.eval()
-        table = score_to_ledger(self.model, self.tokenizer, mine, step, settings.batch_size,
-                                tuple(settings.metrics))  # fmt: skip
+        with torch.autocast(self.device_type, torch.bfloat16, settings.dtype == "bfloat16"):
+            table = score_to_ledger(self.model, self.tokenizer, mine, step, settings.batch_size,
+                                    tuple(settings.metrics))  # fmt: skip
         self.train_mode()
         if self.world > 1:
             parts: list[pa.Table | None] = [None] * self.world

@@ -57,6 +57,10 @@ class DriveConfig(BaseModel):
         8, ge=1, description="rows per scoring forward pass (8: fastest here for MA of 240-token "
         "records on 2 cores, 32 was 35% slower)",
     )  # fmt: skip
+    dtype: Literal["float32", "bfloat16"] = Field(
+        "float32", description="bfloat16: autocast the scoring passes (MA of the small world's "
+        "forget set: 35% faster, within 0.0005 of float32 on average)",
+    )  # fmt: skip
     rescore_holdout: bool = Field(
         False, description="score the holdout at every scoring too (thresholds only use the "
         "first scoring's)",

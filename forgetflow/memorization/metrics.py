@@ -21,7 +21,7 @@ from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 from forgetflow.data.facts import answer_matches
 from forgetflow.generation.base import GenerationBackend, SamplingParams
 from forgetflow.generation.hf import HFBackend
-from forgetflow.lm import pad_right
+from forgetflow.lm import greedy_hits, pad_right
 from forgetflow.memorization.el import LOGIT_ELEMENTS, el_scores
 from forgetflow.memorization.windows import (
     DEFAULT_MIN_TAIL,
@@ -211,11 +211,13 @@ def teacher_forced(
         chunk = [items[i] for i in batch]
         padded = pad_right([i.ids for i in chunk], pad_id)
         ids, attention = padded.input_ids.to(model.device), padded.attention_mask.to(model.device)
-        forward = model(input_ids=ids, attention_mask=attention, use_cache=False)
-        logits = forward.logits[:, :-1]  # (B, T-1, V)
-        scores = token_scores(logits, ids[:, 1:], zscores, logprobs)
-        mask = scored_mask(chunk, ids.shape[1] - 1).to(logits.device)
-        del logits
+        mask = scored_mask(chunk, ids.shape[1] - 1).to(model.device)
+        if logprobs or zscores:
+            forward = model(input_ids=ids, attention_mask=attention, use_cache=False)
+            scores = token_scores(forward.logits[:, :-1], ids[:, 1:], zscores, logprobs)
+            del forward
+        else:  # MA alone: the argmax, without full logits
+            scores = TokenScores(None, greedy_hits(model, ids, mask), None)
         texts = [i.sample.text for i in chunk]
         for index, values in zip(batch, sample_values(scores, mask, texts, specs), strict=True):
             out[index] = values

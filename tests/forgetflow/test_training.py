@@ -298,3 +298,31 @@ def test_a_qa_row_trains_on_its_answer_only(tiny_world, fresh) -> None:
                      batch_size=3), 0, qa)  # fmt: skip
     assert result.logs[0].values["forget_nll"] == pytest.approx(expected, rel=1e-5)
     assert result.logs[0].values["forget_loss"] == pytest.approx(2 / 0.1 * math.log(2), rel=1e-5)
+
+
+def test_bfloat16_scoring_autocasts_and_stays_close_to_float32(tiny_world, tiny_model, monkeypatch):
+    from forgetflow import training
+
+    model, tokenizer = tiny_model
+    forget = samples(tiny_world, "forget", 12)
+    holdout = samples(tiny_world, "holdout", 6)
+    seen = []
+    score = training.score_to_ledger
+
+    def spy(*args, **kwargs):
+        seen.append(torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu"))
+        return score(*args, **kwargs)
+
+    monkeypatch.setattr(training, "score_to_ledger", spy)
+    ledgers = {}
+    for dtype in ("float32", "bfloat16"):
+        drive = DriveConfig(score_every=1, metrics=["ma"], dtype=dtype)
+        training_config = TrainingConfig(steps=2, batch_size=4, lr=1e-3, drive=drive)
+        result = unlearn(copy.deepcopy(model), tokenizer, GradDiffConfig(retain_weight=0.0),
+                         training_config, 0, forget, holdout=holdout)  # fmt: skip
+        ledgers[dtype] = result.ledger
+    assert seen == [False] * 3 + [torch.bfloat16] * 3  # steps 0, 1, 2 of each run
+    exact, fast = ledgers["float32"]["value"].to_pylist(), ledgers["bfloat16"]["value"].to_pylist()
+    assert ledgers["float32"]["sample_id"] == ledgers["bfloat16"]["sample_id"]
+    assert max(abs(a - b) for a, b in zip(exact, fast, strict=True)) <= 0.05
+    assert sum(abs(a - b) for a, b in zip(exact, fast, strict=True)) / len(exact) <= 0.01

@@ -369,3 +369,14 @@ def test_extraction_decodes_through_the_given_backend(tiny_world, tiny_model) ->
                          generator=FakeBackend())  # fmt: skip
     assert [s.values["ma"] for s in fake] == [s.values["ma"] for s in plain]  # on the model
     assert [s.values["extract_k8"] for s in fake] == [0.0] * len(samples)
+
+
+def test_ma_alone_takes_the_argmax_path_and_agrees_with_full_logits(tiny_world, tiny_model) -> None:
+    model, tokenizer = tiny_model
+    samples = (world_samples(tiny_world, "forget", 5) + world_samples(tiny_world, "holdout", 5)
+               + qa_samples(tiny_world, 32, 2) + qa_samples(tiny_world, 0, 2))  # fmt: skip
+    fast = score_samples(model, tokenizer, samples, batch_size=3, metrics=("ma",))
+    full = score_samples(model, tokenizer, samples, batch_size=3, metrics=("ma", "loss"))
+    assert [s.values["ma"] for s in fast] == [s.values["ma"] for s in full]
+    for sample, score in zip(samples[:3], fast[:3], strict=True):  # and Jang et al.'s definition
+        assert score.values["ma"] == generate_loop_ma(model, encode(tokenizer, [sample.text])[0])
