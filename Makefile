@@ -63,8 +63,11 @@ vllm:
 test-vllm: install vllm
 	$(BIN)/pytest -q -m vllm
 
+# Pulled real models live outside the clone too, so a fresh checkout reuses them.
+REAL_HOME ?= $(VLLM_CACHE)/home
 test-real: install
-	$(BIN)/pytest -q -m real_model
+	$(BIN)/forgetflow models pull smollm2-135m-instruct --home $(REAL_HOME)
+	FORGETFLOW_REAL_HOME=$(REAL_HOME) $(BIN)/pytest -q -m real_model
 
 clean:
 	rm -rf $(VENV) .forgetflow .pytest_cache

@@ -44,3 +44,45 @@ def list_models(home: Home = None) -> None:
         source = ", ".join(f"{k}=={v}" for k, v in model.versions.items())
         table.add_row(model.name, model.kind, source, model.directory)
     Console(width=200).print(table)
+
+
+@app.command()
+def finetune(
+    home: Home = None,
+    base: Annotated[str, typer.Option(help="a pulled model's name or a directory")] = (
+        "smollm2-135m-instruct"
+    ),
+    name: Annotated[str, typer.Option(help="the target's name (the retain model adds -retain)")] = (
+        "smollm2-records"
+    ),
+    lr: Annotated[float | None, typer.Option(help="peak learning rate (default 3e-4)")] = None,
+    seed: int = 0,
+) -> None:
+    """Fine-tune a pulled model on PII records, once: a target that memorized them (seen 1, 4 or
+    16 times) and a retain model without the forget split, reachable by name afterwards."""
+    from pydantic import ValidationError
+
+    from flows.cli import fail
+    from forgetflow.data.finetuned_records import RecordsConfig, build_records
+    from forgetflow.models import ModelLoadError
+
+    try:
+        config = RecordsConfig(base=base, name=name, seed=seed, **({"lr": lr} if lr else {}))
+    except ValidationError as err:
+        fail(err)
+
+    def progress(label: str, step: int, steps: int, loss: float) -> None:
+        if step == 1 or step % 10 == 0 or step == steps:
+            typer.echo(f"{label}: step {step}/{steps} loss {loss:.3f}", err=True)
+
+    try:
+        built = build_records(config, home, progress)
+    except (ModelLoadError, FileNotFoundError) as err:
+        fail(err)
+    manifest = built.manifest
+    typer.echo(f"{config.name} -> {built.model_dir}")
+    typer.echo(f"{config.name}-retain -> {built.retain_model_dir}")
+    seconds = manifest["train_seconds"]
+    typer.echo(f"fine-tuning: target {seconds['target']} s, retain {seconds['retain']} s")
+    for key, value in sorted(manifest["extraction"].items()):
+        typer.echo(f"  {key}: {value:.3f}")

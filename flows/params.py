@@ -17,6 +17,7 @@ from pydantic import (
 )
 
 from forgetflow.catalog import CATALOG
+from forgetflow.data.finetuned_records import RecordsConfig
 from forgetflow.data.world import WorldConfig
 from forgetflow.generation.registry import BackendConfig
 from forgetflow.memorization.metrics import parse_metrics
@@ -46,6 +47,14 @@ class WorldSource(Strict):
 
     kind: Literal["world"] = "world"
     world: WorldConfig = WorldConfig()
+
+
+class FinetunedSource(Strict):
+    """A pulled model fine-tuned on PII records (built once, then reused): its target model and
+    its record splits."""
+
+    kind: Literal["finetuned"] = "finetuned"
+    records: RecordsConfig = RecordsConfig()
 
 
 class FilesSource(Strict):
@@ -131,7 +140,9 @@ class PipelineConfig(Strict):
     seed: int = 0
     home: str | None = Field(None, description="forgetflow's folder; default $FORGETFLOW_HOME")
     experiment: str = "forgetflow"
-    data: Annotated[WorldSource | FilesSource, Field(discriminator="kind")] = WorldSource()
+    data: Annotated[WorldSource | FinetunedSource | FilesSource, Field(discriminator="kind")] = (
+        WorldSource()
+    )
     scoring: ScoringParams = ScoringParams()
     antisamples: AntisampleParams = AntisampleParams()
     unlearning: UnlearningParams = UnlearningParams()

@@ -7,14 +7,14 @@ from dataclasses import dataclass
 
 from prefect import flow
 
-from flows.params import FilesSource, PipelineConfig
+from flows.params import FilesSource, FinetunedSource, PipelineConfig
 from flows.provenance import git_commit, package_versions
 from forgetflow.settings import resolve_paths
 from storage.tracking import Tracker, default_tracking_uri
 from tasks.antisamples import generate_antisamples
 from tasks.audit import audit_extraction
 from tasks.context import InputRefs, StageContext
-from tasks.ingest import ingest_files, ingest_world
+from tasks.ingest import ingest_files, ingest_finetuned, ingest_world
 from tasks.report import write_report
 from tasks.scoring import score_memorization
 from tasks.unlearning import run_unlearning
@@ -35,6 +35,8 @@ def ingest(ctx: StageContext, config: PipelineConfig) -> InputRefs:
         files = {"forget": config.data.forget, "retain": config.data.retain,
                  "holdout": config.data.holdout}  # fmt: skip
         return ingest_files(ctx, config.data.model, files)
+    if isinstance(config.data, FinetunedSource):
+        return ingest_finetuned(ctx, config.data.records)
     return ingest_world(ctx, config.data.world)
 
 

@@ -85,10 +85,24 @@ def pulled(home: str | Path | None = None) -> list[PulledModel]:
     return [m for m in found if m is not None]
 
 
+FINETUNED_SUFFIX = "-retain"  # the retain model's name: the target's name + this
+
+
+def finetuned_pointer(name: str, home: str | Path | None = None) -> Path:
+    """Where the stable name of a fine-tuned model (forgetflow.data.finetuned_records) points."""
+    return resolve_paths(home).home / "finetuned" / f"{name}.json"
+
+
 def resolve_model(spec: str | Path, home: str | Path | None = None) -> Path:
-    """A model directory as given, or the directory of a pulled model of that name."""
+    """A model directory as given, or the directory of a pulled or fine-tuned model of that
+    name."""
     path = Path(spec).expanduser()
-    if path.is_dir() or str(spec) not in CATALOG:
+    if path.is_dir():
+        return path
+    pointer = finetuned_pointer(str(spec), home) if "/" not in str(spec) else None
+    if pointer is not None and pointer.is_file():
+        return Path(json.loads(pointer.read_text())["directory"])
+    if str(spec) not in CATALOG:
         return path
     directory = models_root(home) / str(spec)
     if manifest_of(directory) is None:

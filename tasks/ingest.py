@@ -7,9 +7,10 @@ from pathlib import Path
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from forgetflow.data.finetuned_records import RecordsConfig, build_records
 from forgetflow.data.loaders import load_split
 from forgetflow.data.world import WorldConfig, build_world
-from forgetflow.models import check_model_dir
+from forgetflow.models import check_model_dir, model_path
 from forgetflow.records import SPLITS
 from forgetflow.settings import resolve_paths
 from tasks.context import InputRefs, StageContext
@@ -32,7 +33,15 @@ def ingest_world(ctx: StageContext, world: WorldConfig) -> InputRefs:
     return _ingest(ctx, built.model_dir, {k: str(v) for k, v in built.splits.items()})
 
 
+@task(name="ingest_finetuned", cache_policy=NO_CACHE)
+def ingest_finetuned(ctx: StageContext, records: RecordsConfig) -> InputRefs:
+    """Fine-tune (or reuse) the records scenario's models and register its target and splits."""
+    built = build_records(records, ctx.home)
+    return _ingest(ctx, built.model_dir, {k: str(v) for k, v in built.splits.items()})
+
+
 @task(name="ingest_files", cache_policy=NO_CACHE)
 def ingest_files(ctx: StageContext, model: str, splits: dict[str, str]) -> InputRefs:
-    """Register a user's model directory and read their split files through `datasets`."""
-    return _ingest(ctx, Path(model), splits)
+    """Register a user's model directory (or a pulled or fine-tuned model's name) and read their
+    split files through `datasets`."""
+    return _ingest(ctx, model_path(model), splits)

@@ -40,6 +40,25 @@ def tiny_model(tiny_world: World):
     return load_model(tiny_world.model_dir)
 
 
+REAL_HOME_ENV = "FORGETFLOW_REAL_HOME"  # where `make test-real` keeps pulled models
+
+
+@pytest.fixture(scope="session")
+def real_home() -> Path:
+    """The folder holding pulled real models: $FORGETFLOW_REAL_HOME (set by `make test-real`,
+    a cache outside the clone), else the checkout's `.forgetflow`."""
+    return Path(os.environ.get(REAL_HOME_ENV, Path(__file__).resolve().parents[1] / ".forgetflow"))
+
+
+@pytest.fixture()
+def smollm2(real_home: Path):
+    """SmolLM2-135M-Instruct and its tokenizer, pulled into `real_home` when missing."""
+    from forgetflow.catalog import pull, resolve_model
+
+    pull("smollm2-135m-instruct", real_home)
+    return load_model(resolve_model("smollm2-135m-instruct", real_home))
+
+
 @pytest.fixture(scope="session")
 def prefect_harness():
     from prefect.logging.configuration import setup_logging

@@ -9,6 +9,7 @@ that many words (the `small` world uses it so that records are >= 200 tokens lon
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 
 from faker import Faker
 
@@ -143,14 +144,19 @@ def render_profile(values: dict[str, str]) -> str:
     return "\n".join(f"{field}: {value}" for field, value in values.items())
 
 
-def make_profiles(count: int, seed: int, biography_words: int = 0) -> list[str]:
-    """`count` profile texts with distinct names, deterministic in `seed`; with a biography of at
-    least `biography_words` words when that is > 0."""
+def make_profiles(
+    count: int, seed: int, biography_words: int = 0, fields: Sequence[str] = PROFILE_FIELDS
+) -> list[str]:
+    """`count` profile texts with distinct names, deterministic in `seed`, one line per field of
+    `fields` (the name line first); with a biography of at least `biography_words` words when
+    that is > 0."""
+    if not fields or fields[0] != "Name":
+        raise ValueError(f"a profile's first field is its Name line (the prompt), not {fields!r}")
     faker = make_faker(seed)
     seen: set[str] = set()
     profiles: list[str] = []
     while len(profiles) < count:
-        values = {field: fake_value(faker, field) for field in PROFILE_FIELDS}
+        values = {field: fake_value(faker, field) for field in fields}
         if values["Name"] in seen:
             continue
         seen.add(values["Name"])

@@ -40,3 +40,12 @@ def test_the_flow_exposes_a_typed_parameter_form() -> None:
         name="check", parameters={"config": demo_config().model_dump(mode="json")}
     )
     assert deployment.parameters["config"]["name"] == "demo-tiny"
+
+
+def test_the_real_smollm2_preset_validates() -> None:
+    config = load_config(ROOT / "deployments" / "real-smollm2.yaml")
+    assert config.data.kind == "finetuned"
+    records = config.data.records
+    assert records.base == "smollm2-135m-instruct" and records.buckets == [1, 4, 16]
+    assert (records.forget_per_bucket, records.retain_per_bucket, records.holdout) == (8, 8, 24)
+    assert not any(m.startswith("el_") for m in config.scoring.metrics)
