@@ -16,8 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,7 +32,7 @@ from forgetflow.catalog import FINETUNED_SUFFIX, finetuned_pointer
 from forgetflow.data.corpus import Item
 from forgetflow.data.exposures import exposure_schedule, length_grouped_batches, train_on_schedule
 from forgetflow.data.profiles import make_profiles
-from forgetflow.data.world import items_table, training_device
+from forgetflow.data.world import build_once, items_table, training_device
 from forgetflow.digests import file_sha256
 from forgetflow.generation.hf import HFBackend
 from forgetflow.lm import encode
@@ -199,17 +197,7 @@ def build_records(
     root = resolve_paths(home).home / "finetuned"
     folder = root / f"{config.name}-{config.content_key(base_digest(base))}"
     if not (folder / "records.json").is_file():
-        root.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".building-", dir=root))
-        try:
-            write_records(config, staging, base, progress)
-            if folder.exists():  # a concurrent build finished first
-                shutil.rmtree(staging)
-            else:
-                os.replace(staging, folder)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
+        build_once(folder, lambda staging: write_records(config, staging, base, progress))
     built = load_records(folder)
     for name, directory in ((config.name, built.model_dir),
                             (config.name + FINETUNED_SUFFIX, built.retain_model_dir)):  # fmt: skip

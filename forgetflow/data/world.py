@@ -331,17 +331,22 @@ def build_world(
 ) -> World:
     """Build the world into `worlds_dir/<content key>`, or reuse it when already there."""
     folder = worlds_dir / f"{config.size}-{config.content_key()}"
-    if (folder / "world.json").is_file():
-        return load_world(folder)
-    worlds_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".building-", dir=worlds_dir))
+    if not (folder / "world.json").is_file():
+        build_once(folder, lambda staging: write_world(config, staging, progress))
+    return load_world(folder)
+
+
+def build_once(folder: Path, write: Callable[[Path], None]) -> None:
+    """Run `write` into a staging folder next to `folder`, then rename it to `folder`: a crash
+    leaves nothing half-built, and a concurrent build that finished first wins."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".building-", dir=folder.parent))
     try:
-        write_world(config, staging, progress)
-        if folder.exists():  # a concurrent build finished first
+        write(staging)
+        if folder.exists():
             shutil.rmtree(staging)
         else:
             os.replace(staging, folder)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return load_world(folder)
