@@ -63,6 +63,7 @@ def finetune(
     from pydantic import ValidationError
 
     from flows.cli import fail
+    from forgetflow.catalog import FINETUNED_SUFFIX
     from forgetflow.data.finetuned_records import RecordsConfig, build_records
     from forgetflow.models import ModelLoadError
 
@@ -81,7 +82,7 @@ def finetune(
         fail(err)
     manifest = built.manifest
     typer.echo(f"{config.name} -> {built.model_dir}")
-    typer.echo(f"{config.name}-retain -> {built.retain_model_dir}")
+    typer.echo(f"{config.name}{FINETUNED_SUFFIX} -> {built.retain_model_dir}")
     seconds = manifest["train_seconds"]
     typer.echo(f"fine-tuning: target {seconds['target']} s, retain {seconds['retain']} s")
     for key, value in sorted(manifest["extraction"].items()):

@@ -108,7 +108,7 @@ def record_items(config: RecordsConfig) -> list[Item]:
     items = []
     for split, count in counts.items():
         for i in range(count):
-            r = 0 if split == "holdout" else config.buckets[i % len(config.buckets)]
+            r = 0 if split == "holdout" else config.buckets[i % buckets]
             items.append(Item(f"record-{split}-{i:04d}", "record", split, r, next(texts)))
     return items
 
@@ -148,7 +148,7 @@ def extraction_rates(
 
 
 def write_records(
-    config: RecordsConfig, staging: Path, base: Path, progress: Progress | None
+    config: RecordsConfig, staging: Path, base: Path, digest: str, progress: Progress | None
 ) -> None:
     items = record_items(config)
     trained = [i for i in items if i.repetitions > 0]
@@ -160,7 +160,6 @@ def write_records(
         start = time.perf_counter()
         model, tokenizer, steps[label] = fine_tune(config, subset, label, progress)
         seconds[label] = round(time.perf_counter() - start, 1)
-        model.eval()
         rates.update(extraction_rates(model, tokenizer, items, label))
         save_model(model, tokenizer, staging / folder)
         del model
@@ -172,7 +171,7 @@ def write_records(
         "format": FORMAT,
         "config": config.model_dump(),
         "base": str(base),
-        "base_sha256": base_digest(base),
+        "base_sha256": digest,
         "train_steps": steps,
         "train_seconds": seconds,
         "extraction": rates,
@@ -195,9 +194,10 @@ def build_records(
     """Fine-tune (or reuse) the scenario's two models, and point its stable names at them."""
     base = model_path(config.base)
     root = resolve_paths(home).home / "finetuned"
-    folder = root / f"{config.name}-{config.content_key(base_digest(base))}"
+    digest = base_digest(base)
+    folder = root / f"{config.name}-{config.content_key(digest)}"
     if not (folder / "records.json").is_file():
-        build_once(folder, lambda staging: write_records(config, staging, base, progress))
+        build_once(folder, lambda staging: write_records(config, staging, base, digest, progress))
     built = load_records(folder)
     for name, directory in ((config.name, built.model_dir),
                             (config.name + FINETUNED_SUFFIX, built.retain_model_dir)):  # fmt: skip
