@@ -3,7 +3,8 @@
     python bench/facts.py --json [--model M] [--methods grad_ascent,npo] [--steps N]
                                  [--lr X [X ...]] [--targets K] [--seed S] [--table FILE]
 
-1. Probes: every quiz fact (forgetflow/data/quiz_facts.tsv) is asked in its first wording; the
+1. Probes: every quiz fact (forgetflow/scenarios/quiz_facts/quiz_facts.tsv) is asked in its first
+   wording; the
    JSON's `probes` says how many the model answers, per relation (greedy, 8 new tokens, the
    continuation must start with an accepted spelling). `build_probes` then picks K targets
    (country capitals the model answers in the most of 4 wordings), each with neighbours to keep
@@ -12,7 +13,7 @@
    saves the sets as Parquet.
 2. Runs: for each learning rate (default 3e-6 and 1e-5, 10 steps each: at 3e-6 the targets
    are already cut), method and target, a deep copy of the model is unlearned with
-   `forgetflow.training.unlearn` (AdamW, constant lr, batch of the target's 3 trained wordings as
+   `unlearning.loop.unlearn` (AdamW, constant lr, batch of the target's 3 trained wordings as
    QA rows, trained on the answer tokens; GradDiff, NPO, SimNPO and IdkDPO also draw 3 retain rows
    per step; every method config is the registry's default), then asked again:
    - targeted accuracy: share of the target's 4 wordings answered (before: the same, unlearned);
@@ -39,7 +40,10 @@ import torch
 from transformers import PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase as Tokenizer
 
-from forgetflow.data.real_facts import (
+from forgetflow.generation.base import SamplingParams
+from forgetflow.generation.hf import HFBackend
+from forgetflow.models.io import load_model
+from forgetflow.scenarios.quiz_facts.facts import (
     RELATIONS,
     WORDINGS,
     ProbeSets,
@@ -54,12 +58,9 @@ from forgetflow.data.real_facts import (
     prompt,
     retain_samples,
 )
-from forgetflow.generation.base import SamplingParams
-from forgetflow.generation.hf import HFBackend
-from forgetflow.methods.registry import METHODS, method_config
-from forgetflow.models import load_model
-from forgetflow.training import unlearn
-from forgetflow.training_config import TrainingConfig
+from forgetflow.unlearning.config import TrainingConfig
+from forgetflow.unlearning.loop import unlearn
+from forgetflow.unlearning.methods.registry import METHODS, method_config
 
 NO_RETAIN = frozenset({"grad_ascent"})  # methods without a retain term
 

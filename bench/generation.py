@@ -32,14 +32,14 @@ import torch
 from transformers import PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase as Tokenizer
 
-from forgetflow.data.world import WorldConfig, build_world
 from forgetflow.generation.base import SamplingParams
 from forgetflow.generation.hf import HFBackend
 from forgetflow.generation.server import ServerConfig, kv_cache_gib, vllm_python
 from forgetflow.generation.vllm import VLLMBackend
-from forgetflow.models import load_model, load_tokenizer, model_path
+from forgetflow.models.io import load_model, load_tokenizer, model_path
+from forgetflow.paths import resolve_paths
 from forgetflow.records import Completion
-from forgetflow.settings import resolve_paths
+from forgetflow.scenarios.world.build import WorldConfig, build_world
 
 SWEEP = (16, 32, 64, 128, 256)
 Prompts = list[list[int]]

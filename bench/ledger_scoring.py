@@ -27,13 +27,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from forgetflow.data.world import build_world, world_config
-from forgetflow.memorization.stage import score_to_ledger
-from forgetflow.methods.registry import method_config
-from forgetflow.models import load_model
+from forgetflow.memorization.score import score_to_ledger
+from forgetflow.models.io import load_model
 from forgetflow.records import Sample
-from forgetflow.training import TrainingResult, unlearn
-from forgetflow.training_config import DriveConfig, TrainingConfig
+from forgetflow.scenarios.world.build import build_world, world_config
+from forgetflow.unlearning.config import DriveConfig, TrainingConfig
+from forgetflow.unlearning.loop import unlearn
+from forgetflow.unlearning.methods.registry import method_config
+from forgetflow.unlearning.state import TrainingResult
 
 BATCH = 8
 # plain and scored twice, in ABBA order (a drift in the machine's speed hits both alike); the

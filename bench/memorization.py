@@ -31,15 +31,15 @@ import torch
 from transformers import PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase as Tokenizer
 
-from forgetflow.data.world import build_world, world_config
-from forgetflow.lm import encode
+from forgetflow.lm.tokens import encode
 from forgetflow.memorization import el
 from forgetflow.memorization.el import el_naive, el_scores, suffix_overlap
 from forgetflow.memorization.metrics import score_samples
 from forgetflow.memorization.windows import TokenizedSample
-from forgetflow.models import load_model
+from forgetflow.models.io import load_model
+from forgetflow.paths import resolve_paths
 from forgetflow.records import Sample
-from forgetflow.settings import resolve_paths
+from forgetflow.scenarios.world.build import build_world, world_config
 
 
 def peer_ma(model: PreTrainedModel, ids: torch.Tensor) -> list[float]:

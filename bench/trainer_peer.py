@@ -9,7 +9,8 @@ from pathlib import Path
 import torch
 from transformers import PreTrainedModel, Trainer, TrainerCallback, TrainingArguments
 
-from forgetflow.lm import TokenBatch, sequence_nll
+from forgetflow.lm.logprobs import sequence_nll
+from forgetflow.lm.tokens import TokenBatch
 
 
 class AscentTrainer(Trainer):

@@ -68,14 +68,15 @@ from trainer_peer import trainer_steps, update_cosine
 from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase as Tokenizer
 
-from forgetflow.data.world import World, WorldConfig, build_world
-from forgetflow.lm import encode
-from forgetflow.methods.registry import method_config
-from forgetflow.models import load_model, load_tokenizer, save_model
+from forgetflow.lm.tokens import encode
+from forgetflow.models.io import load_model, load_tokenizer, save_model
+from forgetflow.paths import resolve_paths
 from forgetflow.records import Sample
-from forgetflow.settings import resolve_paths
-from forgetflow.training import StepLog, unlearn
-from forgetflow.training_config import TrainingConfig
+from forgetflow.scenarios.world.build import World, WorldConfig, build_world
+from forgetflow.unlearning.config import TrainingConfig
+from forgetflow.unlearning.loop import unlearn
+from forgetflow.unlearning.methods.registry import method_config
+from forgetflow.unlearning.state import StepLog
 
 CHILDREN = ("ga", "npo_cached", "npo_resident")
 ROWS, TOKENS = 8, 128  # the memory and speed batch

@@ -3,7 +3,7 @@
     python bench/world.py --size small --json
 
 prints the build time (target and retain model together, on this machine's threads), the
-parameter count, the memorization figures of `forgetflow.data.checks` and any shortfall against
+parameter count, the memorization figures of `scenarios.world.checks` and any shortfall against
 the world's promises. A fresh temporary folder is used unless `--out` names one.
 """
 
@@ -18,8 +18,8 @@ from pathlib import Path
 
 import torch
 
-from forgetflow.data.checks import shortfalls, world_figures
-from forgetflow.data.world import build_world, world_config
+from forgetflow.scenarios.world.build import build_world, world_config
+from forgetflow.scenarios.world.checks import shortfalls, world_figures
 
 
 def main() -> None:

@@ -16,16 +16,16 @@ from pydantic import (
     model_validator,
 )
 
-from forgetflow.catalog import CATALOG
-from forgetflow.data.finetuned_records import RecordsConfig
-from forgetflow.data.world import WorldConfig
 from forgetflow.generation.registry import BackendConfig
 from forgetflow.memorization.metrics import parse_metrics
-from forgetflow.methods.grad_diff import GradDiffConfig
-from forgetflow.methods.registry import MethodConfig
-from forgetflow.models import ModelLoadError, model_path
+from forgetflow.models.io import ModelLoadError, model_path
+from forgetflow.models.pulled import CATALOG
 from forgetflow.records import SPLITS
-from forgetflow.training_config import TrainingConfig
+from forgetflow.scenarios.records.finetune import RecordsConfig
+from forgetflow.scenarios.world.build import WorldConfig
+from forgetflow.unlearning.config import TrainingConfig
+from forgetflow.unlearning.methods.grad_diff import GradDiffConfig
+from forgetflow.unlearning.methods.registry import MethodConfig
 
 
 class Strict(BaseModel):

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Literal
 
 from flows.params import AuditParams, PipelineConfig, UnlearningParams, WorldSource
-from forgetflow.data.world import world_config
 from forgetflow.generation.registry import BackendConfig
-from forgetflow.methods.grad_diff import GradDiffConfig
-from forgetflow.training_config import DriveConfig, TrainingConfig
+from forgetflow.scenarios.world.build import world_config
+from forgetflow.unlearning.config import DriveConfig, TrainingConfig
+from forgetflow.unlearning.methods.grad_diff import GradDiffConfig
 
 
 def demo_config(

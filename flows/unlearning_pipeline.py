@@ -9,16 +9,16 @@ from prefect import flow
 
 from flows.params import FilesSource, FinetunedSource, PipelineConfig
 from flows.provenance import git_commit, package_versions
-from forgetflow.settings import resolve_paths
+from forgetflow.paths import resolve_paths
 from storage.tracking import Tracker, default_tracking_uri
-from tasks.antisamples import generate_antisamples
-from tasks.audit import audit_extraction
+from tasks.audit import audit
 from tasks.context import InputRefs, StageContext
+from tasks.evaluate_utility import evaluate_utility
+from tasks.generate_antisamples import generate_antisamples
 from tasks.ingest import ingest_files, ingest_finetuned, ingest_world
-from tasks.report import write_report
-from tasks.scoring import score_memorization
-from tasks.unlearning import run_unlearning
-from tasks.utility import evaluate_utility
+from tasks.run_unlearning import run_unlearning
+from tasks.score_memorization import score_memorization
+from tasks.write_report import write_report
 
 
 @dataclass(frozen=True)
@@ -48,14 +48,14 @@ def run_stages(ctx: StageContext, config: PipelineConfig) -> tuple[InputRefs, ob
         ctx, inputs, ledger, twins, config.unlearning.method, config.unlearning.training,
         config.seed,
     )  # fmt: skip
-    audit = audit_extraction(
+    attacks = audit(
         ctx, inputs, unlearned.model, config.audit.prefix_tokens, config.audit.generator
     )
     utility = evaluate_utility(ctx, inputs, unlearned.model)
     facts = {"model": inputs.model.uri, "method": config.unlearning.method.name,
              "seed": str(config.seed), "unlearned model": unlearned.model.uri}  # fmt: skip
     report = write_report(ctx, f"forgetflow report: {config.name}", facts, twins, unlearned,
-                          audit, utility)  # fmt: skip
+                          attacks, utility)  # fmt: skip
     return inputs, report
 
 

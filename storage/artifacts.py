@@ -13,8 +13,8 @@ from urllib.parse import unquote, urlparse
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from forgetflow.digests import file_sha256
-from storage.schemas import FILE_KINDS, table_schema
+from forgetflow.hashing import file_sha256
+from forgetflow.schemas import FILE_KINDS, table_schema
 
 
 class ArtifactError(RuntimeError):

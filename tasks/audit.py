@@ -7,17 +7,17 @@ from prefect.cache_policies import NO_CACHE
 
 from forgetflow.audit.extraction import audit_models, extraction_summary
 from forgetflow.generation.registry import BackendConfig, backend_params
-from forgetflow.settings import resolve_paths
+from forgetflow.paths import resolve_paths
 from storage.artifacts import ArtifactRef
 from tasks.context import InputRefs, StageContext
 
 
-@task(name="audit_extraction", cache_policy=NO_CACHE)
-def audit_extraction(
+@task(name="audit", cache_policy=NO_CACHE)
+def audit(
     ctx: StageContext, inputs: InputRefs, unlearned: ArtifactRef, prefix_tokens: int,
     generator: BackendConfig,
 ) -> ArtifactRef:  # fmt: skip
-    with ctx.tracker().stage_run("audit_extraction", ctx.parent_run_id) as run:
+    with ctx.tracker().stage_run("audit", ctx.parent_run_id) as run:
         run.log_params({"attack": "greedy_prefix_suffix", "prefix_tokens": prefix_tokens}
                        | backend_params(generator))  # fmt: skip
         run.set_tags({"backend": generator.name})

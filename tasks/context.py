@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from forgetflow.data.loaders import samples_from_table
+from forgetflow.paths import resolve_paths
 from forgetflow.records import Sample
-from forgetflow.settings import resolve_paths
 from storage.artifacts import ArtifactRef, ArtifactStore
 from storage.tracking import Tracker
 

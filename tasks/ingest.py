@@ -7,12 +7,12 @@ from pathlib import Path
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from forgetflow.data.finetuned_records import RecordsConfig, build_records
 from forgetflow.data.loaders import load_split
-from forgetflow.data.world import WorldConfig, build_world
-from forgetflow.models import check_model_dir, model_path
+from forgetflow.models.io import check_model_dir, model_path
+from forgetflow.paths import resolve_paths
 from forgetflow.records import SPLITS
-from forgetflow.settings import resolve_paths
+from forgetflow.scenarios.records.finetune import RecordsConfig, build_records
+from forgetflow.scenarios.world.build import WorldConfig, build_world
 from tasks.context import InputRefs, StageContext
 
 

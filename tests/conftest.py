@@ -11,15 +11,15 @@ os.environ["FORGETFLOW_HOME"] = str(_SESSION_HOME)
 os.environ.pop("MLFLOW_TRACKING_URI", None)
 
 from flows.environment import configure_environment  # noqa: E402
-from forgetflow.settings import resolve_paths  # noqa: E402
+from forgetflow.paths import resolve_paths  # noqa: E402
 
 configure_environment(resolve_paths(_SESSION_HOME))
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from forgetflow.data.world import World, WorldConfig, build_world  # noqa: E402
-from forgetflow.models import load_model  # noqa: E402
+from forgetflow.models.io import load_model  # noqa: E402
+from forgetflow.scenarios.world.build import World, WorldConfig, build_world  # noqa: E402
 
 torch.set_num_threads(2)
 
@@ -53,7 +53,8 @@ def real_home() -> Path:
 @pytest.fixture()
 def smollm2(real_home: Path):
     """SmolLM2-135M-Instruct and its tokenizer, pulled into `real_home` when missing."""
-    from forgetflow.catalog import pull, resolve_model
+    from forgetflow.models.names import resolve_model
+    from forgetflow.models.pulled import pull
 
     pull("smollm2-135m-instruct", real_home)
     return load_model(resolve_model("smollm2-135m-instruct", real_home))

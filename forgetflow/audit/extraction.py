@@ -11,8 +11,9 @@ from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from forgetflow.generation.base import GenerationBackend, SamplingParams
 from forgetflow.generation.registry import BackendConfig, open_backend
-from forgetflow.lm import encode, prefix_lengths
-from forgetflow.models import load_tokenizer
+from forgetflow.lm.prompts import prefix_lengths
+from forgetflow.lm.tokens import encode
+from forgetflow.models.io import load_tokenizer
 from forgetflow.records import Sample
 
 

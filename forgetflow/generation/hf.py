@@ -10,7 +10,8 @@ from transformers import PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from forgetflow.generation.base import Prompt, SamplingParams
-from forgetflow.lm import batches, pad_right, pair_ids, prompt_ids, target_logprobs
+from forgetflow.lm.logprobs import target_logprobs
+from forgetflow.lm.tokens import batches, pad_right, pair_ids, prompt_ids
 from forgetflow.records import Completion
 
 

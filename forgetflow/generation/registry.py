@@ -21,7 +21,7 @@ from forgetflow.generation.hf import HFBackend
 from forgetflow.generation.server import ServerConfig, kv_cache_gib, vllm_python
 from forgetflow.generation.template import TemplateBackend
 from forgetflow.generation.vllm import VLLMBackend
-from forgetflow.models import load_model, load_tokenizer, model_path
+from forgetflow.models.io import load_model, load_tokenizer, model_path
 
 
 class BackendConfig(BaseModel):

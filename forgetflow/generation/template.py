@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 
-from forgetflow.data.profiles import fake_value, make_faker
+from forgetflow.data.pii import fake_value, make_faker
 from forgetflow.generation.base import Prompt, SamplingParams, UnsupportedOperationError
 from forgetflow.records import Completion
 

@@ -14,7 +14,7 @@ from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from forgetflow.generation.base import Prompt, SamplingParams
 from forgetflow.generation.server import ServerConfig, ServerError, VLLMServer
-from forgetflow.lm import pair_ids, prompt_ids
+from forgetflow.lm.tokens import pair_ids, prompt_ids
 from forgetflow.records import Completion
 
 SERVED_NAME = "model"  # --served-model-name of the servers forgetflow starts

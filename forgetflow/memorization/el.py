@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from transformers import DynamicCache, PreTrainedModel
 
-from forgetflow.lm import batches, pad_right
+from forgetflow.lm.tokens import batches, pad_right
 
 # Positions x vocabulary of full logits held at once when no token budget is given (256 MiB fp32).
 LOGIT_ELEMENTS = 1 << 26

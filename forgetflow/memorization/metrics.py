@@ -18,10 +18,11 @@ import torch
 from transformers import PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
-from forgetflow.data.facts import answer_matches
+from forgetflow.data.answers import answer_matches
 from forgetflow.generation.base import GenerationBackend, SamplingParams
 from forgetflow.generation.hf import HFBackend
-from forgetflow.lm import greedy_hits, pad_right
+from forgetflow.lm.logprobs import greedy_hits
+from forgetflow.lm.tokens import pad_right
 from forgetflow.memorization.el import LOGIT_ELEMENTS, el_scores
 from forgetflow.memorization.windows import (
     DEFAULT_MIN_TAIL,

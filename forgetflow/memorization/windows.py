@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
-from forgetflow.lm import encode
+from forgetflow.lm.tokens import encode
 from forgetflow.records import Sample
 
 DEFAULT_WINDOW = 200

@@ -11,8 +11,9 @@ import torch
 from transformers import PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
-from forgetflow.lm import batches, encode, pad_right, target_logprobs
-from forgetflow.models import load_model
+from forgetflow.lm.logprobs import target_logprobs
+from forgetflow.lm.tokens import batches, encode, pad_right
+from forgetflow.models.io import load_model
 from forgetflow.records import Sample
 
 

@@ -11,10 +11,10 @@ from mlflow.tracking import MlflowClient
 from flows.params import PipelineConfig
 from flows.presets import demo_config
 from flows.unlearning_pipeline import unlearning_pipeline
-from forgetflow.settings import resolve_paths
+from forgetflow.paths import resolve_paths
 from storage.artifacts import ArtifactRef, ArtifactStore
 
-STAGES = {"score_memorization", "generate_antisamples", "run_unlearning", "audit_extraction",
+STAGES = {"score_memorization", "generate_antisamples", "run_unlearning", "audit",
           "evaluate_utility", "report"}  # fmt: skip
 
 
@@ -66,7 +66,7 @@ def test_mlflow_holds_a_parent_and_one_child_per_stage(demo_run) -> None:
     for curve in ("forget_ma", "outliers"):  # the ledger's figures at every scoring (10 steps)
         assert [m.step for m in client.get_metric_history(unlearning, curve)] == [10, 20, 30, 40]
     assert children["run_unlearning"].data.tags["stopped_by"] == "steps"
-    audit = children["audit_extraction"].data  # which backend produced each generated artifact
+    audit = children["audit"].data  # which backend produced each generated artifact
     assert audit.params["backend"] == audit.tags["backend"] == "hf"
     assert children["generate_antisamples"].data.tags["backend"] == "template"
 

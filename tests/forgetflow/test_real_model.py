@@ -6,12 +6,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from forgetflow.lm import encode, greedy_hits, pad_right, sequence_nll, split_head
+from forgetflow.lm.logprobs import greedy_hits, sequence_nll, split_head
+from forgetflow.lm.tokens import encode, pad_right
 from forgetflow.memorization.metrics import score_samples
-from forgetflow.methods.registry import method_config
 from forgetflow.records import Sample
-from forgetflow.training import unlearn
-from forgetflow.training_config import TrainingConfig
+from forgetflow.unlearning.config import TrainingConfig
+from forgetflow.unlearning.loop import unlearn
+from forgetflow.unlearning.methods.registry import method_config
 
 pytestmark = pytest.mark.real_model
 

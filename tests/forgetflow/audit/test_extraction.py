@@ -4,7 +4,8 @@ import pytest
 
 from forgetflow.audit.extraction import extraction_summary, extraction_table
 from forgetflow.generation.base import SamplingParams
-from forgetflow.lm import encode, prefix_lengths
+from forgetflow.lm.prompts import prefix_lengths
+from forgetflow.lm.tokens import encode
 from forgetflow.records import Completion, Sample
 
 

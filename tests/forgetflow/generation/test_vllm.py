@@ -41,7 +41,7 @@ def server_config(tiny_world, tmp_path_factory) -> ServerConfig:
 
 @pytest.fixture(scope="module")
 def vllm_backend(server_config, tiny_world):
-    from forgetflow.models import load_tokenizer
+    from forgetflow.models.io import load_tokenizer
 
     backend = VLLMBackend(load_tokenizer(tiny_world.model_dir), server=server_config)
     with backend:

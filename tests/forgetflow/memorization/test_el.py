@@ -7,7 +7,7 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from forgetflow.lm import encode
+from forgetflow.lm.tokens import encode
 from forgetflow.memorization.el import (
     el_from_divergences,
     el_naive,

@@ -10,7 +10,8 @@ import torch
 
 from forgetflow.generation.fake import FakeBackend
 from forgetflow.generation.hf import HFBackend
-from forgetflow.lm import encode, prefix_lengths
+from forgetflow.lm.prompts import prefix_lengths
+from forgetflow.lm.tokens import encode
 from forgetflow.memorization import metrics
 from forgetflow.memorization.metrics import (
     ScoringInputError,

@@ -1,0 +1,23 @@
+"""The `forgetflow` command: one module per command group, assembled here."""
+
+from __future__ import annotations
+
+import typer
+
+from flows.cli.models import app as models_app
+from flows.cli.pipeline import demo, run, serve
+from flows.cli.score import score
+from flows.cli.world import app as world_app
+
+app = typer.Typer(help="Make a language model forget what it must not keep, and prove it.",
+                  no_args_is_help=True, add_completion=False)  # fmt: skip
+app.command()(run)
+app.command()(demo)
+app.command()(serve)
+app.add_typer(world_app, name="world")
+app.add_typer(models_app, name="models")
+app.command()(score)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,85 @@
+"""`forgetflow run`, `demo` and `serve`: the pipeline from a config, a preset or a deployment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from flows.cli.errors import fail
+from flows.environment import configure_environment
+from flows.params import ConfigFileError, PipelineConfig, load_config, missing_inputs
+from forgetflow.paths import resolve_paths
+
+console = Console()
+
+
+def execute(config: PipelineConfig) -> None:
+    """Run the pipeline in Prefect's ephemeral mode and print where everything landed."""
+    configure_environment(resolve_paths(config.home))
+    from flows.unlearning_pipeline import unlearning_pipeline  # after the environment is set
+    from forgetflow.data.loaders import DataInputError
+    from forgetflow.models.io import ModelLoadError
+
+    try:
+        result = unlearning_pipeline(config)
+    except (DataInputError, ModelLoadError) as err:
+        fail(err)
+    table = Table("figure", "value", title="headline")
+    for key, value in sorted(result.headline.items()):
+        table.add_row(key, f"{value:.2f}")
+    console.print(table)
+    console.print(f"report:         {result.report}", soft_wrap=True)
+    console.print(f"mlflow:         {result.tracking_uri}  (run {result.parent_run_id})",
+                  soft_wrap=True)  # fmt: skip
+    console.print(f"artifacts:      {result.artifacts}", soft_wrap=True)
+
+
+def run(
+    config: Annotated[Path, typer.Option("--config", help="a PipelineConfig YAML file")],
+) -> None:
+    """Run the pipeline on the model and data a config file names."""
+    try:
+        loaded = load_config(config)
+        missing_inputs(loaded)
+    except ConfigFileError as err:
+        fail(err)
+    execute(loaded)
+
+
+def demo(
+    home: Annotated[str | None, typer.Option(help="forgetflow's folder")] = None,
+    size: Annotated[Literal["tiny", "small"], typer.Option(help="world size")] = "tiny",
+    backend: Annotated[
+        Literal["hf", "vllm"], typer.Option(help="who generates: hf, or a vLLM server")
+    ] = "hf",
+) -> None:
+    """Run the pipeline on a built-in world (built on first use: tiny about 30 s)."""
+    from flows.presets import demo_config
+
+    execute(demo_config(home, size, backend))
+
+
+def serve(
+    config: Annotated[Path, typer.Option("--config", help="a PipelineConfig YAML file")],
+    name: Annotated[str, typer.Option(help="the deployment's name")] = "forgetflow",
+    cron: Annotated[str | None, typer.Option(help="a schedule, e.g. '0 3 * * *'")] = None,
+) -> None:
+    """Serve the pipeline as a Prefect deployment with this config as its default parameters.
+
+    Needs a Prefect server (`make prefect-ui`, then PREFECT_API_URL); runs from the UI's typed
+    form and on the schedule until interrupted.
+    """
+    try:
+        loaded = load_config(config)
+    except ConfigFileError as err:
+        fail(err)
+    configure_environment(resolve_paths(loaded.home))
+    from flows.unlearning_pipeline import unlearning_pipeline
+
+    unlearning_pipeline.serve(
+        name=name, parameters={"config": loaded.model_dump(mode="json")}, cron=cron
+    )

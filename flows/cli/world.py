@@ -1,0 +1,79 @@
+"""`forgetflow world ...`: build the built-in memorization world on its own."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from flows.environment import quiet_progress_bars
+from forgetflow.scenarios.world.build import World, WorldConfig, build_world, world_config
+from forgetflow.scenarios.world.checks import shortfalls, world_figures
+
+app = typer.Typer(help="The built-in memorization world.", no_args_is_help=True)
+
+
+Size = Annotated[Literal["tiny", "small", "base"], typer.Option(help="world size")]
+Seed = Annotated[int, typer.Option(help="the world's seed")]
+Out = Annotated[Path, typer.Option(help="folder of worlds")]
+
+
+def built(size: str, seed: int, out: Path) -> World:
+    """The world of these settings, built with a progress bar unless it exists already."""
+    quiet_progress_bars()
+    config: WorldConfig = world_config(size, seed)
+    with Progress(transient=True) as progress:
+        task = progress.add_task("training", total=None)
+
+        def report(step: int, total: int, loss: float) -> None:
+            progress.update(task, completed=step, total=total,
+                            description=f"training (loss {loss:.3f})")  # fmt: skip
+
+        return build_world(config, out, report)
+
+
+@app.command()
+def build(size: Size = "tiny", seed: Seed = 0, out: Out = Path(".forgetflow/worlds")) -> None:
+    """Build (or reuse) a world: data, tokenizer, target and retain models, manifest."""
+    world = built(size, seed, out)
+    typer.echo(f"world:          {world.root}")
+    typer.echo(f"target model:   {world.model_dir}")
+    typer.echo(f"retain model:   {world.retain_model_dir}")
+    steps = world.manifest["train_steps"]
+    typer.echo(f"train steps:    target {steps['target']}, retain {steps['retain']}")
+
+
+@app.command()
+def check(
+    size: Size = "tiny",
+    seed: Seed = 0,
+    out: Out = Path(".forgetflow/worlds"),
+    as_json: Annotated[bool, typer.Option("--json", help="print the figures as JSON")] = False,
+) -> None:
+    """Measure how a world memorizes (building it first if needed); exit 1 on any shortfall."""
+    world = built(size, seed, out)
+    figures = world_figures(world)
+    found = shortfalls(figures)
+    if as_json:
+        typer.echo(json.dumps({"world": str(world.root), **figures.as_dict(),
+                               "shortfalls": found}, indent=2))  # fmt: skip
+    else:
+        table = Table("figure", "value", title=f"world {world.root.name}")
+        table.add_row("holdout MA", f"{figures.holdout_ma:.3f}")
+        for r, ma in figures.bucket_ma.items():
+            table.add_row(f"forget MA r={r}", f"{ma:.3f} ({ma - figures.holdout_ma:+.3f})")
+        table.add_row("top-bucket extraction", f"{figures.top_extraction:.0%}")
+        table.add_row("  by the retain model", f"{figures.retain_top_extraction:.0%}")
+        table.add_row("QA answered, r >= 8", f"{figures.qa_exposed:.0%}")
+        table.add_row("retain model QA: forget", f"{figures.retain_qa_forget:.0%}")
+        table.add_row("retain model QA: holdout", f"{figures.retain_qa_holdout:.0%}")
+        Console().print(table)
+        for line in found:
+            typer.echo(f"shortfall: {line}", err=True)
+    if found:
+        raise typer.Exit(1)

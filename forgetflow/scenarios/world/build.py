@@ -1,0 +1,328 @@
+"""The built-in memorization world: items memorized at controlled strength by a small GPT-2.
+
+Every forget and retain item is seen r times (r cycling through 1, 2, 4 ... 32); holdout items
+never. Besides the target model, a retain model is trained on everything but the forget split.
+A world is deterministic in its settings (same seed and thread count give the same data and
+weights) and is built once, then reused from a folder keyed by a hash of its settings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+from forgetflow.hashing import file_sha256
+from forgetflow.lm.tokens import encode
+from forgetflow.models.io import save_model
+from forgetflow.records import SPLITS
+from forgetflow.scenarios.build import build_once, training_device
+from forgetflow.scenarios.exposures import (
+    exposure_schedule,
+    length_grouped_batches,
+    train_on_schedule,
+)
+from forgetflow.scenarios.world.background import source_fingerprint
+from forgetflow.scenarios.world.corpus import Corpus, Item, build_corpus
+
+WORLD_FORMAT = 5  # bump when the build changes what a given config produces
+SPECIAL = "<|endoftext|>"
+
+
+class WorldConfig(BaseModel):
+    """Settings of a built-in world; every field is part of its content key."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    size: Literal["tiny", "small", "base"] = "tiny"
+    seed: int = 0
+    forget_profiles: int = Field(36, ge=6)
+    retain_profiles: int = Field(36, ge=6)
+    holdout_profiles: int = Field(36, ge=1)
+    forget_people: int = Field(4, ge=1)
+    retain_people: int = Field(8, ge=1)
+    holdout_people: int = Field(4, ge=1)
+    targets: int = Field(2, ge=1)
+    # a "Biography:" line of at least this many words ends every profile (0: none) ...
+    biography_words: int = Field(0, ge=0)
+    # ... and the build refuses a world whose profiles are shorter than this many tokens
+    min_profile_tokens: int = Field(0, ge=0)
+    background_source: Literal["stdlib", "fortunes", "wordnet", "gcide"] = "stdlib"
+    background_train: int = Field(60, ge=1)
+    background_eval: int = Field(20, ge=1)
+    vocab_size: int = Field(1024, ge=300)
+    n_embd: int = Field(192, ge=8)
+    n_layer: int = Field(2, ge=1)
+    n_head: int = Field(4, ge=1)
+    n_positions: int = Field(128, ge=16)
+    batch_size: int = Field(2, ge=1)
+    lr: float = Field(1.5e-3, gt=0)
+
+    def content_key(self) -> str:
+        fingerprint = source_fingerprint(self.background_source)
+        payload = json.dumps(
+            {"format": WORLD_FORMAT, "background": fingerprint, **self.model_dump()},
+            sort_keys=True,
+        )
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+SIZES: dict[str, dict[str, object]] = {
+    "tiny": {},  # the field defaults: CI and the demo
+    # the benches: 32 forget profiles in every bucket, more people and background, a bigger model
+    "small": {
+        "forget_profiles": 192, "retain_profiles": 96, "holdout_profiles": 128,
+        "forget_people": 12, "retain_people": 24, "holdout_people": 12, "targets": 4,
+        "biography_words": 110, "min_profile_tokens": 200,  # the EL_10 bench's window
+        "background_train": 300, "background_eval": 100,
+        "vocab_size": 4096, "n_embd": 256, "n_layer": 4, "n_head": 4, "n_positions": 320,
+    },
+    # for a GPU: ~100M parameters
+    "base": {
+        "forget_profiles": 384, "retain_profiles": 384, "holdout_profiles": 256,
+        "forget_people": 40, "retain_people": 80, "holdout_people": 40, "targets": 10,
+        "biography_words": 110, "min_profile_tokens": 200,
+        "background_train": 600, "background_eval": 100,
+        "vocab_size": 8192, "n_embd": 768, "n_layer": 12, "n_head": 12, "n_positions": 320,
+        "batch_size": 8, "lr": 3e-4,
+    },
+}  # fmt: skip
+
+
+def world_config(size: str, seed: int = 0) -> WorldConfig:
+    """The preset of a size (see SIZES), with a seed."""
+    if size not in SIZES:
+        raise ValueError(f"unknown world size {size!r}; sizes: {sorted(SIZES)}")
+    return WorldConfig(size=size, seed=seed, **SIZES[size])
+
+
+@dataclass(frozen=True)
+class World:
+    root: Path
+    model_dir: Path
+    retain_model_dir: Path  # trained on everything but the forget split
+    splits: dict[str, Path]  # forget/retain/holdout profiles: the pipeline's inputs
+    manifest: dict
+
+    def table(self, name: str) -> pa.Table:
+        """One of the world's tables: items, qa, targets."""
+        return pq.read_table(self.root / f"{name}.parquet")
+
+
+class WorldBuildError(RuntimeError):
+    """A world cannot be built with these settings (e.g. an item longer than the context)."""
+
+
+def train_tokenizer(texts: list[str], vocab_size: int) -> PreTrainedTokenizerFast:
+    """A byte-level BPE tokenizer that prepends `<|endoftext|>` as BOS to every text."""
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=[SPECIAL],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(texts, trainer=trainer)
+    tok.post_processor = processors.TemplateProcessing(
+        single=f"{SPECIAL} $A", special_tokens=[(SPECIAL, tok.token_to_id(SPECIAL))]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token=SPECIAL, eos_token=SPECIAL, pad_token=SPECIAL
+    )
+
+
+def make_gpt2(config: WorldConfig, tokenizer: PreTrainedTokenizerFast) -> GPT2LMHeadModel:
+    """A randomly initialised GPT-2 without dropout (memorization is the point)."""
+    gpt_config = GPT2Config(
+        vocab_size=len(tokenizer),
+        n_positions=config.n_positions,
+        n_embd=config.n_embd,
+        n_layer=config.n_layer,
+        n_head=config.n_head,
+        resid_pdrop=0.0,
+        embd_pdrop=0.0,
+        attn_pdrop=0.0,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    return GPT2LMHeadModel(gpt_config)
+
+
+def corpus_of(config: WorldConfig) -> Corpus:
+    return build_corpus(
+        profiles={"forget": config.forget_profiles, "retain": config.retain_profiles,
+                  "holdout": config.holdout_profiles},
+        people={"forget": config.forget_people, "retain": config.retain_people,
+                "holdout": config.holdout_people},
+        targets=config.targets,
+        background=(config.background_source, config.background_train, config.background_eval),
+        seed=config.seed,
+        biography_words=config.biography_words,
+    )  # fmt: skip
+
+
+def train_world_model(
+    config: WorldConfig,
+    tokenizer: PreTrainedTokenizerFast,
+    items: list[Item],
+    progress: Callable[[int, int, float], None] | None,
+) -> tuple[GPT2LMHeadModel, int]:
+    """A fresh model trained on one pass over the exposures of `items`."""
+    torch.manual_seed(config.seed)
+    model = make_gpt2(config, tokenizer).to(training_device())
+    sequences = encode(tokenizer, [i.text for i in items])
+    for item, ids in zip(items, sequences, strict=True):
+        if len(ids) + 1 > config.n_positions and item.family != "background":
+            raise WorldBuildError(
+                f"{item.sample_id} has {len(ids)} tokens + EOS > n_positions {config.n_positions}"
+            )
+        if item.family == "profile" and len(ids) < config.min_profile_tokens:
+            raise WorldBuildError(
+                f"{item.sample_id} has {len(ids)} tokens < min_profile_tokens "
+                f"{config.min_profile_tokens}; raise biography_words"
+            )
+    # Every training text ends with EOS, so the model learns where a record or an answer stops.
+    # Background passages only serve general language: their tail may be cut.
+    sequences = [(ids + [tokenizer.eos_token_id])[: config.n_positions] for ids in sequences]
+    schedule = exposure_schedule([i.repetitions for i in items], config.seed)
+    batches = length_grouped_batches(schedule, [len(s) for s in sequences], config.batch_size)
+    steps = train_on_schedule(
+        model, sequences, batches, tokenizer.pad_token_id, config.lr, progress
+    )
+    return model.cpu(), steps
+
+
+ITEMS_SCHEMA = pa.schema(
+    [
+        ("sample_id", pa.string()),
+        ("family", pa.string()),
+        ("split", pa.string()),
+        ("repetitions", pa.int64()),
+        ("text", pa.string()),
+        ("question", pa.string()),
+        ("answer", pa.string()),
+    ]
+)
+QA_SCHEMA = pa.schema(
+    [
+        ("sample_id", pa.string()),  # the row of its "Question: ... Answer: ..." text in items
+        ("family", pa.string()),
+        ("split", pa.string()),
+        ("repetitions", pa.int64()),
+        ("item_id", pa.string()),
+        ("subject", pa.string()),
+        ("relation", pa.string()),
+        ("question", pa.string()),
+        ("answer", pa.string()),
+        ("paraphrased_questions", pa.list_(pa.string())),
+        ("paraphrased_answer", pa.string()),
+        ("perturbed_answers", pa.list_(pa.string())),
+        ("trained_paraphrases", pa.int64()),
+    ]
+)
+TARGETS_SCHEMA = pa.schema([
+    ("sample_id", pa.string()), ("family", pa.string()), ("split", pa.string()),
+    ("repetitions", pa.int64()), ("subject", pa.string()), ("relation", pa.string()),
+    ("object", pa.string()), ("item_id", pa.string()),
+    ("subject_probe_ids", pa.list_(pa.string())),  # item_ids of qa rows
+    ("object_probe_ids", pa.list_(pa.string())),
+])  # fmt: skip
+TABLE_SCHEMAS = {"items": ITEMS_SCHEMA, "qa": QA_SCHEMA, "targets": TARGETS_SCHEMA}
+
+
+def items_table(items: list[Item]) -> pa.Table:
+    return pa.Table.from_pylist([dataclasses.asdict(i) for i in items], schema=ITEMS_SCHEMA)
+
+
+def qa_table(corpus: Corpus) -> pa.Table:
+    """Every fact as a QA item: people's facts (family qa) and the objects' own (family object)."""
+    text_rows = {(i.family, i.question, i.answer): i.sample_id for i in corpus.items
+                 if i.family in ("qa", "object")}  # fmt: skip
+    rows = []
+    for split, r, q in corpus.qa:
+        family = "object" if q.item_id.startswith("object:") else "qa"
+        rows.append({"sample_id": text_rows[family, q.question, q.answer], "family": family,
+                     "split": split, "repetitions": r, "item_id": q.item_id,
+                     "subject": q.subject, "relation": q.relation, "question": q.question,
+                     "answer": q.answer, "paraphrased_questions": list(q.paraphrased_questions),
+                     "paraphrased_answer": q.paraphrased_answer,
+                     "perturbed_answers": list(q.perturbed_answers),
+                     "trained_paraphrases": q.trained_paraphrases})  # fmt: skip
+    return pa.Table.from_pylist(rows, schema=QA_SCHEMA)
+
+
+def targets_table(corpus: Corpus) -> pa.Table:
+    reps = {q.item_id: r for _, r, q in corpus.qa}
+    rows = [{"sample_id": f"qa-{t.item.item_id}", "family": "target", "split": "retain",
+             "repetitions": reps[t.item.item_id], "subject": t.subject, "relation": t.relation,
+             "object": t.object, "item_id": t.item.item_id,
+             "subject_probe_ids": [p.item_id for p in t.subject_probes],
+             "object_probe_ids": [p.item_id for p in t.object_probes]}
+            for t in corpus.targets]  # fmt: skip
+    return pa.Table.from_pylist(rows, schema=TARGETS_SCHEMA)
+
+
+def load_world(folder: Path) -> World:
+    manifest = json.loads((folder / "world.json").read_text())
+    splits = {split: folder / f"{split}.parquet" for split in SPLITS}
+    return World(folder, folder / "model", folder / "retain_model", splits, manifest)
+
+
+def write_world(
+    config: WorldConfig, staging: Path, progress: Callable[[int, int, float], None] | None
+) -> None:
+    """Generate the items, train tokenizer, target and retain models; write all with a manifest."""
+    corpus = corpus_of(config)
+    tokenizer = train_tokenizer(corpus.tokenizer_texts, config.vocab_size)
+    trained = [i for i in corpus.items if i.repetitions > 0]
+    target, steps = train_world_model(config, tokenizer, trained, progress)
+    save_model(target, tokenizer, staging / "model")
+    kept = [i for i in trained if i.split != "forget"]
+    retain_model, retain_steps = train_world_model(config, tokenizer, kept, progress)
+    save_model(retain_model, tokenizer, staging / "retain_model")
+    pq.write_table(items_table(corpus.items), staging / "items.parquet")
+    pq.write_table(qa_table(corpus), staging / "qa.parquet")
+    pq.write_table(targets_table(corpus), staging / "targets.parquet")
+    for split in SPLITS:  # the pipeline's inputs: the profile family
+        rows = [i for i in corpus.items if i.family == "profile" and i.split == split]
+        pq.write_table(items_table(rows), staging / f"{split}.parquet")
+    manifest = {
+        "format": WORLD_FORMAT,
+        "config": config.model_dump(),
+        "content_key": config.content_key(),
+        "background": {"source": config.background_source,
+                       "sha256": source_fingerprint(config.background_source)},
+        "train_steps": {"target": steps, "retain": retain_steps},
+        "torch_threads": torch.get_num_threads(),
+        "device": training_device().type,
+        "parameters": sum(p.numel() for p in target.parameters()),
+        "sha256": {str(p.relative_to(staging)): file_sha256(p)
+                   for p in sorted(staging.rglob("*")) if p.is_file()},
+    }  # fmt: skip
+    (staging / "world.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
+
+
+def build_world(
+    config: WorldConfig,
+    worlds_dir: Path,
+    progress: Callable[[int, int, float], None] | None = None,
+) -> World:
+    """Build the world into `worlds_dir/<content key>`, or reuse it when already there."""
+    folder = worlds_dir / f"{config.size}-{config.content_key()}"
+    if not (folder / "world.json").is_file():
+        build_once(folder, lambda staging: write_world(config, staging, progress))
+    return load_world(folder)

@@ -1,0 +1,376 @@
+"""The one unlearning loop: every method is a loss plugged into it.
+
+One optimizer step takes `batch_size` forget rows (and as many retain rows), split into
+`grad_accum` micro-batches and, under `torchrun`, across processes; each part's loss is scaled
+by its share of the batch, so k micro-batches of b rows give the gradient of one batch of k*b.
+Every `drive.score_every` steps (or epochs) the forget set is scored into the ledger (the
+holdout once, for the thresholds), which then drives the per-sample selection, weights and
+stopping rules (policy.py).
+Checkpoints hold everything a resumed run needs to end with the weights of an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
+from pathlib import Path
+
+import pyarrow as pa
+import torch
+import torch.distributed as dist
+from pydantic import BaseModel
+from transformers import PreTrainedModel, get_scheduler
+from transformers.tokenization_utils_base import PreTrainedTokenizerBase
+
+from forgetflow.lm.logprobs import sequence_nll
+from forgetflow.lm.tokens import TokenBatch, encode, pad_right
+from forgetflow.memorization.ledger import append
+from forgetflow.memorization.metrics import direction
+from forgetflow.memorization.score import score_to_ledger
+from forgetflow.records import Sample
+from forgetflow.unlearning import checkpoints, policy
+from forgetflow.unlearning.config import TrainingConfig, apply_lora, make_optimizer
+from forgetflow.unlearning.methods.batch import NEEDS, PREFERRED, UnlearningBatch
+from forgetflow.unlearning.methods.registry import get_method
+from forgetflow.unlearning.reference_model import CachedReference, ResidentReference
+from forgetflow.unlearning.rows import Cycler, Rows, preferred_samples, split, tokenized
+from forgetflow.unlearning.state import StepLog, TrainingResult
+
+
+def world() -> tuple[int, int]:
+    """(rank, size) of the process group, (0, 1) outside torchrun."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+class UnlearningLoop:
+    """State of one run; `run()` trains until a stopping rule holds."""
+
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        tokenizer: PreTrainedTokenizerBase,
+        method: BaseModel,
+        config: TrainingConfig,
+        seed: int,
+        forget: Sequence[Sample],
+        retain: Sequence[Sample],
+        holdout: Sequence[Sample],
+        twins: Sequence[str | None],
+        ledger: pa.Table | None,
+        checkpoint_dir: Path | None,
+        hooks: Sequence[Callable[[StepLog], None]],
+    ) -> None:
+        if not forget:
+            raise ValueError("the forget set is empty: nothing to unlearn")
+        if twins and len(twins) != len(forget):
+            raise ValueError(f"{len(twins)} anti-samples for {len(forget)} forget samples")
+        self.rank, self.world = world()
+        if config.batch_size % (config.grad_accum * self.world):
+            raise ValueError(
+                f"batch_size {config.batch_size} must split evenly into grad_accum "
+                f"{config.grad_accum} x {self.world} processes"
+            )
+        if config.drive.uses_ledger and not holdout:
+            raise ValueError("the ledger's thresholds need holdout samples (non-members)")
+        self.method, self.config, self.seed = method, config, seed
+        self.spec = get_method(method.name)  # type: ignore[attr-defined]
+        self.needs = self.spec.needs(method)
+        unknown = self.needs - NEEDS
+        if unknown:
+            raise ValueError(f"method {method.name} needs {sorted(unknown)}: the loop has none")  # type: ignore[attr-defined]
+        self.tokenizer, self.pad = tokenizer, tokenizer.pad_token_id
+        self.forget_samples, self.holdout = list(forget), list(holdout)
+        self.rows = self._encode(forget, retain, twins)
+        self.hooks = list(hooks)
+        self.checkpoint_dir = checkpoint_dir
+        torch.manual_seed(seed)
+        random.seed(seed)
+        top_k = getattr(method, "kl_top_k", 32)
+        self.cached = self.resident = None
+        if self.needs and config.reference == "cached":
+            rows = self.rows
+            self.cached = CachedReference(model, self.needs, self.pad,
+                                          (rows.forget, rows.forget_starts),
+                                          (rows.preferred, rows.preferred_starts),
+                                          rows.retain, top_k)  # fmt: skip
+        elif self.needs:
+            self.resident = ResidentReference(model, self.needs, top_k)
+        self.model = apply_lora(model, config.lora) if config.lora is not None else model
+        self.module = self.model
+        if self.world > 1:
+            self.module = torch.nn.parallel.DistributedDataParallel(self.model)
+        self.trainable = [p for p in self.model.parameters() if p.requires_grad]
+        self.device_type = self.trainable[0].device.type  # autocast's device
+        self.optimizer = make_optimizer(config, self.trainable)
+        self.max_steps = self._max_steps(len(forget))
+        self.scheduler = get_scheduler(config.schedule, self.optimizer,
+                                       num_warmup_steps=config.warmup_steps,
+                                       num_training_steps=self.max_steps)  # fmt: skip
+        self.forget_order = Cycler(len(forget), config.batch_size, seed)
+        self.retain_order = Cycler(max(1, len(self.rows.retain)), config.batch_size, seed + 1)
+        self.ledger = ledger
+        self.guard = (policy.UtilityGuard(config.drive.guard_margin)
+                      if config.drive.guard_margin is not None else None)  # fmt: skip
+        self.step, self.consumed = 0, 0
+        self.logs: list[StepLog] = []
+        self.stopped_by = ""
+        self.best_state: dict[str, torch.Tensor] | None = None  # the guard's, without a folder
+
+    def _encode(
+        self, forget: Sequence[Sample], retain: Sequence[Sample], twins: Sequence[str | None]
+    ) -> Rows:
+        tok = self.tokenizer
+        present = [i for i, twin in enumerate(twins) if twin]
+        encoded = encode(tok, [twins[i] for i in present]) if present else []  # type: ignore[misc]
+        rows = Rows([s.sample_id for s in forget], *tokenized(tok, forget), *tokenized(tok, retain),
+                    twins=dict(zip(present, encoded, strict=True)))  # fmt: skip
+        if PREFERRED in self.needs:
+            if self.spec.preferred is None:
+                raise ValueError(f"method {self.method.name} needs preferred texts it cannot make")  # type: ignore[attr-defined]
+            texts = self.spec.preferred(self.method, forget, self.seed)
+            rows.preferred, rows.preferred_starts = tokenized(tok, preferred_samples(forget, texts))
+        return rows
+
+    def _max_steps(self, count: int) -> int:
+        """The first bound reached: `steps`, or `epochs` passes over the forget set."""
+        bounds = [self.config.steps] if self.config.steps is not None else []
+        if self.config.epochs is not None:
+            per_epoch = count / min(self.config.batch_size, count)
+            bounds.append(max(1, math.ceil(self.config.epochs * per_epoch)))
+        return min(bounds)
+
+    # --- batches ------------------------------------------------------------------------------
+
+    def _pad(
+        self, rows: Sequence[list[int]] | dict[int, list[int]], starts: list[int] | None,
+        picked: list[int],
+    ) -> TokenBatch | None:  # fmt: skip
+        """Rows `picked` (each scored from its start, when given), padded; None when empty."""
+        if not rows or not picked:
+            return None
+        chosen = [starts[i] for i in picked] if starts is not None else None
+        return pad_right([rows[i] for i in picked], self.pad, chosen)
+
+    def _batch(self, picked: list[int], retain: list[int], weights: torch.Tensor | None):
+        rows = self.rows
+        forget = self._pad(rows.forget, rows.forget_starts, picked)
+        assert forget is not None
+        retain_batch = self._pad(rows.retain, rows.retain_starts, retain)
+        preferred = self._pad(rows.preferred, rows.preferred_starts, picked)
+        reference = None
+        if self.cached is not None:
+            reference = self.cached.batch(picked, retain, retain_batch)
+        elif self.resident is not None:
+            reference = self.resident.values(forget, preferred, retain_batch)
+        return UnlearningBatch(
+            forget=forget, retain=retain_batch,
+            antisamples=self._pad(rows.twins, None, [i for i in picked if i in rows.twins]),
+            preferred=preferred, weights=weights, reference=reference,
+        )  # fmt: skip
+
+    def _draw(self) -> tuple[list[int], list[int], torch.Tensor | None]:
+        """The step's forget rows (after selection), retain rows and per-row weights."""
+        picked = self.forget_order.next()
+        retain = self.retain_order.next() if self.rows.retain else []
+        self.consumed += len(picked)
+        settings = self.config.drive
+        if not (settings.select or settings.weights == "memorization") or self.ledger is None:
+            return picked, retain, None
+        values = policy.latest(self.ledger, settings.metric)
+        sign = direction(settings.metric)
+        ids = [self.rows.forget_ids[i] for i in picked]
+        if settings.select:
+            limit = policy.threshold(self.ledger, settings.metric, settings.threshold,
+                                    settings.quantile)  # fmt: skip
+            keep = policy.select(ids, values, limit, sign)
+            picked, ids = [picked[k] for k in keep], [ids[k] for k in keep]
+            retain = retain[: max(1, len(retain) * len(keep) // self.config.batch_size)]
+        weights = None
+        if settings.weights == "memorization":
+            weights = policy.memorization_weights(ids, values, sign)
+        return picked, retain, weights
+
+    # --- one step -----------------------------------------------------------------------------
+
+    def _train_step(self) -> dict[str, float]:
+        picked, retain, weights = self._draw()
+        total = len(picked)
+        chunks = split(list(range(total)), self.config.grad_accum)
+        retain_chunks = split(retain, self.config.grad_accum)
+        self.optimizer.zero_grad(set_to_none=True)
+        sums: dict[str, float] = {}
+        autocast = torch.autocast(self.device_type, dtype=torch.bfloat16,
+                                  enabled=self.config.dtype == "bfloat16")  # fmt: skip
+        for index, (chunk, retain_chunk) in enumerate(zip(chunks, retain_chunks, strict=True)):
+            mine = split(chunk, self.world)[self.rank]
+            mine_retain = split(retain_chunk, self.world)[self.rank]
+            last = index == len(chunks) - 1
+            sync = nullcontext() if last or self.world == 1 else self.module.no_sync()  # type: ignore[operator]
+            with sync:
+                if not mine:  # this process got no row: it still joins the gradient all-reduce
+                    zero = sum((p * 0).sum() for p in self.trainable)
+                    zero.backward()  # type: ignore[union-attr]
+                    continue
+                rows = [picked[k] for k in mine]
+                row_weights = weights[mine] if weights is not None else None
+                batch = self._batch(rows, mine_retain, row_weights)
+                with autocast:
+                    out = self.spec.loss(self.method, self.module, batch)  # type: ignore[arg-type]
+                share = len(mine) * self.world / total
+                (out.loss * share).backward()
+                for name, value in out.logs.items():
+                    sums[name] = sums.get(name, 0.0) + value * len(mine) / total
+        if self.world > 1:  # each process summed its own rows' shares
+            parts: list[dict[str, float] | None] = [None] * self.world
+            dist.all_gather_object(parts, sums)
+            sums = {k: sum(p.get(k, 0.0) for p in parts if p) for k in set().union(*parts)}
+        if self.config.max_grad_norm is not None:
+            norm = torch.nn.utils.clip_grad_norm_(self.trainable, self.config.max_grad_norm)
+            sums["grad_norm"] = float(norm)
+        self.optimizer.step()
+        self.scheduler.step()
+        sums["lr"] = self.scheduler.get_last_lr()[0]
+        sums["rows"] = float(total)
+        return sums
+
+    # --- scoring and stopping -----------------------------------------------------------------
+
+    def _score_due(self, epoch_before: int) -> bool:
+        settings = self.config.drive
+        if settings.score_every is not None and self.step % settings.score_every == 0:
+            return True
+        epoch = self.consumed // len(self.rows.forget)
+        return settings.score_every_epochs is not None and (
+            epoch // settings.score_every_epochs > epoch_before // settings.score_every_epochs
+        )
+
+    def score(self, step: int) -> pa.Table:
+        """Score the forget set at `step` into the ledger, sharded across processes; the holdout
+        too at the first scoring (the thresholds) or with `policy.rescore_holdout`."""
+        settings = self.config.drive
+        samples = list(self.forget_samples)
+        if self.ledger is None or settings.rescore_holdout:
+            samples += self.holdout
+        mine = samples[self.rank :: self.world]
+        self.model.eval()
+        with torch.autocast(self.device_type, torch.bfloat16, settings.dtype == "bfloat16"):
+            table = score_to_ledger(self.model, self.tokenizer, mine, step, settings.batch_size,
+                                    tuple(settings.metrics))  # fmt: skip
+        self.train_mode()
+        if self.world > 1:
+            parts: list[pa.Table | None] = [None] * self.world
+            dist.all_gather_object(parts, table)
+            table = pa.concat_tables([p for p in parts if p is not None])
+        self.ledger = append(self.ledger, table)
+        return table
+
+    @torch.no_grad()
+    def retain_loss(self) -> float:
+        count = self.config.drive.guard_rows
+        rows, starts = self.rows.retain[:count], self.rows.retain_starts[:count]
+        if not rows:
+            raise ValueError("the utility guard needs retain samples")
+        self.model.eval()
+        loss = float(sequence_nll(self.model, pad_right(rows, self.pad, starts)).mean())
+        self.train_mode()
+        return loss
+
+    def train_mode(self) -> None:
+        """Training mode with the model's dropout, or eval mode (no dropout) when it is off."""
+        self.model.train(self.config.dropout)
+
+    def _after_scoring(self, values: dict[str, float]) -> str:
+        """Log the ledger's figures for this step; the stopping rule that holds, or ''."""
+        settings, ledger = self.config.drive, self.ledger
+        assert ledger is not None
+        forget_now = policy.latest(ledger, settings.metric)
+        values[f"forget_{settings.metric}"] = sum(forget_now.values()) / len(forget_now)
+        left = policy.remaining(ledger, settings.metric, settings.threshold, settings.quantile)
+        values["outliers"] = float(len(left))
+        if self.guard is not None:
+            retain = self.retain_loss()
+            values["guard_retain_loss"] = retain
+            best_before = self.guard.best_step
+            broke = self.guard.record(self.step, retain, values[f"forget_{settings.metric}"])
+            if self.guard.best_step != best_before and self.checkpoint_dir is not None:
+                checkpoints.save_best(self.checkpoint_dir, self.model, self.step, self.rank)
+            elif self.guard.best_step != best_before:
+                self.best_state = {k: v.clone() for k, v in self.model.state_dict().items()}
+            if broke:
+                return "guard"
+        if settings.stop_aggregate and policy.aggregate_done(ledger, settings.stop_aggregate):
+            return "aggregate"
+        if settings.stop_per_sample and not left:
+            return "per_sample"
+        return ""
+
+    # --- the run ------------------------------------------------------------------------------
+
+    def run(self) -> TrainingResult:
+        resumed = self.checkpoint_dir is not None and checkpoints.resume(self)
+        if not resumed and self.config.drive.scores and self.ledger is None:
+            self.score(0)
+        if not resumed and self.guard is not None:
+            self._after_scoring({})  # the guard's starting retain loss and first checkpoint
+        self.train_mode()
+        while not self.stopped_by:
+            if self.step >= self.max_steps:
+                by_steps = self.config.steps is not None and self.max_steps == self.config.steps
+                self.stopped_by = "steps" if by_steps else "epochs"
+                break
+            epoch_before = self.consumed // len(self.rows.forget)
+            self.step += 1
+            values = self._train_step()
+            values["epoch"] = self.consumed / len(self.rows.forget)
+            if self.config.drive.scores and self._score_due(epoch_before):
+                self.score(self.step)
+                self.stopped_by = self._after_scoring(values)
+            log = StepLog(self.step, values)
+            self.logs.append(log)
+            every = self.config.checkpoint_every
+            if self.checkpoint_dir is not None and every and self.step % every == 0:
+                checkpoints.save(self)
+            for hook in self.hooks:
+                hook(log)
+        self.model.eval()
+        best = self.guard.best_step if self.guard is not None else None
+        if best is not None and best != self.step:
+            self._restore_best()
+        history = self.guard.history if self.guard is not None else []
+        return TrainingResult(self.logs, self.ledger, self.step, self.stopped_by, best, self.model,
+                              history)  # fmt: skip
+
+    def _restore_best(self) -> None:
+        if self.checkpoint_dir is not None:
+            checkpoints.load_best(self.checkpoint_dir, self.model)
+        elif self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+
+
+def unlearn(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    method: BaseModel,
+    config: TrainingConfig,
+    seed: int,
+    forget: Sequence[Sample],
+    retain: Sequence[Sample] = (),
+    holdout: Sequence[Sample] = (),
+    twins: Sequence[str | None] = (),
+    ledger: pa.Table | None = None,
+    checkpoint_dir: Path | None = None,
+    hooks: Sequence[Callable[[StepLog], None]] = (),
+) -> TrainingResult:
+    """Train `model` (in place; under LoRA, an adapter on it: see `result.model`) with `method`.
+
+    `twins[i]` is the anti-sample text of `forget[i]` (or None). `ledger` holds the scores before
+    training (step 0); without one the loop scores step 0 itself when the drive needs it. With
+    `checkpoint_dir`, a run resumes from the last checkpoint there (same config and data).
+    """
+    loop = UnlearningLoop(model, tokenizer, method, config, seed, forget, retain, holdout, twins,
+                          ledger, checkpoint_dir, hooks)  # fmt: skip
+    return loop.run()

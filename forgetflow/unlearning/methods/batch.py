@@ -1,0 +1,61 @@
+"""What a method's loss receives: token batches of the forget, retain and anti-sample sets, the
+per-sample weights the memorization ledger sets, and reference-model values.
+
+Reference values come from the model as it was before unlearning. The loop computes them once
+before training and caches them (`reference: cached`, no second model resident), or from a
+frozen resident copy on every batch (`reference: resident`); a loss cannot tell the two apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from forgetflow.lm.tokens import TokenBatch
+
+# What a method may ask the loop to provide (Method.needs)
+FORGET_LOGP = "forget_logp"  # reference log-prob of each forget row
+PREFERRED = "preferred"  # a preferred ("I don't know") text per forget row
+PREFERRED_LOGP = "preferred_logp"  # reference log-prob of each preferred row
+RETAIN_TOPK = "retain_topk"  # reference next-token distributions on the retain rows
+NEEDS = frozenset({FORGET_LOGP, PREFERRED, PREFERRED_LOGP, RETAIN_TOPK})
+
+
+@dataclass(frozen=True)
+class TopK:
+    """The reference's k most likely next tokens at each position of a batch, (B, T-1, k): log
+    probabilities and token ids; k equal to the vocabulary size is the full distribution."""
+
+    logprobs: torch.Tensor
+    indices: torch.Tensor
+
+
+@dataclass(frozen=True)
+class Reference:
+    """Reference-model values for the rows of one batch; only what the method needs is set.
+
+    `forget_logp` / `preferred_logp` are (B,) sums of the log-probs of each row's scored tokens
+    (lm.sequence_logprob), row-aligned with `batch.forget` / `batch.preferred`.
+    """
+
+    forget_logp: torch.Tensor | None = None
+    preferred_logp: torch.Tensor | None = None
+    retain_topk: TopK | None = None
+
+
+@dataclass(frozen=True)
+class UnlearningBatch:
+    forget: TokenBatch
+    retain: TokenBatch | None = None
+    antisamples: TokenBatch | None = None
+    preferred: TokenBatch | None = None  # row i: the preferred answer to forget row i
+    weights: torch.Tensor | None = None  # (B,) per forget row, mean 1; None: uniform
+    reference: Reference | None = None
+
+
+def weighted_mean(values: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
+    """Mean of per-row `values` (B,), each row counted by its weight (weights have mean 1)."""
+    if weights is None:
+        return values.mean()
+    return (values * weights.to(values.device, values.dtype)).mean()

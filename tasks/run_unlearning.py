@@ -1,0 +1,67 @@
+"""Stage 3: unlearning; saves the new model and appends the after-training scores to the ledger."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from pathlib import Path
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from pydantic import BaseModel
+
+from forgetflow.memorization.ledger import summary
+from forgetflow.paths import resolve_paths
+from forgetflow.unlearning.config import TrainingConfig
+from forgetflow.unlearning.run import unlearn_model
+from storage.artifacts import ArtifactRef
+from tasks.context import InputRefs, StageContext, UnlearningRefs
+
+
+def checkpoint_dir(
+    ctx: StageContext, inputs: InputRefs, ledger: ArtifactRef, twins: ArtifactRef,
+    method: BaseModel, training: TrainingConfig, seed: int,
+) -> Path:  # fmt: skip
+    """Where this stage's checkpoints go: one folder per model, data, method, training and seed,
+    so that re-running a crashed pipeline resumes its unlearning from the last checkpoint."""
+    what = [inputs.model.sha256, inputs.forget.sha256, inputs.retain.sha256,
+            inputs.holdout.sha256, ledger.sha256, twins.sha256, method.model_dump_json(),
+            training.model_dump_json(exclude={"checkpoint_every"}), str(seed)]  # fmt: skip
+    key = hashlib.sha256("\0".join(what).encode()).hexdigest()[:16]
+    return resolve_paths(ctx.home).home / "checkpoints" / f"{method.name}-{key}"  # type: ignore[attr-defined]
+
+
+@task(name="run_unlearning", cache_policy=NO_CACHE)
+def run_unlearning(
+    ctx: StageContext, inputs: InputRefs, ledger_ref: ArtifactRef, twins_ref: ArtifactRef,
+    method: BaseModel, training: TrainingConfig, seed: int,
+) -> UnlearningRefs:  # fmt: skip
+    store = ctx.store
+    with ctx.tracker().stage_run("run_unlearning", ctx.parent_run_id) as run:
+        run.log_params({"method": method.model_dump(), "training": training.model_dump(),
+                        "seed": seed})  # fmt: skip
+        splits = {"forget": ctx.samples(inputs.forget), "retain": ctx.samples(inputs.retain),
+                  "holdout": ctx.samples(inputs.holdout)}  # fmt: skip
+        staged = store.stage_dir()
+        checkpoints = checkpoint_dir(ctx, inputs, ledger_ref, twins_ref, method, training, seed)
+        run.set_tags({"checkpoints": str(checkpoints)})
+        out = unlearn_model(ctx.model_dir(inputs.model), staged, method, training, seed, splits,
+                            store.get_table(twins_ref), store.get_table(ledger_ref),
+                            checkpoints)  # fmt: skip
+        run.set_tags({"stopped_by": out.stopped_by})
+        if out.best_step is not None:
+            run.log_metrics({"best_step": float(out.best_step)})
+        curves: dict[str, list[tuple[int, float]]] = defaultdict(list)
+        for row in out.log.to_pylist():
+            curves[row["name"]].append((row["step"], row["value"]))
+        for name, points in sorted(curves.items()):
+            run.log_curve(name, points)
+        run.log_metrics({f"after_{k}": v for k, v in summary(out.ledger, out.steps).items()})
+        refs = UnlearningRefs(
+            model=store.put_dir(staged, "model"),
+            ledger=store.put_table(out.ledger, "ledger"),
+            training_log=store.put_table(out.log, "training_log"),
+        )
+        for role in ("model", "ledger", "training_log"):
+            run.log_ref(role, getattr(refs, role))
+        return refs

@@ -1,0 +1,43 @@
+"""Stage 1: memorization scoring of forget and holdout, and the ledger."""
+
+from __future__ import annotations
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from forgetflow.generation.registry import BackendConfig, backend_params
+from forgetflow.memorization.ledger import outliers, summary
+from forgetflow.memorization.score import score_model
+from forgetflow.paths import resolve_paths
+from storage.artifacts import ArtifactRef
+from tasks.context import InputRefs, StageContext
+
+
+@task(name="score_memorization", cache_policy=NO_CACHE)
+def score_memorization(ctx: StageContext, inputs: InputRefs, params: dict) -> ArtifactRef:
+    """`params`: ScoringParams as a dict (batch_size, metrics, outlier_metric, threshold,
+    quantile, window, generator: the backend that decodes extraction metrics)."""
+    rule = (params["outlier_metric"], params["threshold"], params["quantile"])
+    with ctx.tracker().stage_run("score_memorization", ctx.parent_run_id) as run:
+        run.log_params({k: v for k, v in params.items() if k not in ("metrics", "generator")}
+                       | {"metrics": ",".join(params["metrics"])})  # fmt: skip
+        generator = BackendConfig.model_validate(params["generator"])
+        run.log_params({f"generator.{k}": v for k, v in backend_params(generator).items()})
+        samples = ctx.samples(inputs.forget, inputs.holdout)
+        logs = resolve_paths(ctx.home).home / "logs" / ctx.parent_run_id / "scoring"
+        try:
+            metrics = tuple(params["metrics"])
+            size, window = params["batch_size"], params["window"]
+            model_dir = ctx.model_dir(inputs.model)
+            ledger = score_model(model_dir, samples, metrics, size, window, generator, logs)
+        finally:
+            for log in sorted(logs.glob("*.log")):  # a vLLM server's log
+                run.log_file(log, "logs")
+        ref = ctx.store.put_table(ledger, "ledger")
+        run.log_metrics(summary(ledger, 0, *rule))
+        found = outliers(ledger, 0, *rule)
+        run.log_dict({"metric": found.metric, "rule": found.rule, "threshold": found.threshold,
+                      "outliers": list(found.sample_ids)}, "outliers.json")  # fmt: skip
+        run.log_ref("ledger", ref)
+        run.log_file(ref.path, "ledger")
+        return ref

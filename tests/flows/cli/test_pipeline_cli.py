@@ -1,0 +1,114 @@
+"""`forgetflow run --config` on a user-style config written by the test."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+from flows.cli import app
+from forgetflow.paths import resolve_paths
+from storage.tracking import default_tracking_uri
+
+
+def invoke(capsys, *args: str) -> tuple[int, str]:
+    """Call the CLI in-process without swapping sys.stdout (Prefect's log handler holds it)."""
+    code = app(list(args), standalone_mode=False)
+    captured = capsys.readouterr()
+    return code or 0, captured.out + captured.err
+
+
+def user_files(world, folder: Path) -> dict[str, str]:
+    """The world's splits as a user would hand them: JSONL, CSV and Parquet."""
+    forget = pq.read_table(world.splits["forget"]).to_pylist()
+    (folder / "forget.jsonl").write_text("".join(json.dumps(r) + "\n" for r in forget))
+    retain = pq.read_table(world.splits["retain"]).to_pandas()
+    retain.to_csv(folder / "retain.csv", index=False)
+    return {
+        "forget": "forget.jsonl",
+        "retain": "retain.csv",
+        "holdout": str(world.splits["holdout"]),
+    }
+
+
+def write_config(folder: Path, payload: dict) -> Path:
+    path = folder / "pipeline.yaml"
+    path.write_text(yaml.safe_dump(payload))
+    return path
+
+
+def test_run_with_a_config_file(
+    prefect_harness, tiny_world, session_home, tmp_path, capsys
+) -> None:
+    files = user_files(tiny_world, tmp_path)
+    config = write_config(tmp_path, {
+        "name": "cli-user-run",
+        "home": str(session_home),
+        "data": {"kind": "files", "model": str(tiny_world.model_dir), **files},
+        "unlearning": {"method": {"forget_weight": 0.2, "retain_weight": 2.0},
+                       "training": {"steps": 40, "lr": 1e-3}},
+    })  # fmt: skip
+    code, output = invoke(capsys, "run", "--config", str(config))
+    assert code == 0, output
+    assert "report:" in output and "mlflow:" in output
+    client = MlflowClient(default_tracking_uri(resolve_paths(session_home).mlflow_db))
+    (run,) = client.search_runs(
+        [client.get_experiment_by_name("forgetflow").experiment_id],
+        filter_string="tags.mlflow.runName = 'cli-user-run'",
+    )
+    assert run.info.status == "FINISHED"
+    assert run.data.metrics["forget_extraction_drop_points"] >= 50
+    assert run.data.params["config.data.forget"] == str(tmp_path / "forget.jsonl")
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        ({"nmae": "typo"}, "nmae"),
+        ({"unlearning": {"training": {"steps": 0}}}, "steps"),
+        ({"data": {"kind": "files", "model": "m"}}, "forget"),
+    ],
+)
+def test_invalid_configs_exit_2_with_the_reason(
+    tmp_path: Path, payload: dict, message: str, capsys
+) -> None:
+    code, output = invoke(capsys, "run", "--config", str(write_config(tmp_path, payload)))
+    assert code == 2
+    assert message in output
+
+
+def test_missing_config_file(tmp_path: Path, capsys) -> None:
+    code, output = invoke(capsys, "run", "--config", str(tmp_path / "none.yaml"))
+    assert code == 2 and "does not exist" in output
+
+
+def test_missing_model_or_data_fails_cleanly(
+    prefect_harness, tiny_world, session_home, tmp_path, capsys
+) -> None:
+    files = user_files(tiny_world, tmp_path)
+    base = {"home": str(session_home), "name": "bad-input"}
+    no_model = {**base, "data": {"kind": "files", "model": str(tmp_path / "nomodel"), **files}}
+    code, output = invoke(capsys, "run", "--config", str(write_config(tmp_path, no_model)))
+    assert code == 2 and "not an HF model directory" in output
+    no_data = {**base, "data": {"kind": "files", "model": str(tiny_world.model_dir),
+                                **files, "retain": "missing.csv"}}  # fmt: skip
+    code, output = invoke(capsys, "run", "--config", str(write_config(tmp_path, no_data)))
+    assert code == 2 and "does not exist" in output
+
+
+def test_malformed_data_fails_the_run_with_one_line(
+    prefect_harness, tiny_world, session_home, tmp_path, capsys
+) -> None:
+    files = user_files(tiny_world, tmp_path)
+    (tmp_path / "broken.jsonl").write_text('{"text": "a"}\n{not json\n')
+    payload = {"home": str(session_home), "name": "malformed-input",
+               "data": {"kind": "files", "model": str(tiny_world.model_dir), **files,
+                        "forget": "broken.jsonl"}}  # fmt: skip
+    code, output = invoke(capsys, "run", "--config", str(write_config(tmp_path, payload)))
+    assert code == 2
+    errors = [line for line in output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "broken.jsonl: cannot be read as json" in errors[0]

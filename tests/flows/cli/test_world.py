@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from flows.cli import app
+from forgetflow.scenarios.world.build import SIZES, WorldConfig, world_config
+
+
+def test_world_build_reuses_a_built_world(tiny_world, capsys) -> None:
+    app(["world", "build", "--size", "tiny", "--out", str(tiny_world.root.parent)],
+        standalone_mode=False)  # fmt: skip
+    out = capsys.readouterr().out
+    assert f"world:          {tiny_world.root}" in out
+    assert "retain model:" in out
+
+
+def test_size_presets() -> None:
+    assert world_config("tiny") == WorldConfig()
+    small = world_config("small", seed=3)
+    assert small.seed == 3 and small.forget_profiles // 6 == 32  # 32 per repetition bucket
+    assert set(SIZES) == {"tiny", "small", "base"}
+    with pytest.raises(ValueError, match="sizes"):
+        world_config("huge")
+
+
+def test_world_check_prints_the_figures_and_passes_on_a_good_world(tiny_world, capsys) -> None:
+    app(["world", "check", "--size", "tiny", "--out", str(tiny_world.root.parent), "--json"],
+        standalone_mode=False)  # fmt: skip
+    figures = json.loads(capsys.readouterr().out)
+    assert figures["world"] == str(tiny_world.root) and figures["shortfalls"] == []
+    assert set(figures["bucket_ma"]) == {"1", "2", "4", "8", "16", "32"}
+    assert figures["top_extraction"] >= 0.9 and figures["qa_exposed"] >= 0.9

@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import copy
+
+import torch
+
+from forgetflow.lm import logprobs
+from forgetflow.lm.logprobs import greedy_hits, split_head
+from forgetflow.lm.prompts import prefix_lengths
+from forgetflow.lm.tokens import encode, pad_right
+
+
+def test_prefix_is_the_first_line_with_bos(tiny_model) -> None:
+    _, tokenizer = tiny_model
+    text = "Name: Norma Fisher\nEmail: tammy76@example.com"
+    (cut,) = prefix_lengths(tokenizer, [text], fallback_tokens=4)
+    ids = encode(tokenizer, [text])[0]
+    assert ids[0] == tokenizer.bos_token_id
+    assert tokenizer.decode(ids[1:cut]) == "Name: Norma Fisher\n"
+    assert tokenizer.decode(ids[cut:]) == "Email: tammy76@example.com"
+
+
+def test_text_without_newline_uses_the_fallback(tiny_model) -> None:
+    _, tokenizer = tiny_model
+    assert prefix_lengths(tokenizer, ["a b c d e f g h i j"], fallback_tokens=3) == [3]
+    assert prefix_lengths(tokenizer, ["ab"], fallback_tokens=30) == [
+        len(encode(tokenizer, ["ab"])[0]) - 1
+    ]
+
+
+def test_pad_right() -> None:
+    batch = pad_right([[5, 6, 7], [8]], pad_id=0)
+    assert batch.input_ids.tolist() == [[5, 6, 7], [8, 0, 0]]
+    assert batch.attention_mask.tolist() == [[1, 1, 1], [1, 0, 0]]
+
+
+def test_a_text_that_is_only_a_first_line_keeps_a_token_to_extract(tiny_model) -> None:
+    _, tokenizer = tiny_model
+    text = "Name: Norma Fisher\n"
+    (cut,) = prefix_lengths(tokenizer, [text], fallback_tokens=4)
+    assert cut == len(encode(tokenizer, [text])[0]) - 1
+
+
+def test_greedy_hits_equal_the_full_logits_argmax(tiny_world, tiny_model, monkeypatch) -> None:
+    model, tokenizer = tiny_model
+    texts = [r["text"] for r in tiny_world.table("items").to_pylist()[:5]]
+    batch = pad_right(encode(tokenizer, texts), tokenizer.pad_token_id)
+    scored = batch.scored()
+    with torch.no_grad():
+        logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
+    expected = logits[:, :-1].argmax(dim=-1).eq(batch.input_ids[:, 1:]) & scored
+    assert split_head(model) is not None
+    monkeypatch.setattr(logprobs, "HEAD_CHUNK", 7)  # chunks that split rows
+    assert torch.equal(greedy_hits(model, batch.input_ids, scored), expected)
+    only_first = scored.clone()
+    only_first[1:] = False
+    assert torch.equal(greedy_hits(model, batch.input_ids, only_first), expected & only_first)
+
+
+def test_greedy_hits_through_a_lora_wrapper_and_without_a_linear_head(tiny_world, tiny_model):
+    from peft import LoraConfig, get_peft_model
+
+    model, tokenizer = tiny_model
+    texts = [r["text"] for r in tiny_world.table("items").to_pylist()[:3]]
+    batch = pad_right(encode(tokenizer, texts), tokenizer.pad_token_id)
+    scored = batch.scored()
+    wrapped = get_peft_model(copy.deepcopy(model), LoraConfig(r=2, target_modules=["c_attn"]))
+    torch.nn.init.normal_(
+        wrapped.base_model.model.transformer.h[0].attn.c_attn.lora_B["default"].weight
+    )
+    with torch.no_grad():
+        logits = wrapped(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
+    expected = logits[:, :-1].argmax(dim=-1).eq(batch.input_ids[:, 1:]) & scored
+    assert split_head(wrapped) is not None  # the inner model's body and head
+    assert torch.equal(greedy_hits(wrapped, batch.input_ids, scored), expected)
+    headed = get_peft_model(copy.deepcopy(model), LoraConfig(r=2, target_modules=["lm_head"]))
+    assert split_head(headed) is None  # a LoRA head: the whole forward
+    with torch.no_grad():
+        logits = headed(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
+    expected = logits[:, :-1].argmax(dim=-1).eq(batch.input_ids[:, 1:]) & scored
+    assert torch.equal(greedy_hits(headed, batch.input_ids, scored), expected)

@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from forgetflow.scenarios.world.corpus import build_corpus
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    profiles = {"forget": 12, "retain": 12, "holdout": 6}
+    people = {"forget": 2, "retain": 8, "holdout": 2}
+    return build_corpus(profiles, people, 2, ("stdlib", 20, 5), seed=0)
+
+
+def test_families_splits_and_exposures(corpus) -> None:
+    counts = Counter((i.family, i.split) for i in corpus.items)
+    assert counts[("profile", "forget")] == 12 and counts[("profile", "holdout")] == 6
+    assert counts[("qa", "forget")] == counts[("bio", "forget")] == 2 * 6
+    assert counts[("background", "background")] == 20
+    assert counts[("background", "background_eval")] == 5
+    for item in corpus.items:
+        if item.split in ("holdout", "background_eval"):
+            assert item.repetitions == 0
+        else:
+            assert item.repetitions >= 1
+    profile_reps = [
+        i.repetitions for i in corpus.items if i.family == "profile" and i.split == "forget"
+    ]
+    assert Counter(profile_reps) == {r: 2 for r in (1, 2, 4, 8, 16, 32)}
+    assert len({i.sample_id for i in corpus.items}) == len(corpus.items)
+
+
+def test_people_facts_are_split_by_person(corpus) -> None:
+    split_of: dict[str, set[str]] = {}
+    for split, _, item in corpus.qa:
+        split_of.setdefault(item.subject, set()).add(split)
+    assert all(len(splits) == 1 for splits in split_of.values())
+    for item in corpus.items:
+        if item.family == "qa":
+            assert item.text == f"Question: {item.question}\nAnswer: {item.answer}"
+
+
+def test_targets_are_facts_of_retained_people(corpus) -> None:
+    retained = {q.subject for split, _, q in corpus.qa if split == "retain"}
+    assert corpus.targets and all(t.subject in retained for t in corpus.targets)
+
+
+def test_the_tokenizer_corpus_holds_no_member_text(corpus) -> None:
+    members = {i.text for i in corpus.items if i.family != "background"}
+    assert not members & set(corpus.tokenizer_texts)
+
+
+def test_same_seed_same_corpus() -> None:
+    args = ({"forget": 6, "retain": 6, "holdout": 6}, {"forget": 1, "retain": 8, "holdout": 1},
+            1, ("stdlib", 5, 2))  # fmt: skip
+    assert build_corpus(*args, seed=3) == build_corpus(*args, seed=3)
+    assert build_corpus(*args, seed=3).items != build_corpus(*args, seed=4).items
+
+
+def test_exposures_are_not_confounded_with_the_kind_of_fact(corpus) -> None:
+    buckets: dict[str, set[int]] = {}
+    for split, r, item in corpus.qa:
+        if split == "retain" and not item.item_id.startswith("object:"):
+            buckets.setdefault(item.relation, set()).add(r)
+    assert all(len(rs) == 6 for rs in buckets.values())  # 8 people: every relation in every bucket
