@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from flows.cli.deployments import app as deployments_app
 from flows.cli.models import app as models_app
 from flows.cli.pipeline import demo, run, serve
 from flows.cli.score import score
@@ -16,6 +17,7 @@ app.command()(demo)
 app.command()(serve)
 app.add_typer(world_app, name="world")
 app.add_typer(models_app, name="models")
+app.add_typer(deployments_app, name="deployments")
 app.command()(score)
 
 

@@ -57,7 +57,11 @@ def demo(
         Literal["hf", "vllm"], typer.Option(help="who generates: hf, or a vLLM server")
     ] = "hf",
 ) -> None:
-    """Run the pipeline on a built-in world (built on first use: tiny about 30 s)."""
+    """Run the demo preset, flows/deployments/demo-tiny.yaml (its world is built on first use).
+
+    The tiny world builds in about 30 s; --size and --backend override the preset's world and
+    its audit's backend.
+    """
     from flows.presets import demo_config
 
     execute(demo_config(home, size, backend))

@@ -1,31 +1,67 @@
-"""The presets users run (CLI demo, YAML, prefect.yaml) are one and the same config."""
+"""The presets in flows/deployments/ are the one source: the demo, prefect.yaml and the package
+data all come from them."""
 
 from __future__ import annotations
 
+import tomllib
+from fnmatch import fnmatch
 from pathlib import Path
 
+import pytest
 import yaml
 
 from flows.params import PipelineConfig, load_config
-from flows.presets import demo_config
+from flows.presets import (
+    PresetError,
+    demo_config,
+    deployable_presets,
+    load_preset,
+    preset_names,
+    render_prefect_yaml,
+)
 from flows.unlearning_pipeline import unlearning_pipeline
 
 ROOT = Path(__file__).resolve().parents[2]
+PRESETS = ROOT / "flows" / "deployments"
 
 
-def test_demo_yaml_equals_the_builtin_demo() -> None:
-    assert load_config(ROOT / "deployments" / "demo-tiny.yaml") == demo_config()
+def test_the_demo_is_the_demo_yaml() -> None:
+    assert demo_config() == load_config(PRESETS / "demo-tiny.yaml")
+    assert demo_config().name == "demo-tiny"
 
 
-def test_prefect_yaml_deploys_the_demo_config() -> None:
-    spec = yaml.safe_load((ROOT / "prefect.yaml").read_text())
-    (deployment,) = spec["deployments"]
-    assert deployment["entrypoint"] == "flows/unlearning_pipeline.py:unlearning_pipeline"
-    assert PipelineConfig.model_validate(deployment["parameters"]["config"]) == demo_config()
+def test_demo_overrides_size_backend_and_home() -> None:
+    config = demo_config("/tmp/ff-home", size="small", backend="vllm")
+    assert config.name == "demo-small" and config.home == "/tmp/ff-home"
+    assert config.data.world.size == "small" and config.data.world.seed == 0
+    assert config.audit.generator.name == "vllm"
+    assert config.unlearning == demo_config().unlearning
+
+
+def test_presets_are_package_data_and_examples_are_not_deployed() -> None:
+    assert set(preset_names()) == {p.stem for p in PRESETS.glob("*.yaml")}
+    assert deployable_presets() == ["demo-tiny", "real-smollm2"]
+    globs = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"
+    ]["flows"]
+    for path in PRESETS.glob("*.yaml"):
+        assert any(fnmatch(str(path.relative_to(ROOT / "flows")), g) for g in globs), path.name
+    with pytest.raises(PresetError, match="demo-tiny"):
+        load_preset("demo-huge")
+
+
+def test_the_committed_prefect_yaml_is_rendered_from_the_presets() -> None:
+    committed = (ROOT / "prefect.yaml").read_text()
+    assert committed == render_prefect_yaml(), "stale: run `forgetflow deployments render`"
+    spec = yaml.safe_load(committed)
+    for deployment in spec["deployments"]:
+        assert deployment["entrypoint"] == "flows/unlearning_pipeline.py:unlearning_pipeline"
+        config = PipelineConfig.model_validate(deployment["parameters"]["config"])
+        assert config == load_preset(deployment["name"])
 
 
 def test_the_example_config_validates() -> None:
-    config = load_config(ROOT / "deployments" / "own-model.example.yaml")
+    config = load_config(PRESETS / "own-model.example.yaml")
     assert config.data.kind == "files"
     assert Path(config.data.forget).is_absolute()
 
@@ -43,7 +79,7 @@ def test_the_flow_exposes_a_typed_parameter_form() -> None:
 
 
 def test_the_real_smollm2_preset_validates() -> None:
-    config = load_config(ROOT / "deployments" / "real-smollm2.yaml")
+    config = load_preset("real-smollm2")
     assert config.data.kind == "finetuned"
     records = config.data.records
     assert records.base == "smollm2-135m-instruct" and records.buckets == [1, 4, 16]
