@@ -21,7 +21,8 @@ import torch  # noqa: E402
 from forgetflow.models.io import load_model  # noqa: E402
 from forgetflow.scenarios.world.build import World, WorldConfig, build_world  # noqa: E402
 
-torch.set_num_threads(2)
+THREADS_ENV = "FORGETFLOW_TEST_THREADS"  # torch threads of the tests (default 2)
+torch.set_num_threads(int(os.environ.get(THREADS_ENV, "2")))
 
 
 @pytest.fixture(scope="session")
