@@ -74,6 +74,7 @@ def unlearning_pipeline(config: PipelineConfig) -> PipelineResult:
     ctx = StageContext(str(paths.home), tracking_uri, config.experiment, parent.run_id)
     try:
         inputs, report = run_stages(ctx, config)
+        parent.log_params({"input.kind": inputs.kind})
         for role in ("model", "forget", "retain", "holdout"):
             parent.log_ref(f"input.{role}", getattr(inputs, role))
         parent.log_ref("report", report)

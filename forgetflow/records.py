@@ -11,14 +11,16 @@ SPLITS = ("forget", "retain", "holdout")
 
 @dataclass(frozen=True)
 class Sample:
-    """One text sample of a split. A QA sample has a `prompt` (the question, context only) and its
-    `text` is the answer that follows it; a plain text sample has an empty prompt."""
+    """One sample of a split. A QA sample has a `prompt` (the filled question template, context
+    only) and its `text` is the answer that follows it; a plain text sample has an empty prompt.
+    `source_id` ties a window or an anti-sample to the sample it comes from ("" when none)."""
 
     sample_id: str
     split: str
     text: str
     repetitions: int = -1  # how often training saw it (the built-in world knows); -1: unknown
     prompt: str = ""
+    source_id: str = ""
 
 
 @dataclass(frozen=True)

@@ -23,12 +23,14 @@ TABLE_SCHEMAS: dict[str, TableSchema] = {
     for s in (
         TableSchema(
             "samples",
-            2,
+            3,
             _schema(
                 ("sample_id", pa.string()),
                 ("split", pa.string()),
                 ("text", pa.string()),
                 ("repetitions", pa.int64()),  # exposures in training; -1 when unknown
+                ("prompt", pa.string()),  # a QA row's filled question template; "" for a text
+                ("source_id", pa.string()),  # the sample a window comes from; "" when none
             ),
         ),
         TableSchema(

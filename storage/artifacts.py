@@ -33,6 +33,25 @@ class IntegrityError(ArtifactError):
     """An artifact's content no longer matches the sha256 recorded in its ref."""
 
 
+NAME_KEY, VERSION_KEY = b"forgetflow.schema", b"forgetflow.schema_version"  # in each Parquet
+
+
+def stale_message(uri: str, name: str, version: int) -> str:
+    """One line: an artifact written under another schema version than this forgetflow reads."""
+    return (
+        f"{uri} is a {name} artifact of schema version {version}; this forgetflow reads version "
+        f"{table_schema(name).version}: re-run the pipeline to rebuild it"
+    )
+
+
+def written_version(table: pa.Table, name: str) -> int | None:
+    """The schema version a Parquet file was written under, when it says so and is a `name`."""
+    metadata = table.schema.metadata or {}
+    if metadata.get(NAME_KEY, name.encode()) != name.encode() or VERSION_KEY not in metadata:
+        return None
+    return int(metadata[VERSION_KEY])
+
+
 @dataclass(frozen=True)
 class ArtifactRef:
     """What tasks pass around: where an artifact lives, what it is and its content hash."""
@@ -100,6 +119,10 @@ class ArtifactStore:
 
     def put_table(self, table: pa.Table, schema_name: str) -> ArtifactRef:
         table = conform(table, schema_name)
+        version = str(table_schema(schema_name).version).encode()
+        table = table.replace_schema_metadata(
+            {NAME_KEY: schema_name.encode(), VERSION_KEY: version}
+        )
         handle, name = tempfile.mkstemp(suffix=".parquet", dir=self._staging())
         os.close(handle)
         staged = Path(name)
@@ -112,16 +135,16 @@ class ArtifactStore:
     def get_table(self, ref: ArtifactRef) -> pa.Table:
         declared = table_schema(ref.schema_name)
         if ref.schema_version != declared.version:
-            raise SchemaMismatchError(
-                f"{ref.uri}: ref says {ref.schema_name} v{ref.schema_version}, "
-                f"this forgetflow reads v{declared.version}"
-            )
+            raise SchemaMismatchError(stale_message(ref.uri, ref.schema_name, ref.schema_version))
         self._check_hash(ref, file_sha256)
         table = pq.read_table(ref.path)
+        written = written_version(table, ref.schema_name)
+        if written is not None and written != declared.version:
+            raise SchemaMismatchError(stale_message(ref.uri, ref.schema_name, written))
         if not table.schema.equals(declared.schema):
             raise SchemaMismatchError(
                 f"{ref.uri} does not match {ref.schema_name} v{declared.version}: "
-                f"got {table.schema}, want {declared.schema}"
+                f"got columns {table.schema.names}, want {declared.schema.names}"
             )
         if table.num_rows != ref.num_rows:
             raise IntegrityError(f"{ref.uri}: {table.num_rows} rows, ref says {ref.num_rows}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from forgetflow.data.loaders import samples_from_table
+from forgetflow.data.samples import samples_from_table
 from forgetflow.paths import resolve_paths
 from forgetflow.records import Sample
 from storage.artifacts import ArtifactRef, ArtifactStore
@@ -37,12 +37,14 @@ class StageContext:
 
 @dataclass(frozen=True)
 class InputRefs:
-    """The pipeline's inputs as artifacts: the target model and the three splits."""
+    """The pipeline's inputs as artifacts: the target model and the three splits, and the kind
+    of their rows (text or qa)."""
 
     model: ArtifactRef
     forget: ArtifactRef
     retain: ArtifactRef
     holdout: ArtifactRef
+    kind: str = "text"
 
 
 @dataclass(frozen=True)

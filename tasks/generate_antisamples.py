@@ -7,6 +7,7 @@ from prefect.cache_policies import NO_CACHE
 
 from forgetflow.antisamples.twins import falsified_twins, leaked_fields
 from forgetflow.generation.template import TemplateBackend
+from forgetflow.lm.prompts import full_text
 from storage.artifacts import ArtifactRef
 from tasks.context import InputRefs, StageContext
 
@@ -21,7 +22,7 @@ def generate_antisamples(
         forget = ctx.samples(inputs.forget)
         twins = falsified_twins(backend, forget, seed)
         leaks = sum(
-            len(leaked_fields(s.text, t))
+            len(leaked_fields(full_text(s), t))
             for s, t in zip(forget, twins["text"].to_pylist(), strict=True)
         )
         ref = ctx.store.put_table(twins, "antisamples")

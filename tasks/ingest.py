@@ -7,7 +7,8 @@ from pathlib import Path
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from forgetflow.data.loaders import load_split
+from forgetflow.data.loaders import load_request
+from forgetflow.data.samples import samples_table
 from forgetflow.models.io import check_model_dir, model_path
 from forgetflow.paths import resolve_paths
 from forgetflow.records import SPLITS
@@ -19,11 +20,15 @@ from tasks.context import InputRefs, StageContext
 def _ingest(ctx: StageContext, model_dir: Path, files: dict[str, str]) -> InputRefs:
     check_model_dir(model_dir)
     cache = resolve_paths(ctx.home).home / "datasets-cache"
+    loaded = load_request({split: files[split] for split in SPLITS}, cache)
     refs = {
-        split: ctx.store.put_table(load_split(files[split], split, cache), "samples")
-        for split in SPLITS
+        split: ctx.store.put_table(samples_table(one.samples), "samples")
+        for split, one in loaded.items()
     }
-    return InputRefs(model=ctx.store.ref_dir(model_dir, "model"), **refs)
+    kind = loaded["forget"].kind
+    for split, one in loaded.items():
+        print(f"{split}: {len(one.samples)} {kind} samples from {one.path}")
+    return InputRefs(model=ctx.store.ref_dir(model_dir, "model"), kind=kind, **refs)
 
 
 @task(name="ingest_world", cache_policy=NO_CACHE)

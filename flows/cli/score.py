@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -12,21 +10,15 @@ import pyarrow.parquet as pq
 import typer
 
 from flows.environment import quiet_progress_bars
+from forgetflow.atomic import staged_file
 
 DEFAULT_METRICS = "ma,loss,zlib,min_k_20,min_kpp_20"
 
 
 def write_atomically(table: pa.Table, out: Path) -> None:
     """The file appears whole or not at all."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    handle, staging = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
-    os.close(handle)
-    try:
+    with staged_file(out) as staging:
         pq.write_table(table, staging)
-        os.replace(staging, out)
-    except BaseException:
-        Path(staging).unlink(missing_ok=True)
-        raise
 
 
 def score_table(scores, metrics: list[str], outlier_ids: set[str] | None) -> pa.Table:
@@ -60,10 +52,9 @@ def score(
 ) -> None:
     """Score every sample of DATA with MODEL; one column per metric (+ `outlier` with a holdout)."""
     from flows.cli.errors import fail
-    from forgetflow.data.loaders import DataInputError
+    from forgetflow.data.loaders import DataInputError, load_request
     from forgetflow.generation.registry import BackendConfig
     from forgetflow.generation.server import ServerError
-    from forgetflow.memorization.inputs import read_samples
     from forgetflow.memorization.ledger import ledger_rows, outliers
     from forgetflow.memorization.metrics import ScoringInputError, parse_metrics, score_samples
     from forgetflow.memorization.score import extraction_backend
@@ -81,8 +72,11 @@ def score(
             raise ValueError(f"--threshold must be mean or quantile:Q, got {threshold!r}")
         if out.suffix.lower() != ".parquet":
             raise ValueError(f"--out must name a .parquet file, got {out}")
-        samples = read_samples(data, "forget")
-        reference = read_samples(holdout, "holdout") if holdout is not None else []
+        files = {"forget": data} | ({"holdout": holdout} if holdout is not None else {})
+        loaded = load_request(files)
+        typer.echo(f"data: {loaded['forget'].kind} rows ({data})")
+        samples = list(loaded["forget"].samples)
+        reference = list(loaded["holdout"].samples) if holdout is not None else []
         if generator not in ("hf", "vllm"):
             raise ValueError(f"--generator must be hf or vllm, got {generator!r}")
         backend = BackendConfig(name=generator, batch_size=batch_size)  # type: ignore[arg-type]

@@ -1,28 +1,30 @@
 """A template backend: rewrites "Field: value" records with fresh Faker values.
 
 It stands in for a language model where the anti-sample is fully determined by a rule: every
-field's value is replaced, except the fields to keep (by default the record's first line, the
-extraction prompt, so the twin teaches a false continuation of the same prompt).
+field's value is replaced, except the prompt (lm/prompts.py: the first line; a QA row's text
+"Question: ...\nAnswer: ..." keeps its question), so the twin teaches a false continuation of the
+same prompt. This backend has no tokenizer, so the rule's one fallback (a one-line text's first
+tokens) does not apply here: a one-line text has no prompt to keep and is rewritten whole.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 
 from forgetflow.data.pii import fake_value, make_faker
 from forgetflow.generation.base import Prompt, SamplingParams, UnsupportedOperationError
+from forgetflow.hashing import stable_seed
+from forgetflow.lm.prompts import first_line_end
 from forgetflow.records import Completion
 
 
 def falsify_record(text: str, seed: int, keep_first_line: bool = True) -> str:
     """Each "Field: value" line gets a fresh value; lines without a field become random words."""
-    digest = hashlib.sha256(f"{seed}\0{text}".encode()).digest()
-    faker = make_faker(int.from_bytes(digest[:8], "big"))
+    faker = make_faker(stable_seed(seed, text))
     lines = text.split("\n")
     out = []
     for index, line in enumerate(lines):
-        if index == 0 and keep_first_line:
+        if index == 0 and keep_first_line and first_line_end(text):
             out.append(line)
             continue
         field, sep, value = line.partition(": ")

@@ -1,4 +1,14 @@
-"""The prompt rule: which leading part of a text is the prompt a model is asked to continue."""
+"""THE prompt rule: which leading part of a sample a model is asked to continue.
+
+- A sample with a `prompt` (a QA row: the question template filled with its question) is asked
+  its prompt, and its `text` (the answer) is the continuation.
+- A text sample's prompt is its first line, newline included (e.g. "Name: ...\\n").
+- The one fallback, for a one-line text: its first `fallback_tokens` tokens.
+
+Special tokens (BOS) belong to the prompt, and at least one token is always left to continue.
+Every stage that asks a model (the extraction audit, anti-samples, IdkDPO's preferred answers,
+QA scoring) goes through these functions.
+"""
 
 from __future__ import annotations
 
@@ -6,23 +16,65 @@ from collections.abc import Sequence
 
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
+from forgetflow.records import Sample
+
+QA_TEMPLATE = "Question: {question}\nAnswer:"  # the answer follows after one space
+FALLBACK_TOKENS = 32  # the prompt of a one-line text without a prompt
+
+
+def qa_prompt(question: str) -> str:
+    """The prompt a QA sample is asked: the template filled with its question."""
+    return QA_TEMPLATE.format(question=question)
+
+
+def full_text(sample: Sample) -> str:
+    """The whole sequence a model sees: the prompt (if any) followed by the text."""
+    return sample.prompt + sample.text
+
+
+def first_line_end(text: str) -> int:
+    """Characters in the first line of `text` including its newline; 0 for a one-line text."""
+    return text.find("\n") + 1
+
+
+def prompt_chars(sample: Sample) -> int:
+    """Leading characters of `full_text(sample)` that form its prompt; 0 when the fallback (counted
+    in tokens) applies."""
+    return len(sample.prompt) if sample.prompt else first_line_end(sample.text)
+
 
 def prefix_lengths(
-    tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], fallback_tokens: int
+    tokenizer: PreTrainedTokenizerBase,
+    samples: Sequence[Sample],
+    fallback_tokens: int = FALLBACK_TOKENS,
 ) -> list[int]:
-    """How many leading tokens of each encoded text form its extraction prompt.
-
-    The prompt is the first line including its newline (e.g. "Name: ...\\n"); a text without a
-    newline uses its first `fallback_tokens` tokens. Special tokens (BOS) belong to the prompt,
-    and at least one token is always left to extract.
-    """
-    encoded = tokenizer(list(texts), add_special_tokens=True, return_offsets_mapping=True)
+    """How many leading tokens of each sample's encoded full text form its prompt."""
+    texts = [full_text(s) for s in samples]
+    encoded = tokenizer(texts, add_special_tokens=True, return_offsets_mapping=True)
     lengths = []
-    for text, offsets in zip(texts, encoded["offset_mapping"], strict=True):
-        cut = text.find("\n") + 1
+    for sample, offsets in zip(samples, encoded["offset_mapping"], strict=True):
+        cut = prompt_chars(sample)
         if cut == 0:
             lengths.append(min(fallback_tokens, len(offsets) - 1))
             continue
         in_prompt = sum(1 for start, end in offsets if end <= cut or start == end == 0)
         lengths.append(min(in_prompt, len(offsets) - 1))
     return lengths
+
+
+def prompt_texts(
+    tokenizer: PreTrainedTokenizerBase,
+    samples: Sequence[Sample],
+    fallback_tokens: int = FALLBACK_TOKENS,
+) -> list[str]:
+    """Each sample's prompt as text (a one-line text's: what its fallback tokens cover)."""
+    out = []
+    for sample, tokens in zip(
+        samples, prefix_lengths(tokenizer, samples, fallback_tokens), strict=True
+    ):
+        text, cut = full_text(sample), prompt_chars(sample)
+        if cut == 0:
+            offsets = tokenizer(text, add_special_tokens=True, return_offsets_mapping=True)
+            cut = max((end for _, end in offsets["offset_mapping"][:tokens]), default=0)
+        out.append(text[:cut])
+    return out

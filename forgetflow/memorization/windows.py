@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
+from forgetflow.lm.prompts import full_text
 from forgetflow.lm.tokens import encode
 from forgetflow.records import Sample
 
@@ -67,7 +68,7 @@ def tokenize_qa(
     if not tokenizer.is_fast:
         raise ScoringInputError("QA samples need a fast tokenizer (character offsets)")
     encoded = tokenizer(
-        [s.prompt + s.text for s in samples],
+        [full_text(s) for s in samples],
         add_special_tokens=True,
         return_offsets_mapping=True,
         return_special_tokens_mask=True,
@@ -133,6 +134,7 @@ def windows_of(
     for k, chunk in enumerate(chunks):
         ids = prefix + chunk + (suffix if k == len(chunks) - 1 else ())
         text = tokenizer.decode(list(chunk), skip_special_tokens=True)
-        sample = replace(item.sample, sample_id=f"{item.sample.sample_id}#{k}", text=text)
+        origin = item.sample.sample_id
+        sample = replace(item.sample, sample_id=f"{origin}#{k}", text=text, source_id=origin)
         out.append(TokenizedSample(sample, ids, max(1, len(prefix)), len(ids)))
     return out

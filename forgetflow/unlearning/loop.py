@@ -131,7 +131,7 @@ class UnlearningLoop:
         if PREFERRED in self.needs:
             if self.spec.preferred is None:
                 raise ValueError(f"method {self.method.name} needs preferred texts it cannot make")  # type: ignore[attr-defined]
-            texts = self.spec.preferred(self.method, forget, self.seed)
+            texts = self.spec.preferred(self.method, forget, self.seed, tok)
             rows.preferred, rows.preferred_starts = tokenized(tok, preferred_samples(forget, texts))
         return rows
 

@@ -20,7 +20,7 @@ import torch
 import torch.distributed as dist
 from pydantic import BaseModel, ConfigDict
 
-from forgetflow.memorization.inputs import read_samples
+from forgetflow.data.loaders import load_request
 from forgetflow.models.io import load_model
 from forgetflow.unlearning.config import TrainingConfig
 from forgetflow.unlearning.loop import unlearn
@@ -51,10 +51,11 @@ def run(job: Job) -> None:
             local = int(os.environ.get("LOCAL_RANK", "0"))
             torch.cuda.set_device(local)
             model = model.to(f"cuda:{local}")
-        splits = {name: read_samples(path, name) if path is not None else []
-                  for name, path in (("retain", job.retain), ("holdout", job.holdout))}  # fmt: skip
+        files = {"forget": job.forget, "retain": job.retain, "holdout": job.holdout}
+        loaded = load_request({name: path for name, path in files.items() if path is not None})
+        splits = {name: list(loaded[name].samples) if name in loaded else [] for name in files}
         result = unlearn(model, tokenizer, method_config(job.method), job.training, job.seed,
-                         read_samples(job.forget, "forget"), splits["retain"], splits["holdout"],
+                         splits["forget"], splits["retain"], splits["holdout"],
                          checkpoint_dir=job.checkpoint_dir)  # fmt: skip
         if dist.get_rank() == 0:
             save_trained(result, tokenizer, job.training, job.out)

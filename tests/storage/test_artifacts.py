@@ -6,6 +6,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from forgetflow.hashing import file_sha256
 from storage.artifacts import (
     ArtifactRef,
     ArtifactStore,
@@ -22,6 +23,8 @@ def samples(n: int = 3) -> pa.Table:
             "split": ["forget"] * n,
             "text": [f"text {i}" for i in range(n)],
             "repetitions": [1] * n,
+            "prompt": [""] * n,
+            "source_id": [""] * n,
         }
     )
 
@@ -29,7 +32,7 @@ def samples(n: int = 3) -> pa.Table:
 def test_table_round_trip_is_content_addressed(tmp_path: Path) -> None:
     store = ArtifactStore(tmp_path)
     ref = store.put_table(samples(), "samples")
-    assert (ref.schema_name, ref.schema_version, ref.num_rows) == ("samples", 2, 3)
+    assert (ref.schema_name, ref.schema_version, ref.num_rows) == ("samples", 3, 3)
     assert ref.path.name == f"{ref.sha256}.parquet"
     assert store.get_table(ref).to_pylist() == samples().to_pylist()
     assert store.put_table(samples(), "samples") == ref  # same content, same ref
@@ -38,12 +41,16 @@ def test_table_round_trip_is_content_addressed(tmp_path: Path) -> None:
 
 def test_column_order_is_normalised(tmp_path: Path) -> None:
     store = ArtifactStore(tmp_path)
-    shuffled = samples().select(["text", "repetitions", "sample_id", "split"])
+    shuffled = samples().select(
+        ["text", "source_id", "repetitions", "prompt", "sample_id", "split"]
+    )
     assert store.get_table(store.put_table(shuffled, "samples")).column_names == [
         "sample_id",
         "split",
         "text",
         "repetitions",
+        "prompt",
+        "source_id",
     ]
 
 
@@ -64,8 +71,29 @@ def test_reading_a_file_of_another_schema_raises(tmp_path: Path) -> None:
     with pytest.raises(SchemaMismatchError, match="does not match ledger v1"):
         store.get_table(forged)
     newer = ArtifactRef(ref.uri, "samples", 99, ref.num_rows, ref.sha256)
-    with pytest.raises(SchemaMismatchError, match="v99"):
+    with pytest.raises(SchemaMismatchError, match="schema version 99"):
         store.get_table(newer)
+
+
+def test_an_older_samples_artifact_is_one_line_naming_both_versions(tmp_path: Path) -> None:
+    """A samples table of schema version 2 (no prompt, no source_id), as earlier pipelines wrote
+    it, with its ref; and the same file under a ref that claims the current version."""
+    store = ArtifactStore(tmp_path)
+    old = samples().drop_columns(["prompt", "source_id"])
+    path = tmp_path / "samples" / "old.parquet"
+    path.parent.mkdir(parents=True)
+    pq.write_table(old.replace_schema_metadata({"forgetflow.schema_version": "2"}), path)
+    digest = file_sha256(path)
+    for claimed in (2, 3):
+        ref = ArtifactRef(path.as_uri(), "samples", claimed, old.num_rows, digest)
+        with pytest.raises(SchemaMismatchError) as raised:
+            store.get_table(ref)
+        message = str(raised.value)
+        assert "\n" not in message
+        assert message == (
+            f"{path.as_uri()} is a samples artifact of schema version 2; this forgetflow reads "
+            "version 3: re-run the pipeline to rebuild it"
+        )
 
 
 def test_hash_mismatch_raises(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from forgetflow.audit.extraction import extraction_table
 from forgetflow.data.answers import answer_matches
 from forgetflow.generation.base import SamplingParams
 from forgetflow.generation.registry import BackendConfig, open_backend
+from forgetflow.lm.prompts import qa_prompt
 from forgetflow.memorization.metrics import score_samples
 from forgetflow.models.io import load_model, load_tokenizer
 from forgetflow.records import Sample
@@ -61,7 +62,7 @@ def qa_accuracy(model_dir: Path, rows: Sequence[dict]) -> float:
     """Share of QA rows whose answer starts the greedy continuation of the trained question."""
     if not rows:
         raise ValueError("no QA rows to measure")
-    prompts = [f"Question: {q['question']}\nAnswer:" for q in rows]
+    prompts = [qa_prompt(q["question"]) for q in rows]
     with open_backend(CHECKS_BACKEND, model_dir, model_dir) as backend:
         outs = backend.generate(prompts, SamplingParams(max_tokens=16))
     hits = [answer_matches(q["answer"], o.text) for q, o in zip(rows, outs, strict=True)]

@@ -11,8 +11,10 @@ from typing import Literal
 import torch.nn.functional as F
 from pydantic import Field
 from transformers import PreTrainedModel
+from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from forgetflow.lm.logprobs import sequence_logprob
+from forgetflow.lm.prompts import prompt_texts
 from forgetflow.records import LossOutput, Sample
 from forgetflow.unlearning.methods.batch import (
     FORGET_LOGP,
@@ -43,7 +45,6 @@ REFUSALS = (
     "I am not able to answer that.",
     "That's beyond what I know.",
 )
-PROMPT_WORDS = 8  # prompt of a one-line text without a prompt: its first words
 
 
 class IdkDPOConfig(RetainSettings):
@@ -77,21 +78,19 @@ def needs(config: IdkDPOConfig) -> frozenset[str]:
     return frozenset({FORGET_LOGP, PREFERRED, PREFERRED_LOGP})
 
 
-def prompt_part(sample: Sample) -> str:
-    """What the preferred answer follows: the sample's prompt (QA rows), else the text's first
-    line including its newline, else (one line) its first PROMPT_WORDS words; a space is added
-    when it does not end in whitespace."""
-    cut = sample.text.find("\n") + 1
-    if sample.prompt:
-        prompt = sample.prompt
-    elif cut:
-        prompt = sample.text[:cut]
-    else:
-        prompt = " ".join(sample.text.split()[:PROMPT_WORDS])
-    return prompt if prompt[-1:].isspace() else prompt + " "
+def prompt_parts(tokenizer: PreTrainedTokenizerBase, samples: Sequence[Sample]) -> list[str]:
+    """What each preferred answer follows: the sample's prompt by the one prompt rule
+    (lm/prompts.py), with a space added when it does not end in whitespace."""
+    prompts = prompt_texts(tokenizer, samples)
+    return [p if p[-1:].isspace() or not p else p + " " for p in prompts]
 
 
-def preferred(config: IdkDPOConfig, samples: Sequence[Sample], seed: int) -> list[str]:
+def preferred(
+    config: IdkDPOConfig,
+    samples: Sequence[Sample],
+    seed: int,
+    tokenizer: PreTrainedTokenizerBase,
+) -> list[str]:
     """Per forget sample: its prompt part followed by a refusal drawn by random.Random(seed)."""
     rng = random.Random(seed)
-    return [prompt_part(sample) + rng.choice(REFUSALS) for sample in samples]
+    return [prompt + rng.choice(REFUSALS) for prompt in prompt_parts(tokenizer, samples)]

@@ -32,8 +32,9 @@ class Method:
     loss: LossFn
     # which of batch.NEEDS the loop must fill in for this config
     needs: Callable[[Any], frozenset[str]] = field(default=no_needs)
-    # the preferred text of each forget sample (methods that need PREFERRED), seeded
-    preferred: Callable[[Any, Sequence[Sample], int], list[str]] | None = None
+    # the preferred text of each forget sample (methods that need PREFERRED), seeded; it takes
+    # the tokenizer, which the prompt rule's fallback counts in (lm/prompts.py)
+    preferred: Callable[[Any, Sequence[Sample], int, Any], list[str]] | None = None
 
 
 METHODS: dict[str, Method] = {

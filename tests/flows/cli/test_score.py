@@ -82,6 +82,7 @@ def test_qa_rows_are_scored_on_their_answers(tiny_world, tmp_path, capsys) -> No
     code, output = invoke(capsys, "score", "--model", str(tiny_world.model_dir), "--data",
                           str(data), "--out", str(out), "--metrics", "ma,loss")  # fmt: skip
     assert code == 0, output
+    assert f"data: qa rows ({data})" in output  # the detected kind is stated
     table = pq.read_table(out)
     assert table.num_rows == 6 and "outlier" not in table.column_names
     assert all(0.0 <= v <= 1.0 for v in table["ma"].to_pylist())
@@ -92,8 +93,8 @@ BAD_INPUTS = {
     "missing column": ('{"sample_id": "a", "body": "Name: A"}\n', "needs a 'text' column"),
     "empty file": ("", "no rows"),
     "duplicate ids": ('{"sample_id": "a", "text": "Name: A B"}\n' * 2, "duplicate sample_id"),
-    "no sample_id": ('{"text": "Name: A"}\n', "no 'sample_id' column"),
-    "empty text": ('{"sample_id": "a", "text": " "}\n', "sample 'a' has no text"),
+    "null sample_id": ('{"sample_id": null, "text": "Name: A"}\n', "row 0 has no sample_id"),
+    "empty text": ('{"sample_id": "a", "text": " "}\n', "row 0 (sample 'a') has no text"),
 }
 
 
@@ -113,6 +114,7 @@ def test_bad_data_is_one_line_exit_2_and_no_output(tiny_world, tmp_path, capsys,
 def test_bad_requests_are_one_line_exit_2(tiny_world, files, tmp_path, capsys) -> None:
     out = tmp_path / "scores.parquet"
     short = write_jsonl(tmp_path / "short.jsonl", [{"sample_id": "tiny", "text": "Hi"}])
+    qa = write_jsonl(tmp_path / "qa.jsonl", [{"question": "Who?", "answer": "Ann"}])
     cases = [
         (["--model", str(tiny_world.model_dir), "--data", str(files["forget"]), "--metrics",
           "ma,bogus"], "bogus"),
@@ -124,6 +126,8 @@ def test_bad_requests_are_one_line_exit_2(tiny_world, files, tmp_path, capsys) -
          "tiny"),
         (["--model", str(tiny_world.model_dir), "--data", str(files["forget"]), "--holdout",
           str(files["holdout"]), "--threshold", "median"], "--threshold"),
+        (["--model", str(tiny_world.model_dir), "--data", str(files["forget"]), "--holdout",
+          str(qa)], "mix text and QA rows"),
     ]  # fmt: skip
     for args, message in cases:
         code, output = invoke(capsys, "score", *args, "--out", str(out))

@@ -33,7 +33,7 @@ def test_exact_and_token_match_per_sample(tiny_model) -> None:
         Sample("b", "retain", "Name: C\nSSN: 1"),
     ]
     ids = encode(tokenizer, [s.text for s in samples])
-    cuts = prefix_lengths(tokenizer, [s.text for s in samples], 8)
+    cuts = prefix_lengths(tokenizer, samples, 8)
     suffix_a, suffix_b = ids[0][cuts[0] :], ids[1][cuts[1] :]
     wrong_b = [suffix_b[0]] + [t + 1 for t in suffix_b[1:]]
     backend = ScriptedBackend([suffix_a + [7, 7], wrong_b + [1] * 9])

@@ -5,6 +5,7 @@ import pytest
 from forgetflow.antisamples.twins import AntisampleError, falsified_twins, leaked_fields
 from forgetflow.generation.base import GenerationBackend, SamplingParams, UnsupportedOperationError
 from forgetflow.generation.template import TemplateBackend, falsify_record
+from forgetflow.lm.prompts import full_text, qa_prompt
 from forgetflow.records import Completion, Sample
 
 RECORD = (
@@ -47,6 +48,20 @@ def test_twin_table_pairs_each_forget_sample() -> None:
     assert table.column("source_id").to_pylist() == ["f-1", "f-2"]
     assert table.column("backend").to_pylist() == ["template", "template"]
     assert table.column("sample_id").to_pylist() == ["f-1~twin", "f-2~twin"]
+
+
+def test_a_qa_twin_keeps_the_question_and_falsifies_the_answer() -> None:
+    qa = Sample("q", "forget", " Brightline", prompt=qa_prompt("Where does Ana Ruiz work?"))
+    (twin,) = falsified_twins(TemplateBackend(), [qa], seed=0)["text"].to_pylist()
+    assert twin.startswith(qa.prompt + " ") and "Brightline" not in twin
+    assert leaked_fields(full_text(qa), twin) == []
+
+
+def test_a_one_line_text_has_no_prompt_to_keep_and_is_rewritten_whole() -> None:
+    text = "Ada Lovelace wrote the first program"
+    twin = falsify_record(text, seed=0)
+    assert twin != text and len(twin.split()) == len(text.split())
+    assert leaked_fields(text, text) == [text]
 
 
 class EchoBackend:

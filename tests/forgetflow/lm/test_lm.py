@@ -6,14 +6,19 @@ import torch
 
 from forgetflow.lm import logprobs
 from forgetflow.lm.logprobs import greedy_hits, split_head
-from forgetflow.lm.prompts import prefix_lengths
+from forgetflow.lm.prompts import prefix_lengths, prompt_texts, qa_prompt
 from forgetflow.lm.tokens import encode, pad_right
+from forgetflow.records import Sample
+
+
+def texts(*items: str) -> list[Sample]:
+    return [Sample(f"s{i}", "forget", text) for i, text in enumerate(items)]
 
 
 def test_prefix_is_the_first_line_with_bos(tiny_model) -> None:
     _, tokenizer = tiny_model
     text = "Name: Norma Fisher\nEmail: tammy76@example.com"
-    (cut,) = prefix_lengths(tokenizer, [text], fallback_tokens=4)
+    (cut,) = prefix_lengths(tokenizer, texts(text), fallback_tokens=4)
     ids = encode(tokenizer, [text])[0]
     assert ids[0] == tokenizer.bos_token_id
     assert tokenizer.decode(ids[1:cut]) == "Name: Norma Fisher\n"
@@ -22,10 +27,27 @@ def test_prefix_is_the_first_line_with_bos(tiny_model) -> None:
 
 def test_text_without_newline_uses_the_fallback(tiny_model) -> None:
     _, tokenizer = tiny_model
-    assert prefix_lengths(tokenizer, ["a b c d e f g h i j"], fallback_tokens=3) == [3]
-    assert prefix_lengths(tokenizer, ["ab"], fallback_tokens=30) == [
+    assert prefix_lengths(tokenizer, texts("a b c d e f g h i j"), fallback_tokens=3) == [3]
+    assert prefix_lengths(tokenizer, texts("ab"), fallback_tokens=30) == [
         len(encode(tokenizer, ["ab"])[0]) - 1
     ]
+
+
+def test_a_qa_sample_is_asked_its_question_and_continues_with_its_answer(tiny_model) -> None:
+    _, tokenizer = tiny_model
+    qa = Sample("q", "forget", " Brightline", prompt=qa_prompt("Where does Ana Ruiz work?"))
+    assert qa.prompt == "Question: Where does Ana Ruiz work?\nAnswer:"
+    (cut,) = prefix_lengths(tokenizer, [qa], fallback_tokens=1)
+    ids = encode(tokenizer, [qa.prompt + qa.text])[0]
+    assert tokenizer.decode(ids[1:cut]) == qa.prompt
+    assert tokenizer.decode(ids[cut:]) == " Brightline"
+    record = "Name: Norma Fisher\nEmail: x"
+    one_line = "one two three four five"
+    got = prompt_texts(tokenizer, [qa, *texts(record, one_line)], fallback_tokens=3)
+    assert got[:2] == [qa.prompt, "Name: Norma Fisher\n"]
+    (fallback,) = prefix_lengths(tokenizer, texts(one_line), fallback_tokens=3)
+    assert got[2] == tokenizer.decode(encode(tokenizer, [one_line])[0][:fallback],
+                                      skip_special_tokens=True)  # fmt: skip
 
 
 def test_pad_right() -> None:
@@ -37,7 +59,7 @@ def test_pad_right() -> None:
 def test_a_text_that_is_only_a_first_line_keeps_a_token_to_extract(tiny_model) -> None:
     _, tokenizer = tiny_model
     text = "Name: Norma Fisher\n"
-    (cut,) = prefix_lengths(tokenizer, [text], fallback_tokens=4)
+    (cut,) = prefix_lengths(tokenizer, texts(text), fallback_tokens=4)
     assert cut == len(encode(tokenizer, [text])[0]) - 1
 
 

@@ -10,7 +10,7 @@ import torch
 
 from forgetflow.generation.fake import FakeBackend
 from forgetflow.generation.hf import HFBackend
-from forgetflow.lm.prompts import prefix_lengths
+from forgetflow.lm.prompts import prefix_lengths, qa_prompt
 from forgetflow.lm.tokens import encode
 from forgetflow.memorization import metrics
 from forgetflow.memorization.metrics import (
@@ -210,7 +210,7 @@ def test_top_forget_profiles_extract_from_their_name_line_and_holdout_do_not(
     rows = pq.read_table(tiny_world.splits["forget"]).to_pylist()
     top = [Sample(r["sample_id"], "forget", r["text"]) for r in rows if r["repetitions"] == 32]
     holdout = world_samples(tiny_world, "holdout", 6)
-    cuts = prefix_lengths(tokenizer, [s.text for s in top + holdout], fallback_tokens=32)
+    cuts = prefix_lengths(tokenizer, top + holdout, fallback_tokens=32)
     metrics = [f"extract_k{k}" for k in sorted(set(cuts))]  # each sample's own k among them
     scores = score_samples(model, tokenizer, top + holdout, batch_size=12, metrics=metrics)
     got = [s.values[f"extract_k{k}"] for s, k in zip(scores, cuts, strict=True)]
@@ -231,7 +231,7 @@ def test_extraction_needs_a_suffix(tiny_model) -> None:
 def qa_samples(world, repetitions: int, n: int) -> list[Sample]:
     rows = [r for r in world.table("qa").to_pylist() if r["family"] == "qa"]
     return [Sample(r["sample_id"], r["split"], " " + r["answer"], r["repetitions"],
-                   prompt=f"Question: {r['question']}\nAnswer:")
+                   prompt=qa_prompt(r["question"]))
             for r in rows if r["repetitions"] == repetitions][:n]  # fmt: skip
 
 

@@ -91,7 +91,7 @@ def full_batch(
     preferred = None
     if PREFERRED in needs:
         assert method.preferred is not None
-        preferred = tokens(tokenizer, method.preferred(config, rows, SEED))
+        preferred = tokens(tokenizer, method.preferred(config, rows, SEED, tokenizer))
     batch = UnlearningBatch(
         forget=tokens(tokenizer, [s.text for s in rows]),
         retain=tokens(tokenizer, [s.text for s in samples(world, "retain", 3)]),
@@ -255,7 +255,7 @@ def test_idk_dpo_is_its_formula(tiny_world, tiny_model) -> None:
     rows = samples(tiny_world, "forget", 3)
     config, beta = idk_dpo.IdkDPOConfig(beta=0.2), 0.2
     forget = tokens(tokenizer, [s.text for s in rows])
-    preferred = tokens(tokenizer, idk_dpo.preferred(config, rows, SEED))
+    preferred = tokens(tokenizer, idk_dpo.preferred(config, rows, SEED, tokenizer))
     reference = Reference(
         forget_logp=shifted_reference(model, forget, [1.0, -3.0, 0.0]),
         preferred_logp=shifted_reference(model, preferred, [-0.5, 2.0, 4.0]),
@@ -339,22 +339,24 @@ def test_topk_kl_sums_over_the_reference_top_k_only() -> None:
 # --- idk_dpo's preferred texts ------------------------------------------------------------------
 
 
-def test_preferred_follows_the_prompt_and_is_seeded() -> None:
+def test_preferred_follows_the_prompt_and_is_seeded(tiny_model) -> None:
+    _, tokenizer = tiny_model
     config = idk_dpo.IdkDPOConfig()
     rows = [
         Sample("a", "forget", "Name: Norma Fisher\nEmail: tammy76@example.com\n"),
         Sample("b", "forget", "Mary Ann Smith", prompt="Question: who wrote it?\nAnswer:"),
         Sample("c", "forget", "one two three four five six seven eight nine ten"),
     ] * 4
-    first = idk_dpo.preferred(config, rows, 3)
-    assert first == idk_dpo.preferred(config, rows, 3)
-    assert first != idk_dpo.preferred(config, rows, 4)
+    first = idk_dpo.preferred(config, rows, 3, tokenizer)
+    assert first == idk_dpo.preferred(config, rows, 3, tokenizer)
+    assert first != idk_dpo.preferred(config, rows, 4, tokenizer)
+    parts = idk_dpo.prompt_parts(tokenizer, rows)
     for text, row in zip(first, rows, strict=True):
         if row.sample_id == "a":
             assert text.startswith("Name: Norma Fisher\n") and "Email" not in text
         elif row.sample_id == "b":
             assert text.startswith("Question: who wrote it?\nAnswer: ") and "Smith" not in text
-        else:
-            assert text.startswith("one two three four five six seven eight ")
-            assert "nine" not in text
-        assert any(text == idk_dpo.prompt_part(row) + r for r in idk_dpo.REFUSALS)
+        else:  # one line: the rule's fallback tokens, always leaving one token out
+            assert text.startswith("one two three") and not text.startswith(row.text)
+    for text, part in zip(first, parts, strict=True):
+        assert any(text == part + r for r in idk_dpo.REFUSALS)
