@@ -153,6 +153,19 @@ class ConfigFileError(ValueError):
     """A pipeline config file is missing, not YAML, or not a valid PipelineConfig."""
 
 
+def problems(err: ValidationError) -> str:
+    """Every problem of a config on one line: where in the file, what is wrong, what to do."""
+    found = []
+    for error in err.errors():
+        where = ".".join(str(part) for part in error["loc"])
+        if error["type"] == "missing" and where.startswith("data.files."):
+            found.append(f"{where} is missing: a files source names a model and its forget, "
+                         "retain and holdout files")  # fmt: skip
+        else:
+            found.append(f"{where}: {error['msg']}")
+    return "; ".join(found) + "; fix these keys (docs/configuration.md lists them)"
+
+
 def load_config(path: str | Path) -> PipelineConfig:
     """A PipelineConfig from YAML; relative file paths in it resolve against the file's folder."""
     file = Path(path)
@@ -164,7 +177,7 @@ def load_config(path: str | Path) -> PipelineConfig:
     except yaml.YAMLError as err:
         raise ConfigFileError(f"{file} is not valid YAML: {err}") from err
     except ValidationError as err:
-        raise ConfigFileError(f"{file} is not a valid pipeline config:\n{err}") from err
+        raise ConfigFileError(f"{file} is not a valid pipeline config: {problems(err)}") from err
     if isinstance(config.data, FilesSource):
         base = file.parent.resolve()
         fields = {

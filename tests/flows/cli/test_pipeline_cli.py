@@ -81,6 +81,21 @@ def test_invalid_configs_exit_2_with_the_reason(
     assert message in output
 
 
+def test_a_files_source_without_its_holdout_is_one_line(tiny_world, tmp_path, capsys) -> None:
+    files = user_files(tiny_world, tmp_path)
+    data = {"kind": "files", "model": str(tiny_world.model_dir), **files}
+    for holdout, message in (
+        (None, "data.files.holdout is missing"),
+        ("gone.jsonl", f"holdout data {tmp_path / 'gone.jsonl'} does not"),
+    ):
+        payload = {"data": {**data, "holdout": holdout} if holdout else
+                   {k: v for k, v in data.items() if k != "holdout"}}  # fmt: skip
+        code, output = invoke(capsys, "run", "--config", str(write_config(tmp_path, payload)))
+        errors = [line for line in output.splitlines() if line.startswith("error:")]
+        assert code == 2 and len(errors) == 1 and message in errors[0], output
+        assert len(output.strip().splitlines()) == 1, output
+
+
 def test_missing_config_file(tmp_path: Path, capsys) -> None:
     code, output = invoke(capsys, "run", "--config", str(tmp_path / "none.yaml"))
     assert code == 2 and "does not exist" in output
@@ -111,4 +126,4 @@ def test_malformed_data_fails_the_run_with_one_line(
     code, output = invoke(capsys, "run", "--config", str(write_config(tmp_path, payload)))
     assert code == 2
     errors = [line for line in output.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and "broken.jsonl: cannot be read as json" in errors[0]
+    assert len(errors) == 1 and "broken.jsonl line 2: malformed JSON" in errors[0]

@@ -308,6 +308,7 @@ def test_long_documents_split_into_named_windows_of_their_ids(tiny_world, tiny_m
     assert size < len(windows[-2].ids) < size + 11  # the tail joined the last window
     assert sum((list(w.ids[1:]) for w in windows[:-1]), []) == content
     assert all(w.sample.split == "retain" and w.sample.repetitions == 3 for w in windows[:-1])
+    assert [w.sample.source_id for w in windows] == ["doc"] * (len(windows) - 1) + [""]
 
 
 def test_windows_are_scored_on_their_ids(tiny_world, tiny_model) -> None:

@@ -1,0 +1,81 @@
+"""A QA erasure request (question + answer rows) through `forgetflow run --config`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+from mlflow.tracking import MlflowClient
+
+from flows.cli import app
+from forgetflow.data.samples import samples_from_table
+from forgetflow.lm.prompts import full_text, qa_prompt
+from forgetflow.lm.tokens import encode
+from forgetflow.models.io import load_tokenizer
+from forgetflow.paths import resolve_paths
+from storage.artifacts import ArtifactRef, ArtifactStore
+from storage.tracking import default_tracking_uri
+
+ROWS_PER_SPLIT = 4
+
+
+def qa_files(world, folder: Path) -> dict[str, str]:
+    """A few of the world's QA facts per split, as a user's JSONL files (no repetitions)."""
+    rows = [r for r in world.table("qa").to_pylist() if r["family"] == "qa"]
+    files = {}
+    for split in ("forget", "retain", "holdout"):
+        picked = [r for r in rows if r["split"] == split][:ROWS_PER_SPLIT]
+        lines = [json.dumps({k: r[k] for k in ("sample_id", "question", "answer")}) for r in picked]
+        (folder / f"{split}.jsonl").write_text("\n".join(lines) + "\n")
+        files[split] = f"{split}.jsonl"
+    return files
+
+
+def ref(client: MlflowClient, run_id: str, role: str, folder: Path) -> ArtifactRef:
+    local = client.download_artifacts(run_id, f"refs/{role}.json", str(folder / run_id))
+    return ArtifactRef(**json.loads(Path(local).read_text()))
+
+
+def test_a_qa_request_runs_the_whole_pipeline_asking_the_questions(
+    prefect_harness, tiny_world, session_home, tmp_path, capsys
+) -> None:
+    files = qa_files(tiny_world, tmp_path)
+    config = tmp_path / "qa.yaml"
+    config.write_text(yaml.safe_dump({
+        "name": "qa-request", "home": str(session_home),
+        "data": {"kind": "files", "model": str(tiny_world.model_dir), **files},
+        "scoring": {"metrics": ["ma", "loss"], "batch_size": 4},
+        "unlearning": {"training": {"steps": 2, "batch_size": 2}},
+    }))  # fmt: skip
+    code = app(["run", "--config", str(config)], standalone_mode=False) or 0
+    output = "".join(capsys.readouterr())
+    assert code == 0, output
+    client = MlflowClient(default_tracking_uri(resolve_paths(session_home).mlflow_db))
+    (parent,) = client.search_runs(
+        [client.get_experiment_by_name("forgetflow").experiment_id],
+        filter_string="tags.mlflow.runName = 'qa-request'",
+    )
+    assert parent.info.status == "FINISHED" and parent.data.params["input.kind"] == "qa"
+    store = ArtifactStore(resolve_paths(session_home).artifacts)
+    forget_ref = ref(client, parent.info.run_id, "input.forget", tmp_path)
+    forget = {s.sample_id: s for s in samples_from_table(store.get_table(forget_ref))}
+    asked = [json.loads(line) for line in (tmp_path / "forget.jsonl").read_text().splitlines()]
+    assert {i: (s.prompt, s.text) for i, s in forget.items()} == {
+        r["sample_id"]: (qa_prompt(r["question"]), " " + r["answer"]) for r in asked
+    }
+    children = client.search_runs(
+        [parent.info.experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'",
+    )
+    audit = next(r for r in children if r.info.run_name == "audit")
+    extraction = store.get_table(ref(client, audit.info.run_id, "extraction", tmp_path))
+    tokenizer = load_tokenizer(tiny_world.model_dir)
+    rows = [r for r in extraction.to_pylist() if r["split"] == "forget"]
+    assert {r["sample_id"] for r in rows} == set(forget) and len(rows) == 2 * ROWS_PER_SPLIT
+    for row in rows:  # the attack asked the question; the suffix it had to produce is the answer
+        sample = forget[row["sample_id"]]
+        ids = encode(tokenizer, [full_text(sample)])[0]
+        cut = row["prefix_tokens"]
+        assert tokenizer.decode(ids[:cut], skip_special_tokens=True) == sample.prompt
+        assert tokenizer.decode(ids[cut:], skip_special_tokens=True) == sample.text
