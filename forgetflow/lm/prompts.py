@@ -13,10 +13,20 @@ QA scoring) goes through these functions.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
-from forgetflow.records import Sample
+
+class Sample(Protocol):
+    """What the rule reads of a sample (records.Sample; lm sits beside records, not above)."""
+
+    @property
+    def prompt(self) -> str: ...
+
+    @property
+    def text(self) -> str: ...
+
 
 QA_TEMPLATE = "Question: {question}\nAnswer:"  # the answer follows after one space
 FALLBACK_TOKENS = 32  # the prompt of a one-line text without a prompt
