@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections import defaultdict
 from pathlib import Path
 
@@ -10,6 +9,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
+from forgetflow.hashing import content_key
 from forgetflow.memorization.ledger import summary
 from forgetflow.paths import resolve_paths
 from forgetflow.unlearning.config import TrainingConfig
@@ -27,7 +27,7 @@ def checkpoint_dir(
     what = [inputs.model.sha256, inputs.forget.sha256, inputs.retain.sha256,
             inputs.holdout.sha256, ledger.sha256, twins.sha256, method.model_dump_json(),
             training.model_dump_json(exclude={"checkpoint_every"}), str(seed)]  # fmt: skip
-    key = hashlib.sha256("\0".join(what).encode()).hexdigest()[:16]
+    key = content_key(what)
     return resolve_paths(ctx.home).home / "checkpoints" / f"{method.name}-{key}"  # type: ignore[attr-defined]
 
 

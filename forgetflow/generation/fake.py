@@ -7,11 +7,11 @@ the seed: greedy completions ignore the seed, as a model's would. Token k reads 
 
 from __future__ import annotations
 
-import hashlib
 import random
 from collections.abc import Sequence
 
 from forgetflow.generation.base import Prompt, SamplingParams
+from forgetflow.hashing import stable_seed
 from forgetflow.records import Completion
 
 WORDS = ("alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india",
@@ -24,8 +24,7 @@ def prompt_key(prompt: Prompt) -> str:
 
 
 def seeded(*parts: object) -> random.Random:
-    digest = hashlib.sha256("\0".join(map(str, parts)).encode()).digest()
-    return random.Random(int.from_bytes(digest[:8], "big"))
+    return random.Random(stable_seed(*parts))
 
 
 def token_logprob(token: int) -> float:

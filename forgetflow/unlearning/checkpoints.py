@@ -9,16 +9,16 @@ beside it, then renamed), `best.pt` (the utility guard's best weights) and `fing
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
-import shutil
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import torch
 import torch.distributed as dist
 
+from forgetflow.atomic import staged_dir, staged_file, write_text
+from forgetflow.hashing import content_sha256
 from forgetflow.unlearning import policy
 from forgetflow.unlearning.state import CheckpointedLoop, StepLog
 
@@ -38,7 +38,7 @@ def fingerprint(trainer: CheckpointedLoop) -> str:
         "starts": [trainer.rows.forget_starts, trainer.rows.retain_starts],
         "twins": sorted(trainer.rows.twins.items()), "world": trainer.world,
     }  # fmt: skip
-    return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()
+    return content_sha256(what)
 
 
 def barrier(trainer: CheckpointedLoop) -> None:
@@ -52,11 +52,14 @@ def save(trainer: CheckpointedLoop) -> None:
     assert directory is not None
     if trainer.rank == 0:
         directory.mkdir(parents=True, exist_ok=True)
-        (directory / "fingerprint.json").write_text(json.dumps({"sha256": fingerprint(trainer)}))
-        staging = directory / ".last.partial"
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir()
-        state = {
+        write_text(directory / "fingerprint.json", json.dumps({"sha256": fingerprint(trainer)}))
+        with staged_dir(directory / "last", replace=True) as staging:
+            write_last(trainer, staging)
+    barrier(trainer)
+
+
+def write_last(trainer: CheckpointedLoop, staging: Path) -> None:
+    state = {
             "step": trainer.step, "consumed": trainer.consumed, "stopped_by": trainer.stopped_by,
             "model": trainer.model.state_dict(), "optimizer": trainer.optimizer.state_dict(),
             "scheduler": trainer.scheduler.state_dict(),
@@ -66,15 +69,9 @@ def save(trainer: CheckpointedLoop) -> None:
             "logs": [(log.step, log.values) for log in trainer.logs],
             "guard": trainer.guard.state() if trainer.guard is not None else None,
         }  # fmt: skip
-        torch.save(state, staging / STATE)
-        if trainer.ledger is not None:
-            pq.write_table(trainer.ledger, staging / LEDGER)
-        last, old = directory / "last", directory / ".last.old"
-        if last.exists():
-            last.rename(old)
-        staging.rename(last)
-        shutil.rmtree(old, ignore_errors=True)
-    barrier(trainer)
+    torch.save(state, staging / STATE)
+    if trainer.ledger is not None:
+        pq.write_table(trainer.ledger, staging / LEDGER)
 
 
 def resume(trainer: CheckpointedLoop) -> bool:
@@ -111,9 +108,8 @@ def resume(trainer: CheckpointedLoop) -> bool:
 def save_best(directory: Path, model: torch.nn.Module, step: int, rank: int) -> None:
     if rank == 0:
         directory.mkdir(parents=True, exist_ok=True)
-        staging = directory / ".best.partial"
-        torch.save({"step": step, "model": model.state_dict()}, staging)
-        staging.replace(directory / "best.pt")
+        with staged_file(directory / "best.pt") as staging:
+            torch.save({"step": step, "model": model.state_dict()}, staging)
 
 
 def load_best(directory: Path, model: torch.nn.Module) -> int:

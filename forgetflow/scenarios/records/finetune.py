@@ -13,9 +13,7 @@ models extract verbatim from the name line (the scenario's check).
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,9 +25,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from transformers import PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
+from forgetflow.atomic import write_text
 from forgetflow.audit.extraction import extraction_summary, extraction_table
 from forgetflow.generation.hf import HFBackend
-from forgetflow.hashing import file_sha256
+from forgetflow.hashing import content_key, content_sha256, file_sha256
 from forgetflow.lm.tokens import encode
 from forgetflow.models.io import load_model, model_path, save_model
 from forgetflow.models.names import FINETUNED_SUFFIX, finetuned_pointer
@@ -82,9 +81,7 @@ class RecordsConfig(BaseModel):
         return buckets
 
     def content_key(self, base_digest: str) -> str:
-        payload = json.dumps({"format": FORMAT, "base": base_digest, **self.model_dump()},
-                             sort_keys=True)  # fmt: skip
-        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+        return content_key({"format": FORMAT, "base": base_digest, **self.model_dump()})
 
 
 @dataclass(frozen=True)
@@ -101,7 +98,7 @@ def base_digest(base: Path) -> str:
     weights = sorted(base.glob("*.safetensors"))
     if not weights:
         raise FileNotFoundError(f"{base} has no safetensors weights")
-    return hashlib.sha256("".join(file_sha256(w) for w in weights).encode()).hexdigest()
+    return content_sha256([file_sha256(w) for w in weights])
 
 
 def record_items(config: RecordsConfig) -> list[Item]:
@@ -207,7 +204,5 @@ def build_records(
     for name, directory in ((config.name, built.model_dir),
                             (config.name + FINETUNED_SUFFIX, built.retain_model_dir)):  # fmt: skip
         pointer = finetuned_pointer(name, home)
-        staged = pointer.with_suffix(".tmp")
-        staged.write_text(json.dumps({"directory": str(directory), "scenario": str(folder)}))
-        os.replace(staged, pointer)
+        write_text(pointer, json.dumps({"directory": str(directory), "scenario": str(folder)}))
     return built

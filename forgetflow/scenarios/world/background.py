@@ -9,7 +9,6 @@ and are opt-in: they exist only where those packages are installed.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import importlib
 import inspect
 import platform
@@ -18,6 +17,8 @@ import re
 import types
 from collections.abc import Iterator
 from pathlib import Path
+
+from forgetflow.hashing import content_sha256, file_sha256
 
 SOURCES = ("stdlib", "fortunes", "wordnet", "gcide")
 PACKAGES = {"fortunes": "fortunes", "wordnet": "wordnet-base", "gcide": "dict-gcide"}
@@ -87,17 +88,13 @@ def passage_pool(source: str, min_chars: int = 80, max_chars: int = 400) -> list
 def source_fingerprint(source: str) -> str:
     """sha256 of the material behind `source` and the rules that cut it, for a content key."""
     _check_source(source)
-    digest = hashlib.sha256(f"forgetflow-background/{RULES_VERSION}/{source}\n".encode())
     if source == "stdlib":
         used, skipped = _import_stdlib()
         identity = [platform.python_implementation(), platform.python_version()]
-        lines = identity + [m.__name__ for m in used] + [f"skipped:{name}" for name in skipped]
-        digest.update("\n".join(lines).encode())
-        return digest.hexdigest()
-    for path in _source_files(source):
-        digest.update(f"{path.name}\n".encode())
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
-    return digest.hexdigest()
+        material = identity + [m.__name__ for m in used] + [f"skipped:{name}" for name in skipped]
+    else:
+        material = [[path.name, file_sha256(path)] for path in _source_files(source)]
+    return content_sha256({"rules": RULES_VERSION, "source": source, "material": material})
 
 
 def _check_source(source: str) -> None:

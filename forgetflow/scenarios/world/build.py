@@ -9,7 +9,6 @@ weights) and is built once, then reused from a folder keyed by a hash of its set
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
-from forgetflow.hashing import file_sha256
+from forgetflow.hashing import content_key, file_sha256
 from forgetflow.lm.tokens import encode
 from forgetflow.models.io import save_model
 from forgetflow.records import SPLITS
@@ -36,7 +35,7 @@ from forgetflow.scenarios.exposures import (
 from forgetflow.scenarios.world.background import source_fingerprint
 from forgetflow.scenarios.world.corpus import Corpus, Item, build_corpus
 
-WORLD_FORMAT = 5  # bump when the build changes what a given config produces
+WORLD_FORMAT = 6  # bump when the build changes what a given config produces
 SPECIAL = "<|endoftext|>"
 
 
@@ -71,11 +70,7 @@ class WorldConfig(BaseModel):
 
     def content_key(self) -> str:
         fingerprint = source_fingerprint(self.background_source)
-        payload = json.dumps(
-            {"format": WORLD_FORMAT, "background": fingerprint, **self.model_dump()},
-            sort_keys=True,
-        )
-        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+        return content_key({"format": WORLD_FORMAT, "background": fingerprint, **self.model_dump()})
 
 
 SIZES: dict[str, dict[str, object]] = {

@@ -13,7 +13,6 @@ seed for `make_people`, `object_items` and `make_targets` of the same world.
 
 from __future__ import annotations
 
-import hashlib
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from functools import cache
 from types import MappingProxyType
 
 from forgetflow.data.pii import make_faker
+from forgetflow.hashing import stable_seed
 
 POOL_SEED = 1729
 POOL_SIZE = 64
@@ -142,12 +142,6 @@ _WORDINGS = {
 }  # fmt: skip
 
 
-def _stable_int(*parts: str) -> int:
-    # hash() of a str changes between processes (PYTHONHASHSEED); sha256 does not.
-    digest = hashlib.sha256("\x1f".join(parts).encode()).digest()
-    return int.from_bytes(digest[:8], "big")
-
-
 def _distinct(
     draw: Callable[[], str], size: int, exclude: frozenset[str] = frozenset()
 ) -> tuple[str, ...]:
@@ -243,7 +237,7 @@ def _make_item(item_id: str, subject: str, relation: str, answer: str) -> QAItem
     wording = _wording(relation)
     questions = tuple(template.format(s=subject) for template in wording.questions)
     wrong = sorted(set(object_pool(ANSWER_POOLS[relation])) - {answer})
-    perturbed = random.Random(_stable_int(item_id, answer)).sample(wrong, PERTURBED_ANSWERS)
+    perturbed = random.Random(stable_seed(item_id, answer)).sample(wrong, PERTURBED_ANSWERS)
     return QAItem(
         item_id=item_id,
         subject=subject,
@@ -269,7 +263,7 @@ def object_fact(obj: str, object_relation: str, seed: int) -> str:
     """The answer of an object's own fact, e.g. the state of a city, deterministic in `seed`."""
     pool = object_pool(ANSWER_POOLS[object_relation])
     candidates = [value for value in pool if value != obj]  # a city is not its own hometown
-    return candidates[_stable_int(str(seed), object_relation, obj) % len(candidates)]
+    return candidates[stable_seed(str(seed), object_relation, obj) % len(candidates)]
 
 
 def object_items(people: list[Person], seed: int) -> list[QAItem]:
