@@ -16,7 +16,7 @@ def write_report(
     unlearned: UnlearningRefs, extraction: ArtifactRef, utility: ArtifactRef,
 ) -> ArtifactRef:  # fmt: skip
     store = ctx.store
-    with ctx.tracker().stage_run("report", ctx.parent_run_id) as run:
+    with ctx.tracker().stage_run("write_report", ctx.parent_run_id) as run:
         inputs = ReportInputs(
             title, facts, store.get_table(unlearned.ledger), store.get_table(twins),
             store.get_table(unlearned.training_log), store.get_table(extraction),

@@ -15,7 +15,7 @@ from forgetflow.paths import resolve_paths
 from storage.artifacts import ArtifactRef, ArtifactStore
 
 STAGES = {"score_memorization", "generate_antisamples", "run_unlearning", "audit",
-          "evaluate_utility", "report"}  # fmt: skip
+          "evaluate_utility", "write_report"}  # fmt: skip
 
 
 def child_runs(client: MlflowClient, parent_run_id: str) -> dict:
