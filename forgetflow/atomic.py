@@ -43,8 +43,8 @@ def staged_dir(final: Path, replace: bool = False) -> Iterator[Path]:
     staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent))
     try:
         yield staging
-        if final.exists() and not replace:
-            shutil.rmtree(staging)
+        if not replace:
+            publish(staging, final)
             return
         old = final.with_name(f".{final.name}.old")
         if final.exists():
@@ -55,3 +55,15 @@ def staged_dir(final: Path, replace: bool = False) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def publish(staged: Path, final: Path) -> None:
+    """Move a whole staged file or folder to `final`, unless something is already there: then
+    that one stays (a content-addressed or concurrent writer of the same content came first)."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    if final.exists() and staged.is_dir():
+        shutil.rmtree(staged)
+    elif final.exists():
+        staged.unlink()
+    else:
+        os.replace(staged, final)

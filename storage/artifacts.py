@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
-import shutil
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -13,7 +11,8 @@ from urllib.parse import unquote, urlparse
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from forgetflow.hashing import file_sha256
+from forgetflow.atomic import publish
+from forgetflow.hashing import dir_sha256, file_sha256
 from forgetflow.schemas import FILE_KINDS, table_schema
 
 
@@ -70,14 +69,6 @@ class ArtifactRef:
         return asdict(self)
 
 
-def dir_digest(path: Path) -> str:
-    """Hash of a directory: every file's relative path and content hash, in sorted order."""
-    digest = hashlib.sha256()
-    for item in sorted(p for p in path.rglob("*") if p.is_file()):
-        digest.update(f"{item.relative_to(path).as_posix()}\0{file_sha256(item)}\n".encode())
-    return digest.hexdigest()
-
-
 def conform(table: pa.Table, schema_name: str) -> pa.Table:
     """The table in its kind's exact schema (column order and types), or a SchemaMismatchError."""
     declared = table_schema(schema_name)
@@ -104,13 +95,7 @@ class ArtifactStore:
 
     def _publish(self, staged: Path, kind: str, digest: str, suffix: str) -> Path:
         final = self.root / kind / f"{digest}{suffix}"
-        final.parent.mkdir(parents=True, exist_ok=True)
-        if final.exists() and staged.is_dir():  # same content already stored
-            shutil.rmtree(staged)
-        elif final.exists():
-            staged.unlink()
-        else:
-            os.replace(staged, final)
+        publish(staged, final)  # the same content may be stored already
         return final
 
     def _staging(self) -> Path:
@@ -157,7 +142,7 @@ class ArtifactStore:
     def put_dir(self, staged: Path, kind: str) -> ArtifactRef:
         if kind not in FILE_KINDS:
             raise KeyError(f"unknown artifact kind {kind!r}; known: {sorted(FILE_KINDS)}")
-        digest = dir_digest(staged)
+        digest = dir_sha256(staged)
         files = sum(1 for p in staged.rglob("*") if p.is_file())
         final = self._publish(staged, kind, digest, "")
         return ArtifactRef(final.as_uri(), kind, FILE_KINDS[kind], files, digest)
@@ -169,7 +154,7 @@ class ArtifactStore:
         if not path.is_dir():
             raise MissingArtifactError(f"{path} is not a directory")
         files = sum(1 for p in path.rglob("*") if p.is_file())
-        return ArtifactRef(path.resolve().as_uri(), kind, FILE_KINDS[kind], files, dir_digest(path))
+        return ArtifactRef(path.resolve().as_uri(), kind, FILE_KINDS[kind], files, dir_sha256(path))
 
     def get_dir(self, ref: ArtifactRef) -> Path:
         """The verified directory of a directory artifact (a model, a report)."""
@@ -177,7 +162,7 @@ class ArtifactStore:
             raise SchemaMismatchError(
                 f"{ref.uri}: unknown kind {ref.schema_name} v{ref.schema_version}"
             )
-        self._check_hash(ref, dir_digest)
+        self._check_hash(ref, dir_sha256)
         return ref.path
 
     def _check_hash(self, ref: ArtifactRef, digest_of) -> None:
