@@ -21,8 +21,7 @@ from forgetflow.memorization.metrics import parse_metrics
 from forgetflow.models.io import ModelLoadError, model_path
 from forgetflow.models.pulled import CATALOG
 from forgetflow.records import SPLITS
-from forgetflow.scenarios.records.finetune import RecordsConfig
-from forgetflow.scenarios.world.build import WorldConfig
+from forgetflow.scenarios.sources import DataSource, FilesSource, WorldSource
 from forgetflow.unlearning.config import TrainingConfig
 from forgetflow.unlearning.methods.grad_diff import GradDiffConfig
 from forgetflow.unlearning.methods.registry import MethodConfig
@@ -40,31 +39,6 @@ def model_backend(generator: BackendConfig) -> BackendConfig:
 
 
 ModelBackend = Annotated[BackendConfig, AfterValidator(model_backend)]
-
-
-class WorldSource(Strict):
-    """The built-in memorization world (built once, then reused)."""
-
-    kind: Literal["world"] = "world"
-    world: WorldConfig = WorldConfig()
-
-
-class FinetunedSource(Strict):
-    """A pulled model fine-tuned on PII records (built once, then reused): its target model and
-    its record splits."""
-
-    kind: Literal["finetuned"] = "finetuned"
-    records: RecordsConfig = RecordsConfig()
-
-
-class FilesSource(Strict):
-    """Your own model directory and split files (JSONL, Parquet, CSV or a saved dataset dir)."""
-
-    kind: Literal["files"] = "files"
-    model: str = Field(description="a local HF causal-LM directory, or a pulled model's name")
-    forget: str
-    retain: str
-    holdout: str = Field(description="non-members: the calibration for every threshold")
 
 
 class ScoringParams(Strict):
@@ -140,9 +114,7 @@ class PipelineConfig(Strict):
     seed: int = 0
     home: str | None = Field(None, description="forgetflow's folder; default $FORGETFLOW_HOME")
     experiment: str = "forgetflow"
-    data: Annotated[WorldSource | FinetunedSource | FilesSource, Field(discriminator="kind")] = (
-        WorldSource()
-    )
+    data: DataSource = WorldSource()
     scoring: ScoringParams = ScoringParams()
     antisamples: AntisampleParams = AntisampleParams()
     unlearning: UnlearningParams = UnlearningParams()

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from prefect import flow
 
-from flows.params import FilesSource, FinetunedSource, PipelineConfig
+from flows.params import PipelineConfig
 from flows.provenance import git_commit, package_versions
 from forgetflow.paths import resolve_paths
 from storage.tracking import Tracker, default_tracking_uri
@@ -15,7 +15,7 @@ from tasks.audit import audit
 from tasks.context import InputRefs, StageContext
 from tasks.evaluate_utility import evaluate_utility
 from tasks.generate_antisamples import generate_antisamples
-from tasks.ingest import ingest_files, ingest_finetuned, ingest_world
+from tasks.ingest import ingest
 from tasks.run_unlearning import run_unlearning
 from tasks.score_memorization import score_memorization
 from tasks.write_report import write_report
@@ -30,18 +30,8 @@ class PipelineResult:
     headline: dict[str, float]
 
 
-def ingest(ctx: StageContext, config: PipelineConfig) -> InputRefs:
-    if isinstance(config.data, FilesSource):
-        files = {"forget": config.data.forget, "retain": config.data.retain,
-                 "holdout": config.data.holdout}  # fmt: skip
-        return ingest_files(ctx, config.data.model, files)
-    if isinstance(config.data, FinetunedSource):
-        return ingest_finetuned(ctx, config.data.records)
-    return ingest_world(ctx, config.data.world)
-
-
 def run_stages(ctx: StageContext, config: PipelineConfig) -> tuple[InputRefs, object]:
-    inputs = ingest(ctx, config)
+    inputs = ingest(ctx, config.data)
     ledger = score_memorization(ctx, inputs, config.scoring.model_dump())
     twins = generate_antisamples(ctx, inputs, config.antisamples.keep_first_line, config.seed)
     unlearned = run_unlearning(

@@ -1,0 +1,67 @@
+"""Where a pipeline run's model and splits come from: a built-in scenario (built once, then
+reused) or the user's own model and files; `source_inputs` resolves either to a model directory
+and one file per split."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from forgetflow.models.io import check_model_dir, model_path
+from forgetflow.paths import resolve_paths
+from forgetflow.records import SPLITS
+from forgetflow.scenarios.records.finetune import RecordsConfig, build_records
+from forgetflow.scenarios.world.build import WorldConfig, build_world
+
+
+class WorldSource(BaseModel):
+    """The built-in memorization world (built once, then reused)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["world"] = "world"
+    world: WorldConfig = WorldConfig()
+
+
+class FinetunedSource(BaseModel):
+    """A pulled model fine-tuned on PII records (built once, then reused): its target model and
+    its record splits."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["finetuned"] = "finetuned"
+    records: RecordsConfig = RecordsConfig()
+
+
+class FilesSource(BaseModel):
+    """Your own model directory and split files (JSONL, JSON, Parquet, CSV, TXT or a saved
+    dataset folder)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["files"] = "files"
+    model: str = Field(description="a local HF causal-LM directory, or a pulled model's name")
+    forget: str
+    retain: str
+    holdout: str = Field(description="non-members: the calibration for every threshold")
+
+
+DataSource = Annotated[WorldSource | FinetunedSource | FilesSource, Field(discriminator="kind")]
+
+
+def source_inputs(source: DataSource, home: str | Path | None) -> tuple[Path, dict[str, str]]:
+    """The model directory and the file of each split a source names; a scenario is built (or
+    reused) first."""
+    if isinstance(source, FilesSource):
+        model_dir = model_path(source.model)
+        files = {split: getattr(source, split) for split in SPLITS}
+    else:
+        if isinstance(source, WorldSource):
+            built = build_world(source.world, resolve_paths(home).worlds)
+        else:
+            built = build_records(source.records, home)
+        model_dir, files = built.model_dir, {k: str(v) for k, v in built.splits.items()}
+    check_model_dir(model_dir)
+    return model_dir, files
