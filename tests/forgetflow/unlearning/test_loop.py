@@ -58,7 +58,9 @@ def test_every_method_runs_in_the_loop_and_forgets(name, tiny_world, fresh) -> N
         fixed = batch_of(tokenizer, [s.text for s in forget])
         before_nll = float(sequence_nll(model, fixed).mean())
         if needs_preferred:
-            preferred = batch_of(tokenizer, get_method(name).preferred(config, forget, 0))
+            preferred = batch_of(
+                tokenizer, get_method(name).preferred(config, forget, 0, tokenizer)
+            )
             before_margin = float((sequence_logprob(model, preferred)
                                    - sequence_logprob(model, fixed)).mean())  # fmt: skip
     before = weights(model)
