@@ -135,7 +135,7 @@ def problems(err: ValidationError) -> str:
                          "retain and holdout files")  # fmt: skip
         else:
             found.append(f"{where}: {error['msg']}")
-    return "; ".join(found) + "; fix these keys (docs/configuration.md lists them)"
+    return "; ".join(found) + "; fix these keys (docs/cli.md describes a config)"
 
 
 def load_config(path: str | Path) -> PipelineConfig:
