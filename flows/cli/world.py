@@ -12,6 +12,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from flows.environment import quiet_progress_bars
+from forgetflow.paths import resolve_paths
 from forgetflow.scenarios.world.build import World, WorldConfig, build_world, world_config
 from forgetflow.scenarios.world.checks import shortfalls, world_figures
 
@@ -20,11 +21,14 @@ app = typer.Typer(help="The built-in memorization world.", no_args_is_help=True)
 
 Size = Annotated[Literal["tiny", "small", "base"], typer.Option(help="world size")]
 Seed = Annotated[int, typer.Option(help="the world's seed")]
-Out = Annotated[Path, typer.Option(help="folder of worlds")]
+Out = Annotated[
+    Path | None, typer.Option(help="folder of worlds [default: $FORGETFLOW_HOME/worlds]")
+]
 
 
-def built(size: str, seed: int, out: Path) -> World:
-    """The world of these settings, built with a progress bar unless it exists already."""
+def built(size: str, seed: int, out: Path | None) -> World:
+    """The world of these settings, built with a progress bar unless it exists already; `out`
+    defaults to the worlds folder of forgetflow's home ($FORGETFLOW_HOME or ./.forgetflow)."""
     quiet_progress_bars()
     config: WorldConfig = world_config(size, seed)
     with Progress(transient=True) as progress:
@@ -34,11 +38,11 @@ def built(size: str, seed: int, out: Path) -> World:
             progress.update(task, completed=step, total=total,
                             description=f"training (loss {loss:.3f})")  # fmt: skip
 
-        return build_world(config, out, report)
+        return build_world(config, out if out is not None else resolve_paths().worlds, report)
 
 
 @app.command()
-def build(size: Size = "tiny", seed: Seed = 0, out: Out = Path(".forgetflow/worlds")) -> None:
+def build(size: Size = "tiny", seed: Seed = 0, out: Out = None) -> None:
     """Build (or reuse) a world: data, tokenizer, target and retain models, manifest."""
     world = built(size, seed, out)
     typer.echo(f"world:          {world.root}")
@@ -52,7 +56,7 @@ def build(size: Size = "tiny", seed: Seed = 0, out: Out = Path(".forgetflow/worl
 def check(
     size: Size = "tiny",
     seed: Seed = 0,
-    out: Out = Path(".forgetflow/worlds"),
+    out: Out = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the figures as JSON")] = False,
 ) -> None:
     """Measure how a world memorizes (building it first if needed); exit 1 on any shortfall."""

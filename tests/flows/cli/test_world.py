@@ -32,3 +32,22 @@ def test_world_check_prints_the_figures_and_passes_on_a_good_world(tiny_world, c
     assert figures["world"] == str(tiny_world.root) and figures["shortfalls"] == []
     assert set(figures["bucket_ma"]) == {"1", "2", "4", "8", "16", "32"}
     assert figures["top_extraction"] >= 0.9 and figures["qa_exposed"] >= 0.9
+
+
+def test_world_commands_build_under_forgetflow_home_by_default(
+    tiny_world, session_home, tmp_path, monkeypatch, capsys
+) -> None:
+    """Without --out a world goes to $FORGETFLOW_HOME/worlds, not to ./.forgetflow/worlds."""
+    from flows.cli import world as world_cli
+
+    seen = []
+
+    def build_world(config, worlds_dir, progress=None):
+        seen.append(worlds_dir)
+        return tiny_world
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("FORGETFLOW_HOME", str(session_home))
+    monkeypatch.setattr(world_cli, "build_world", build_world)
+    app(["world", "build", "--size", "tiny"], standalone_mode=False)
+    assert seen == [session_home.resolve() / "worlds"]
