@@ -113,7 +113,7 @@ class UnlearningLoop:
         self.forget_order = Cycler(len(forget), config.batch_size, seed)
         self.retain_order = Cycler(max(1, len(self.rows.retain)), config.batch_size, seed + 1)
         self.ledger = ledger
-        self.guard = (policy.UtilityGuard(config.drive.guard_margin)
+        self.guard = (policy.UtilityGuard(config.drive.guard_margin, direction(config.drive.metric))
                       if config.drive.guard_margin is not None else None)  # fmt: skip
         self.step, self.consumed = 0, 0
         self.logs: list[StepLog] = []

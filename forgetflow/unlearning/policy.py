@@ -88,31 +88,44 @@ def remaining(
 @dataclass
 class UtilityGuard:
     """Stop when the retain loss rises more than `margin` above its first value; the best
-    checkpoint is the scored step with the lowest mean forget MA among those within the margin."""
+    checkpoint is the scored step with the least memorized mean forget value among those within
+    the margin: the lowest for a metric where higher is memorized (`sign` +1, e.g. MA), the
+    highest where lower is (`sign` -1, e.g. loss, zlib); `sign` is `direction(metric)`."""
 
     margin: float
+    sign: int = 1
     start: float | None = None
     best_step: int | None = None
-    best_ma: float = float("inf")
+    best_value: float | None = None
     history: list[tuple[int, float, float]] = field(default_factory=list)
 
-    def record(self, step: int, retain_loss: float, forget_ma: float) -> bool:
+    def __post_init__(self) -> None:
+        if self.sign not in (1, -1):
+            raise ValueError(
+                f"the guard's sign is {self.sign}: it must be direction(metric), 1 or -1"
+            )
+
+    def record(self, step: int, retain_loss: float, forget_value: float) -> bool:
         """Record a scored step; True when training must stop (the retain loss broke the
         margin). `best_step` becomes `step` when it is the best checkpoint so far."""
-        self.history.append((step, retain_loss, forget_ma))
+        self.history.append((step, retain_loss, forget_value))
         if self.start is None:
             self.start = retain_loss
         within = retain_loss <= self.start + self.margin
-        if within and forget_ma < self.best_ma:
-            self.best_step, self.best_ma = step, forget_ma
+        less_memorized = (self.best_value is None
+                          or self.sign * forget_value < self.sign * self.best_value)  # fmt: skip
+        if within and less_memorized:
+            self.best_step, self.best_value = step, forget_value
         return not within
 
     def state(self) -> dict:
-        return {"margin": self.margin, "start": self.start, "best_step": self.best_step,
-                "best_ma": self.best_ma, "history": self.history}  # fmt: skip
+        return {"margin": self.margin, "sign": self.sign, "start": self.start,
+                "best_step": self.best_step, "best_value": self.best_value,
+                "history": self.history}  # fmt: skip
 
     @classmethod
     def from_state(cls, state: dict) -> UtilityGuard:
         history = [tuple(h) for h in state["history"]]
-        return cls(state["margin"], state["start"], state["best_step"], state["best_ma"],
-                   history)  # type: ignore[arg-type]  # fmt: skip
+        return cls(margin=state["margin"], sign=state["sign"], start=state["start"],
+                   best_step=state["best_step"], best_value=state["best_value"],
+                   history=history)  # type: ignore[arg-type]  # fmt: skip

@@ -6,7 +6,7 @@ import pyarrow as pa
 import pytest
 
 from forgetflow.memorization.ledger import ledger_rows
-from forgetflow.memorization.metrics import SampleScore
+from forgetflow.memorization.metrics import SampleScore, direction
 from forgetflow.unlearning import policy
 
 
@@ -82,6 +82,22 @@ def test_utility_guard_stops_on_the_margin_and_keeps_the_best_checkpoint() -> No
     assert not guard.record(4, 2.5, 0.4)  # on the margin: still within
     assert guard.best_step == 4
     assert guard.record(6, 2.7, 0.1)  # the lowest MA, but past the margin: stop, not best
-    assert guard.best_step == 4 and guard.best_ma == 0.4
+    assert guard.best_step == 4 and guard.best_value == 0.4
     restored = policy.UtilityGuard.from_state(guard.state())
     assert restored == guard
+
+
+@pytest.mark.parametrize(
+    ("metric", "values", "best"),
+    [("ma", [0.9, 0.3, 0.6], 1),  # higher is memorized: the lowest MA is the best
+     ("loss", [0.5, 3.0, 1.5], 1),  # lower is memorized: the highest loss is the best
+     ("zlib", [0.02, 0.01, 0.05], 2)],
+)  # fmt: skip
+def test_utility_guard_keeps_the_least_memorized_step_in_the_metrics_direction(
+    metric: str, values: list[float], best: int
+) -> None:
+    guard = policy.UtilityGuard(margin=1.0, sign=direction(metric))
+    for step, value in enumerate(values):
+        assert not guard.record(step, 2.0, value)  # the retain loss stays within the margin
+    assert guard.best_step == best and guard.best_value == values[best]
+    assert policy.UtilityGuard.from_state(guard.state()) == guard
