@@ -24,7 +24,10 @@ from forgetflow.records import SPLITS
 from forgetflow.scenarios.sources import DataSource, FilesSource, WorldSource
 from forgetflow.unlearning.config import TrainingConfig
 from forgetflow.unlearning.methods.grad_diff import GradDiffConfig
-from forgetflow.unlearning.methods.registry import MethodConfig
+from forgetflow.unlearning.methods.registry import method_config_union
+
+# every registered method's config, by `name` (the Prefect form lists each)
+MethodConfig = method_config_union()
 
 
 class Strict(BaseModel):
@@ -71,6 +74,11 @@ class ScoringParams(Strict):
 
 
 class AntisampleParams(Strict):
+    builders: list[Literal["falsified"]] = Field(
+        ["falsified"],
+        description="the anti-sample builders to run (falsified: a twin of each forget sample "
+        "with the same prompt and false details); [] turns the stage off",
+    )
     generator: BackendConfig = Field(
         BackendConfig(name="template"), description="falsified twins: the template generator"
     )
@@ -119,6 +127,16 @@ class PipelineConfig(Strict):
     antisamples: AntisampleParams = AntisampleParams()
     unlearning: UnlearningParams = UnlearningParams()
     audit: AuditParams = AuditParams()
+
+    @model_validator(mode="after")
+    def antisamples_for_the_method(self) -> PipelineConfig:
+        weight = getattr(self.unlearning.method, "antisample_weight", 0.0)
+        if not self.antisamples.builders and weight > 0:
+            raise ValueError(
+                f"unlearning.method.antisample_weight is {weight} but antisamples.builders is "
+                "[] (off): set the weight to 0 or turn a builder on"
+            )
+        return self
 
 
 class ConfigFileError(ValueError):

@@ -33,7 +33,9 @@ class PipelineResult:
 def run_stages(ctx: StageContext, config: PipelineConfig) -> tuple[InputRefs, object]:
     inputs = ingest(ctx, config.data)
     ledger = score_memorization(ctx, inputs, config.scoring.model_dump())
-    twins = generate_antisamples(ctx, inputs, config.antisamples.keep_first_line, config.seed)
+    twins = None  # `antisamples.builders: []` turns the stage off
+    if config.antisamples.builders:
+        twins = generate_antisamples(ctx, inputs, config.antisamples.keep_first_line, config.seed)
     unlearned = run_unlearning(
         ctx, inputs, ledger, twins, config.unlearning.method, config.unlearning.training,
         config.seed,

@@ -21,12 +21,17 @@ def generate_antisamples(
         run.log_params({"backend": backend.name, "keep_first_line": keep_first_line, "seed": seed})
         forget = ctx.samples(inputs.forget)
         twins = falsified_twins(backend, forget, seed)
-        leaks = sum(
-            len(leaked_fields(full_text(s), t))
-            for s, t in zip(forget, twins["text"].to_pylist(), strict=True)
-        )
-        ref = ctx.store.put_table(twins, "antisamples")
-        run.log_metrics({"antisamples": twins.num_rows, "leaked_fields": leaks})
-        run.set_tags({"backend": backend.name})
+        texts = dict(zip(twins.table["source_id"].to_pylist(), twins.table["text"].to_pylist(),
+                         strict=True))  # fmt: skip
+        leaks = sum(len(leaked_fields(full_text(s), texts[s.sample_id]))
+                    for s in forget if s.sample_id in texts)  # fmt: skip
+        if twins.unchanged:
+            shown = ", ".join(twins.unchanged[:10])
+            print(f"{len(twins.unchanged)} forget samples the {backend.name} backend could not "
+                  f"change train without an anti-sample: {shown}")  # fmt: skip
+        ref = ctx.store.put_table(twins.table, "antisamples")
+        run.log_metrics({"antisamples": twins.table.num_rows, "leaked_fields": leaks,
+                         "unchanged": len(twins.unchanged)})  # fmt: skip
+        run.set_tags({"backend": backend.name, "unchanged_ids": ",".join(twins.unchanged)[:4000]})
         run.log_ref("antisamples", ref)
         return ref

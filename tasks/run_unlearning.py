@@ -19,13 +19,14 @@ from tasks.context import InputRefs, StageContext, UnlearningRefs
 
 
 def checkpoint_dir(
-    ctx: StageContext, inputs: InputRefs, ledger: ArtifactRef, twins: ArtifactRef,
+    ctx: StageContext, inputs: InputRefs, ledger: ArtifactRef, twins: ArtifactRef | None,
     method: BaseModel, training: TrainingConfig, seed: int,
 ) -> Path:  # fmt: skip
     """Where this stage's checkpoints go: one folder per model, data, method, training and seed,
     so that re-running a crashed pipeline resumes its unlearning from the last checkpoint."""
     what = [inputs.model.sha256, inputs.forget.sha256, inputs.retain.sha256,
-            inputs.holdout.sha256, ledger.sha256, twins.sha256, method.model_dump_json(),
+            inputs.holdout.sha256, ledger.sha256, twins.sha256 if twins else "no anti-samples",
+            method.model_dump_json(),
             training.model_dump_json(exclude={"checkpoint_every"}), str(seed)]  # fmt: skip
     key = content_key(what)
     return resolve_paths(ctx.home).home / "checkpoints" / f"{method.name}-{key}"  # type: ignore[attr-defined]
@@ -33,7 +34,7 @@ def checkpoint_dir(
 
 @task(name="run_unlearning", cache_policy=NO_CACHE)
 def run_unlearning(
-    ctx: StageContext, inputs: InputRefs, ledger_ref: ArtifactRef, twins_ref: ArtifactRef,
+    ctx: StageContext, inputs: InputRefs, ledger_ref: ArtifactRef, twins_ref: ArtifactRef | None,
     method: BaseModel, training: TrainingConfig, seed: int,
 ) -> UnlearningRefs:  # fmt: skip
     store = ctx.store
@@ -45,9 +46,9 @@ def run_unlearning(
         staged = store.stage_dir()
         checkpoints = checkpoint_dir(ctx, inputs, ledger_ref, twins_ref, method, training, seed)
         run.set_tags({"checkpoints": str(checkpoints)})
+        twins = store.get_table(twins_ref) if twins_ref else None
         out = unlearn_model(ctx.model_dir(inputs.model), staged, method, training, seed, splits,
-                            store.get_table(twins_ref), store.get_table(ledger_ref),
-                            checkpoints)  # fmt: skip
+                            twins, store.get_table(ledger_ref), checkpoints)  # fmt: skip
         run.set_tags({"stopped_by": out.stopped_by})
         if out.best_step is not None:
             run.log_metrics({"best_step": float(out.best_step)})

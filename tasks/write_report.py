@@ -12,13 +12,14 @@ from tasks.context import StageContext, UnlearningRefs
 
 @task(name="write_report", cache_policy=NO_CACHE)
 def write_report(
-    ctx: StageContext, title: str, facts: dict[str, str], twins: ArtifactRef,
+    ctx: StageContext, title: str, facts: dict[str, str], twins: ArtifactRef | None,
     unlearned: UnlearningRefs, extraction: ArtifactRef, utility: ArtifactRef,
 ) -> ArtifactRef:  # fmt: skip
     store = ctx.store
     with ctx.tracker().stage_run("write_report", ctx.parent_run_id) as run:
+        twins_table = store.get_table(twins) if twins else None
         inputs = ReportInputs(
-            title, facts, store.get_table(unlearned.ledger), store.get_table(twins),
+            title, facts, store.get_table(unlearned.ledger), twins_table,
             store.get_table(unlearned.training_log), store.get_table(extraction),
             store.get_table(utility),
         )  # fmt: skip

@@ -18,7 +18,7 @@ class ReportInputs:
     title: str
     facts: Mapping[str, str]  # what ran: model, data, method, seed, commit ...
     ledger: pa.Table
-    twins: pa.Table
+    twins: pa.Table | None  # None: the anti-sample stage was off
     training_log: pa.Table
     extraction: pa.Table
     utility: pa.Table
@@ -80,6 +80,13 @@ def training_section(log: pa.Table) -> str:
     return f"Steps: {final_step}. Figures at the last step:\n\n" + table(("figure", "value"), rows)
 
 
+def antisamples_section(twins: pa.Table | None) -> str:
+    if twins is None:
+        return "Off (`antisamples.builders: []`): the method trained without anti-samples."
+    backends = sorted(set(twins["backend"].to_pylist()))
+    return f"{twins.num_rows} falsified twins from backend(s): {', '.join(backends)}."
+
+
 def render_report(report: ReportInputs) -> str:
     ext = extraction_summary(report.extraction)
     groups = {k.split("_", 1)[1].rsplit("_", 1)[0] for k in ext if k.endswith("_extraction")}
@@ -89,7 +96,6 @@ def render_report(report: ReportInputs) -> str:
     util = utility_summary(report.utility)
     util_splits = sorted({s for s in report.utility["split"].to_pylist()})
     util_rows = before_after(util, [f"{s}_perplexity" for s in util_splits])
-    backends = sorted(set(report.twins["backend"].to_pylist()))
     parts = [
         f"# {report.title}",
         table(("setting", "value"), list(report.facts.items())),
@@ -98,7 +104,7 @@ def render_report(report: ReportInputs) -> str:
         "## 1. Memorization scoring (threshold = mean holdout MA)",
         memorization_section(report.ledger),
         "## 2. Anti-samples",
-        f"{report.twins.num_rows} falsified twins from backend(s): {', '.join(backends)}.",
+        antisamples_section(report.twins),
         "## 3. Unlearning",
         training_section(report.training_log),
         "## 4. Extraction audit (greedy prefix -> suffix, % of samples / tokens)",

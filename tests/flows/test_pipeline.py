@@ -118,3 +118,17 @@ def test_any_registered_method_runs_by_name(prefect_harness, session_home) -> No
     assert run.data.tags["stopped_by"] in ("steps", "per_sample")
     assert "/checkpoints/npo-" in run.data.tags["checkpoints"]
     assert [m.step for m in client.get_metric_history(run.info.run_id, "forget_ma")][0] == 2
+
+
+def test_antisamples_builders_empty_turns_the_stage_off(prefect_harness, session_home) -> None:
+    config = demo_config(str(session_home)).model_dump()
+    config["name"] = "no-antisamples"
+    config["antisamples"]["builders"] = []
+    with pytest.raises(ValueError, match="antisample_weight is 1.0 but antisamples.builders"):
+        PipelineConfig.model_validate(config)
+    config["unlearning"]["method"]["antisample_weight"] = 0.0
+    config["unlearning"]["training"] = {"steps": 2, "batch_size": 4}
+    result = unlearning_pipeline(PipelineConfig.model_validate(config))
+    runs = child_runs(MlflowClient(result.tracking_uri), result.parent_run_id)
+    assert set(runs) == STAGES - {"generate_antisamples"}
+    assert "Off (`antisamples.builders: []`)" in Path(result.report).read_text()

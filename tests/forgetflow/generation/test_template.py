@@ -44,7 +44,9 @@ def test_backend_follows_the_protocol_and_refuses_what_it_cannot_do() -> None:
 
 def test_twin_table_pairs_each_forget_sample() -> None:
     forget = [Sample("f-1", "forget", RECORD), Sample("f-2", "forget", RECORD.replace("Ada", "Bo"))]
-    table = falsified_twins(TemplateBackend(), forget, seed=0)
+    twins = falsified_twins(TemplateBackend(), forget, seed=0)
+    table = twins.table
+    assert twins.unchanged == ()
     assert table.column("source_id").to_pylist() == ["f-1", "f-2"]
     assert table.column("backend").to_pylist() == ["template", "template"]
     assert table.column("sample_id").to_pylist() == ["f-1~twin", "f-2~twin"]
@@ -52,7 +54,7 @@ def test_twin_table_pairs_each_forget_sample() -> None:
 
 def test_a_qa_twin_keeps_the_question_and_falsifies_the_answer() -> None:
     qa = Sample("q", "forget", " Brightline", prompt=qa_prompt("Where does Ana Ruiz work?"))
-    (twin,) = falsified_twins(TemplateBackend(), [qa], seed=0)["text"].to_pylist()
+    (twin,) = falsified_twins(TemplateBackend(), [qa], seed=0).table["text"].to_pylist()
     assert twin.startswith(qa.prompt + " ") and "Brightline" not in twin
     assert leaked_fields(full_text(qa), twin) == []
 
@@ -74,6 +76,28 @@ class EchoBackend:
         return [0.0 for _ in pairs]
 
 
-def test_a_backend_that_returns_the_source_unchanged_is_rejected() -> None:
-    with pytest.raises(AntisampleError, match="f-1"):
-        falsified_twins(EchoBackend(), [Sample("f-1", "forget", RECORD)], seed=0)
+class FirstUnchangedBackend(EchoBackend):
+    """Leaves the first text as it is, falsifies the others."""
+
+    def generate(self, prompts, params):
+        return [Completion((), p if i == 0 else falsify_record(p, params.seed))
+                for i, p in enumerate(prompts)]  # fmt: skip
+
+
+def test_a_text_the_backend_cannot_change_is_reported_not_fatal() -> None:
+    forget = [Sample("f-1", "forget", RECORD), Sample("f-2", "forget", RECORD.replace("Ada", "Bo"))]
+    twins = falsified_twins(FirstUnchangedBackend(), forget, seed=0)
+    assert twins.unchanged == ("f-1",)
+    assert twins.table["source_id"].to_pylist() == ["f-2"]
+    nothing = falsified_twins(EchoBackend(), forget[:1], seed=0)
+    assert nothing.unchanged == ("f-1",) and nothing.table.num_rows == 0
+
+
+class ShortBackend(EchoBackend):
+    def generate(self, prompts, params):
+        return []
+
+
+def test_a_backend_that_returns_too_few_twins_is_an_error() -> None:
+    with pytest.raises(AntisampleError, match="0 twins for 1 samples"):
+        falsified_twins(ShortBackend(), [Sample("f-1", "forget", RECORD)], seed=0)
