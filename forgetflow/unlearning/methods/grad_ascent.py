@@ -10,6 +10,7 @@ from transformers import PreTrainedModel
 from forgetflow.lm.logprobs import sequence_nll
 from forgetflow.records import LossOutput
 from forgetflow.unlearning.methods.batch import UnlearningBatch, weighted_mean
+from forgetflow.unlearning.methods.registry import METHODS
 from forgetflow.unlearning.methods.terms import MethodSettings, antisample_term, combine
 
 
@@ -17,6 +18,7 @@ class GradAscentConfig(MethodSettings):
     name: Literal["grad_ascent"] = "grad_ascent"
 
 
+@METHODS.register("grad_ascent", config=GradAscentConfig)
 def loss(config: GradAscentConfig, model: PreTrainedModel, batch: UnlearningBatch) -> LossOutput:
     """-weighted_mean(NLL(forget)) + w_a * mean NLL(anti-samples)."""
     nll = sequence_nll(model, batch.forget)  # (B,)

@@ -12,6 +12,7 @@ from transformers import PreTrainedModel
 from forgetflow.lm.logprobs import sequence_nll
 from forgetflow.records import LossOutput
 from forgetflow.unlearning.methods.batch import UnlearningBatch, weighted_mean
+from forgetflow.unlearning.methods.registry import METHODS
 from forgetflow.unlearning.methods.terms import (
     RetainChoiceSettings,
     antisample_term,
@@ -26,6 +27,11 @@ class GradDiffConfig(RetainChoiceSettings):
     forget_weight: float = Field(1.0, ge=0.0)
 
 
+def needs(config: GradDiffConfig) -> frozenset[str]:
+    return retain_needs(config.retain_loss)
+
+
+@METHODS.register("grad_diff", config=GradDiffConfig, needs=needs)
 def loss(config: GradDiffConfig, model: PreTrainedModel, batch: UnlearningBatch) -> LossOutput:
     """-w_f * weighted_mean(NLL(forget)) + w_r * R(retain) + w_a * mean NLL(anti-samples), with R
     the mean retain NLL or the mean top-k KL(p_ref || p_theta) per retain token."""
@@ -38,7 +44,3 @@ def loss(config: GradDiffConfig, model: PreTrainedModel, batch: UnlearningBatch)
             antisample_term(model, batch, config.antisample_weight),
         ],
     )
-
-
-def needs(config: GradDiffConfig) -> frozenset[str]:
-    return retain_needs(config.retain_loss)

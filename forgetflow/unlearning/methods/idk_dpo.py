@@ -23,6 +23,7 @@ from forgetflow.unlearning.methods.batch import (
     UnlearningBatch,
     weighted_mean,
 )
+from forgetflow.unlearning.methods.registry import METHODS
 from forgetflow.unlearning.methods.terms import (
     MissingNeedError,
     RetainSettings,
@@ -52,28 +53,6 @@ class IdkDPOConfig(RetainSettings):
     beta: float = Field(0.1, gt=0.0)
 
 
-def loss(config: IdkDPOConfig, model: PreTrainedModel, batch: UnlearningBatch) -> LossOutput:
-    """-(2/beta) * weighted_mean(log sigmoid(beta * ((log p_theta(y_w) - log p_ref(y_w)) -
-    (log p_theta(y_l) - log p_ref(y_l))))), y_w the preferred row and y_l the forget row (summed
-    sequence log-probs), + w_r * mean NLL(retain) + w_a * mean NLL(anti-samples)."""
-    if batch.preferred is None:
-        raise MissingNeedError("idk_dpo needs batch.preferred: one preferred row per forget row")
-    rejected, nll = sequence_scores(model, batch.forget)  # (B,) each
-    chosen = sequence_logprob(model, batch.preferred)  # (B,)
-    chosen_ref = reference_logp(batch, PREFERRED_LOGP).to(chosen.device, chosen.dtype)
-    rejected_ref = reference_logp(batch, FORGET_LOGP).to(rejected.device, rejected.dtype)
-    margin = (chosen - chosen_ref) - (rejected - rejected_ref)  # (B,)
-    forget = -(2.0 / config.beta) * weighted_mean(F.logsigmoid(config.beta * margin), batch.weights)
-    return combine(
-        nll,
-        [
-            ("forget_loss", 1.0, forget),
-            retain_term(model, batch, config.retain_weight),
-            antisample_term(model, batch, config.antisample_weight),
-        ],
-    )
-
-
 def needs(config: IdkDPOConfig) -> frozenset[str]:
     return frozenset({FORGET_LOGP, PREFERRED, PREFERRED_LOGP})
 
@@ -94,3 +73,26 @@ def preferred(
     """Per forget sample: its prompt part followed by a refusal drawn by random.Random(seed)."""
     rng = random.Random(seed)
     return [prompt + rng.choice(REFUSALS) for prompt in prompt_parts(tokenizer, samples)]
+
+
+@METHODS.register("idk_dpo", config=IdkDPOConfig, needs=needs, preferred=preferred)
+def loss(config: IdkDPOConfig, model: PreTrainedModel, batch: UnlearningBatch) -> LossOutput:
+    """-(2/beta) * weighted_mean(log sigmoid(beta * ((log p_theta(y_w) - log p_ref(y_w)) -
+    (log p_theta(y_l) - log p_ref(y_l))))), y_w the preferred row and y_l the forget row (summed
+    sequence log-probs), + w_r * mean NLL(retain) + w_a * mean NLL(anti-samples)."""
+    if batch.preferred is None:
+        raise MissingNeedError("idk_dpo needs batch.preferred: one preferred row per forget row")
+    rejected, nll = sequence_scores(model, batch.forget)  # (B,) each
+    chosen = sequence_logprob(model, batch.preferred)  # (B,)
+    chosen_ref = reference_logp(batch, PREFERRED_LOGP).to(chosen.device, chosen.dtype)
+    rejected_ref = reference_logp(batch, FORGET_LOGP).to(rejected.device, rejected.dtype)
+    margin = (chosen - chosen_ref) - (rejected - rejected_ref)  # (B,)
+    forget = -(2.0 / config.beta) * weighted_mean(F.logsigmoid(config.beta * margin), batch.weights)
+    return combine(
+        nll,
+        [
+            ("forget_loss", 1.0, forget),
+            retain_term(model, batch, config.retain_weight),
+            antisample_term(model, batch, config.antisample_weight),
+        ],
+    )

@@ -12,6 +12,7 @@ from transformers import PreTrainedModel
 
 from forgetflow.records import LossOutput
 from forgetflow.unlearning.methods.batch import FORGET_LOGP, UnlearningBatch, weighted_mean
+from forgetflow.unlearning.methods.registry import METHODS
 from forgetflow.unlearning.methods.terms import (
     RetainChoiceSettings,
     antisample_term,
@@ -28,6 +29,11 @@ class NPOConfig(RetainChoiceSettings):
     beta: float = Field(0.1, gt=0.0)
 
 
+def needs(config: NPOConfig) -> frozenset[str]:
+    return frozenset({FORGET_LOGP}) | retain_needs(config.retain_loss)
+
+
+@METHODS.register("npo", config=NPOConfig, needs=needs)
 def loss(config: NPOConfig, model: PreTrainedModel, batch: UnlearningBatch) -> LossOutput:
     """-(2/beta) * weighted_mean(log sigmoid(-beta * (log p_theta(y) - log p_ref(y)))) over the
     forget rows y (summed sequence log-probs), + w_r * R(retain) + w_a * mean NLL(anti-samples),
@@ -44,7 +50,3 @@ def loss(config: NPOConfig, model: PreTrainedModel, batch: UnlearningBatch) -> L
             antisample_term(model, batch, config.antisample_weight),
         ],
     )
-
-
-def needs(config: NPOConfig) -> frozenset[str]:
-    return frozenset({FORGET_LOGP}) | retain_needs(config.retain_loss)

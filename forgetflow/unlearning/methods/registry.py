@@ -1,23 +1,21 @@
-"""Methods by name: each is one module with a pydantic config, a loss function and, where the
-method needs more than the forget/retain/anti-sample rows, what the loop must provide."""
+"""Methods by name: each is one module of this package with a pydantic config and a loss function
+registered by `@METHODS.register(name, config=..., needs=..., preferred=...)`; the registry
+imports every module of the package on first use, so a new method is one file dropped here."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import reduce
+from operator import or_
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, TypeAdapter
+from pydantic import BaseModel, Field
 from transformers import PreTrainedModel
 
 from forgetflow.records import LossOutput, Sample
-from forgetflow.unlearning.methods import grad_ascent, grad_diff, idk_dpo, npo, simnpo
+from forgetflow.registry import Registry, UnknownNameError
 from forgetflow.unlearning.methods.batch import UnlearningBatch
-from forgetflow.unlearning.methods.grad_ascent import GradAscentConfig
-from forgetflow.unlearning.methods.grad_diff import GradDiffConfig
-from forgetflow.unlearning.methods.idk_dpo import IdkDPOConfig
-from forgetflow.unlearning.methods.npo import NPOConfig
-from forgetflow.unlearning.methods.simnpo import SimNPOConfig
 
 LossFn = Callable[[Any, PreTrainedModel, UnlearningBatch], LossOutput]
 
@@ -37,32 +35,48 @@ class Method:
     preferred: Callable[[Any, Sequence[Sample], int, Any], list[str]] | None = None
 
 
-METHODS: dict[str, Method] = {
-    "grad_ascent": Method(GradAscentConfig, grad_ascent.loss),
-    "grad_diff": Method(GradDiffConfig, grad_diff.loss, grad_diff.needs),
-    "npo": Method(NPOConfig, npo.loss, npo.needs),
-    "simnpo": Method(SimNPOConfig, simnpo.loss),
-    "idk_dpo": Method(IdkDPOConfig, idk_dpo.loss, idk_dpo.needs, idk_dpo.preferred),
-}
-
-# A pipeline config's method, chosen by its `name`
-MethodConfig = Annotated[
-    GradAscentConfig | GradDiffConfig | NPOConfig | SimNPOConfig | IdkDPOConfig,
-    Field(discriminator="name"),
-]
-_METHOD_CONFIG: TypeAdapter[MethodConfig] = TypeAdapter(MethodConfig)
-
-
-class UnknownMethodError(KeyError):
+class UnknownMethodError(UnknownNameError):
     """No method is registered under this name."""
 
 
-def get_method(name: str) -> Method:
-    if name not in METHODS:
-        raise UnknownMethodError(
-            f"unknown unlearning method {name!r}; registered: {sorted(METHODS)}"
+class MethodDefinitionError(ValueError):
+    """A method registered with a config that does not carry its name."""
+
+
+def method_of(
+    name: str,
+    loss: LossFn,
+    config: type[BaseModel],
+    needs: Callable[[Any], frozenset[str]] = no_needs,
+    preferred: Callable[[Any, Sequence[Sample], int, Any], list[str]] | None = None,
+) -> Method:
+    """The registered Method of a decorated loss function; its config's `name` must default to
+    the registered name (the discriminator of the pipeline's method union)."""
+    declared = config.model_fields["name"].default if "name" in config.model_fields else None
+    if declared != name:
+        raise MethodDefinitionError(
+            f"method {name!r}: {config.__name__}.name defaults to {declared!r}; give it "
+            f'`name: Literal["{name}"] = "{name}"`'
         )
-    return METHODS[name]
+    return Method(config, loss, needs, preferred)
+
+
+METHODS: Registry[Method] = Registry(
+    "unlearning method", "forgetflow.unlearning.methods", method_of, UnknownMethodError
+)
+
+
+def get_method(name: str) -> Method:
+    return METHODS.get(name)
+
+
+def method_config_union() -> Any:
+    """A pipeline config's method, chosen by its `name`: the discriminated union of every
+    registered method's config (the Prefect form lists each of them)."""
+    configs = [method.config for method in METHODS.values()]
+    if len(configs) == 1:
+        return configs[0]
+    return Annotated[reduce(or_, configs), Field(discriminator="name")]
 
 
 def method_config(data: dict[str, Any]) -> BaseModel:
@@ -70,6 +84,6 @@ def method_config(data: dict[str, Any]) -> BaseModel:
     and bad values raise pydantic's ValidationError."""
     name = data.get("name")
     if not isinstance(name, str):
-        raise UnknownMethodError(f"a method config needs a `name`; registered: {sorted(METHODS)}")
-    get_method(name)
-    return _METHOD_CONFIG.validate_python(data)
+        listed = ", ".join(repr(n) for n in sorted(METHODS.names()))
+        raise UnknownMethodError(f"a method config needs a `name`; registered: {listed}")
+    return get_method(name).config.model_validate(data)

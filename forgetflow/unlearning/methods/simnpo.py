@@ -13,6 +13,7 @@ from transformers import PreTrainedModel
 from forgetflow.lm.tokens import token_counts
 from forgetflow.records import LossOutput
 from forgetflow.unlearning.methods.batch import UnlearningBatch, weighted_mean
+from forgetflow.unlearning.methods.registry import METHODS
 from forgetflow.unlearning.methods.terms import (
     RetainSettings,
     antisample_term,
@@ -28,6 +29,7 @@ class SimNPOConfig(RetainSettings):
     gamma: float = 0.0
 
 
+@METHODS.register("simnpo", config=SimNPOConfig)
 def loss(config: SimNPOConfig, model: PreTrainedModel, batch: UnlearningBatch) -> LossOutput:
     """-(2/beta) * weighted_mean(log sigmoid(-(beta/|y|) * log p_theta(y) - gamma)) over the
     forget rows y (|y| their scored tokens) + w_r * mean NLL(retain) + w_a * mean

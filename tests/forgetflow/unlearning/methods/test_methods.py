@@ -24,13 +24,14 @@ from forgetflow.unlearning.methods.batch import (
     Reference,
     TopK,
     UnlearningBatch,
+    rest_logmass,
 )
 from forgetflow.unlearning.methods.registry import (
     METHODS,
-    MethodConfig,
     UnknownMethodError,
     get_method,
     method_config,
+    method_config_union,
 )
 from forgetflow.unlearning.methods.terms import MissingNeedError, topk_kl
 
@@ -59,8 +60,9 @@ def config_of(name: str, **fields: Any) -> BaseModel:
 @torch.no_grad()
 def naive_topk(model, batch: TokenBatch, k: int) -> TopK:
     logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
-    values, indices = torch.log_softmax(logits[:, :-1], dim=-1).topk(k, dim=-1)
-    return TopK(values, indices)
+    logprobs = torch.log_softmax(logits[:, :-1], dim=-1)
+    values, indices = logprobs.topk(k, dim=-1)
+    return TopK(values, indices, rest_logmass(logprobs, indices))
 
 
 @torch.no_grad()
@@ -164,7 +166,7 @@ def test_weights_give_the_weighted_mean_of_the_forget_term(name, tiny_world, tin
 
 
 def test_registry_and_method_config_union_agree() -> None:
-    union = set(get_args(get_args(MethodConfig)[0]))
+    union = set(get_args(get_args(method_config_union())[0]))
     assert union == {method.config for method in METHODS.values()}
     for name, method in METHODS.items():
         config = method_config({"name": name})
@@ -311,7 +313,7 @@ class FixedLogits(torch.nn.Module):
         return SimpleNamespace(logits=self.logits)
 
 
-def test_topk_kl_sums_over_the_reference_top_k_only() -> None:
+def test_topk_kl_sums_over_the_reference_top_k_and_the_rest() -> None:
     # two rows of 3 tokens, vocabulary 4; row 1 is padded after 2 tokens
     logits = torch.tensor(
         [[[2.0, 1.0, 0.0, -1.0], [0.0, 0.5, 3.0, 1.0], [0.0] * 4],
@@ -320,17 +322,22 @@ def test_topk_kl_sums_over_the_reference_top_k_only() -> None:
     batch = TokenBatch(torch.zeros(2, 3, dtype=torch.long), torch.tensor([[1, 1, 1], [1, 1, 0]]))
     ref_p = [[[0.6, 0.3], [0.5, 0.1]], [[0.7, 0.2], [0.0, 0.0]]]  # top-2 reference probabilities
     ref_ids = [[[0, 1], [2, 0]], [[3, 0], [0, 0]]]  # the second position of row 1 is padding
-    # padding holds log-prob 0, as the loop's stacked top-k does
+    # padding holds log-prob 0 and no rest mass, as the loop's stacked top-k does
     ref_logp = torch.tensor([[[math.log(p) if p else 0.0 for p in ps] for ps in r] for r in ref_p])
-    reference = TopK(ref_logp, torch.tensor(ref_ids))
+    rest = torch.tensor([[math.log(0.1), math.log(0.4)], [math.log(0.1), -math.inf]])
+    reference = TopK(ref_logp, torch.tensor(ref_ids), rest)
     with torch.no_grad():
         kl = topk_kl(FixedLogits(logits), batch, reference).tolist()
 
     def hand(row: int, position: int) -> float:
         z = [math.exp(x) for x in logits[row, position].tolist()]
-        theta = [math.log(v / sum(z)) for v in z]
-        pairs = zip(ref_p[row][position], ref_ids[row][position], strict=True)
-        return sum(p * (math.log(p) - theta[j]) for p, j in pairs)
+        theta = [v / sum(z) for v in z]
+        ids = ref_ids[row][position]
+        pairs = zip(ref_p[row][position], ids, strict=True)
+        top = sum(p * math.log(p / theta[j]) for p, j in pairs)
+        p_rest = 1 - sum(ref_p[row][position])
+        theta_rest = sum(q for j, q in enumerate(theta) if j not in ids)
+        return top + p_rest * math.log(p_rest / theta_rest)
 
     assert kl[0] == pytest.approx((hand(0, 0) + hand(0, 1)) / 2, rel=1e-5)
     assert kl[1] == pytest.approx(hand(1, 0), rel=1e-5)
