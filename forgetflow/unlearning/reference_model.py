@@ -23,6 +23,7 @@ from forgetflow.unlearning.methods.batch import (
     RETAIN_TOPK,
     Reference,
     TopK,
+    rest_logmass,
 )
 
 REFERENCE_BATCH = 16
@@ -35,21 +36,26 @@ def topk_rows(model: PreTrainedModel, batch: TokenBatch, k: int) -> list[TopK]:
     ids, mask = batch.input_ids.to(device), batch.attention_mask.to(device)
     logits = model(input_ids=ids, attention_mask=mask, use_cache=False).logits[:, :-1].float()
     k = min(k, logits.shape[-1])
-    values, indices = torch.log_softmax(logits, dim=-1).topk(k, dim=-1)
+    logprobs = torch.log_softmax(logits, dim=-1)
+    values, indices = logprobs.topk(k, dim=-1)
+    rest = rest_logmass(logprobs, indices)
     lengths = mask[:, 1:].sum(dim=1).tolist()
-    return [TopK(values[r, :n].cpu(), indices[r, :n].to(torch.int32).cpu())
+    return [TopK(values[r, :n].cpu(), indices[r, :n].to(torch.int32).cpu(), rest[r, :n].cpu())
             for r, n in enumerate(lengths)]  # fmt: skip
 
 
 def stack_topk(rows: Sequence[TopK], width: int) -> TopK:
-    """Rows padded (with zeros) to `width` positions: (B, width, k)."""
+    """Rows padded to `width` positions: (B, width, k); padding holds log-prob 0, token 0 and no
+    rest mass (-inf)."""
     k = rows[0].logprobs.shape[-1]
     logprobs = torch.zeros(len(rows), width, k)
     indices = torch.zeros(len(rows), width, k, dtype=torch.long)
+    rest = torch.full((len(rows), width), float("-inf"))
     for r, row in enumerate(rows):
         logprobs[r, : len(row.logprobs)] = row.logprobs
         indices[r, : len(row.indices)] = row.indices.long()
-    return TopK(logprobs, indices)
+        rest[r, : len(row.rest)] = row.rest
+    return TopK(logprobs, indices, rest)
 
 
 @torch.no_grad()

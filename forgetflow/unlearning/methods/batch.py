@@ -25,10 +25,18 @@ NEEDS = frozenset({FORGET_LOGP, PREFERRED, PREFERRED_LOGP, RETAIN_TOPK})
 @dataclass(frozen=True)
 class TopK:
     """The reference's k most likely next tokens at each position of a batch, (B, T-1, k): log
-    probabilities and token ids; k equal to the vocabulary size is the full distribution."""
+    probabilities and token ids; and `rest`, (B, T-1), the log of the probability mass of every
+    other token (one more bucket: -inf when k is the vocabulary size, the full distribution)."""
 
     logprobs: torch.Tensor
     indices: torch.Tensor
+    rest: torch.Tensor
+
+
+def rest_logmass(logprobs: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+    """log of the mass outside `indices` (..., k) of log-probs (..., V), exact (no 1 - sum):
+    -inf when `indices` covers the vocabulary."""
+    return logprobs.scatter(-1, indices.long(), float("-inf")).logsumexp(dim=-1)
 
 
 @dataclass(frozen=True)

@@ -85,9 +85,11 @@ def next_token_logprobs(model: PreTrainedModel, batch: TokenBatch) -> torch.Tens
 
 
 def topk_kl(model: PreTrainedModel, batch: TokenBatch, reference: TopK) -> torch.Tensor:
-    """KL(p_ref || p_theta) of each row, (B,): at each valid position the sum over the k reference
-    tokens j of p_ref(j) * (log p_ref(j) - log p_theta(j)), mass outside the top-k ignored (exact
-    when k is the vocabulary size), then the mean over the row's valid positions."""
+    """KL(p_ref || p_theta) of each row, (B,), over the reference's coarsened distribution: at
+    each valid position the k reference tokens and one bucket for the rest of the vocabulary,
+    sum_j p_ref(j) * (log p_ref(j) - log p_theta(j)) + P_ref * (log P_ref - log P_theta), P the
+    rest's mass; a true KL (>= 0, the full KL when k is the vocabulary size), averaged over the
+    row's valid positions."""
     logprobs = next_token_logprobs(model, batch)  # (B, T-1, V)
     if reference.logprobs.shape[:2] != logprobs.shape[:2]:
         raise ValueError(
@@ -95,8 +97,14 @@ def topk_kl(model: PreTrainedModel, batch: TokenBatch, reference: TopK) -> torch
             f"{tuple(logprobs.shape[:2])}: the reference must be padded to the batch width"
         )
     ref = reference.logprobs.to(logprobs.device, logprobs.dtype)  # (B, T-1, k)
-    theta = logprobs.gather(-1, reference.indices.to(logprobs.device).long())  # (B, T-1, k)
-    per_position = (ref.exp() * (ref - theta)).sum(dim=-1)  # (B, T-1)
+    indices = reference.indices.to(logprobs.device).long()
+    theta = logprobs.gather(-1, indices)  # (B, T-1, k)
+    # the rest's log-mass under theta; a finite floor keeps gradients finite when k = V
+    floor = torch.finfo(logprobs.dtype).min
+    theta_rest = logprobs.scatter(-1, indices, floor).logsumexp(dim=-1)  # (B, T-1)
+    ref_rest = reference.rest.to(logprobs.device, logprobs.dtype).exp()  # P_ref, 0 when k = V
+    rest = torch.xlogy(ref_rest, ref_rest) - ref_rest * theta_rest
+    per_position = (ref.exp() * (ref - theta)).sum(dim=-1) + rest  # (B, T-1)
     valid = batch.scored().to(logprobs.device)
     return (per_position * valid).sum(dim=1) / valid.sum(dim=1).clamp(min=1)
 
