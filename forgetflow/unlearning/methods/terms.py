@@ -20,11 +20,14 @@ RetainLoss = Literal["nll", "kl"]
 
 class MethodSettings(BaseModel):
     """What every method's config has: strict and frozen, with the weight of the anti-sample NLL
-    term (`antisample_term`)."""
+    term (`antisample_term`), 0 by default: a method named after a paper is that paper's loss."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    antisample_weight: float = Field(1.0, ge=0.0)
+    antisample_weight: float = Field(
+        0.0, ge=0.0, description="weight of an NLL term on the anti-samples (the forget rows' "
+        "falsified twins); 0: the paper's method alone, e.g. 1.0 adds the term",
+    )  # fmt: skip
 
 
 class RetainSettings(MethodSettings):
