@@ -58,6 +58,6 @@ def extraction_backend(
 ) -> AbstractContextManager[GenerationBackend | None]:
     """The configured backend when `metrics` ask for extraction (a vLLM server starts only then),
     else nothing."""
-    if any(spec.kind == "extract" for spec in parse_metrics(metrics)):
+    if any(spec.family and spec.family.decodes for spec in parse_metrics(metrics)):
         return open_backend(generator, model_dir, log_dir, loaded)
     return nullcontext()

@@ -13,7 +13,7 @@ from transformers import PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from forgetflow.memorization.ledger import append
-from forgetflow.memorization.metrics import TEACHER_FORCED, parse_metric
+from forgetflow.memorization.metrics import parse_metric
 from forgetflow.memorization.score import score_to_ledger
 from forgetflow.models.io import load_model, save_model
 from forgetflow.records import Sample
@@ -85,7 +85,7 @@ def unlearn_model(
     trained = save_trained(result, tokenizer, training, out_dir)
     scored = forget + list(splits.get("holdout", ()))
     metrics = tuple(sorted(m for m in set(ledger["metric"].to_pylist())
-                           if parse_metric(m).kind in TEACHER_FORCED))  # fmt: skip
+                           if parse_metric(m).teacher_forced))  # fmt: skip
     after = score_to_ledger(trained, tokenizer, scored, step=result.steps, metrics=metrics)
     before = result.ledger if result.ledger is not None else ledger
     again = pc.and_(pc.equal(before["step"], result.steps),

@@ -7,12 +7,12 @@ import zlib
 import pyarrow.parquet as pq
 import pytest
 import torch
+from transformers import GPT2Config, GPT2LMHeadModel
 
 from forgetflow.generation.fake import FakeBackend
 from forgetflow.generation.hf import HFBackend
 from forgetflow.lm.prompts import prefix_lengths, qa_prompt
 from forgetflow.lm.tokens import encode
-from forgetflow.memorization import metrics
 from forgetflow.memorization.metrics import (
     ScoringInputError,
     direction,
@@ -24,6 +24,7 @@ from forgetflow.memorization.metrics import (
     token_scores,
     zlib_ratio,
 )
+from forgetflow.memorization.metrics import el as el_metric
 from forgetflow.memorization.windows import split_windows
 from forgetflow.records import Sample
 
@@ -200,6 +201,25 @@ def test_token_budget_batches_keep_input_order(tiny_world, tiny_model) -> None:
         assert a.values == pytest.approx(b.values, abs=1e-5)
 
 
+def test_scoring_runs_without_dropout_and_restores_the_mode(tiny_world, tiny_model) -> None:
+    _, tokenizer = tiny_model
+    torch.manual_seed(0)
+    config = GPT2Config(vocab_size=len(tokenizer), n_positions=1024, n_embd=32, n_layer=1,
+                        n_head=2, embd_pdrop=0.5, resid_pdrop=0.5, attn_pdrop=0.5)  # fmt: skip
+    model = GPT2LMHeadModel(config).eval()
+    samples = world_samples(tiny_world, "holdout", 3)
+    metrics = ("ma", "loss", "min_kpp_20", "el_2")
+    expected = score_samples(model, tokenizer, samples, metrics=metrics)
+    model.train()  # dropout at 0.5 would move every loss far beyond the tolerance
+    scores = score_samples(model, tokenizer, samples, metrics=metrics)
+    assert model.training
+    for got, want in zip(scores, expected, strict=True):
+        assert got.values == pytest.approx(want.values, abs=1e-6)
+    model.eval()
+    score_samples(model, tokenizer, samples, metrics=("ma",))
+    assert not model.training
+
+
 # --- extraction -----------------------------------------------------------------------------------
 
 
@@ -278,7 +298,7 @@ def test_el_is_delegated_to_the_el_module(tiny_world, tiny_model, monkeypatch) -
         calls.append((sequences, n, start))
         return [0.5] * len(sequences)
 
-    monkeypatch.setattr(metrics, "el_scores", el_scores)
+    monkeypatch.setattr(el_metric, "el_scores", el_scores)
     samples = world_samples(tiny_world, "forget", 2)
     scores = score_samples(model, tokenizer, samples, metrics=["ma", "el_5"])
     assert [s.values["el_5"] for s in scores] == [0.5, 0.5]
@@ -331,7 +351,7 @@ def test_windows_are_scored_on_their_ids(tiny_world, tiny_model) -> None:
 
 def test_the_tail_rule_follows_the_largest_el_n(tiny_world, tiny_model, monkeypatch) -> None:
     model, tokenizer = tiny_model
-    monkeypatch.setattr(metrics, "el_scores",
+    monkeypatch.setattr(el_metric, "el_scores",
                         lambda m, seqs, n, start, batch_size: [0.0] * len(seqs))  # fmt: skip
     doc = long_document(tiny_world)
     content = len(encode(tokenizer, [doc.text])[0]) - 1
