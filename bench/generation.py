@@ -36,6 +36,7 @@ from forgetflow.generation.base import SamplingParams
 from forgetflow.generation.hf import HFBackend
 from forgetflow.generation.server import ServerConfig, kv_cache_gib, vllm_python
 from forgetflow.generation.vllm import VLLMBackend
+from forgetflow.lm.dtypes import cpu_capability
 from forgetflow.models.io import load_model, load_tokenizer, model_path
 from forgetflow.paths import resolve_paths
 from forgetflow.records import Completion
@@ -151,6 +152,7 @@ def main() -> None:
         "bench": "generation", "model": str(args.model), "prompts": args.n,
         "prompt_tokens": args.prompt_tokens, "new_tokens": args.new_tokens,
         "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
+        "cpu_capability": cpu_capability(),
         "vllm_speedup": round(hf32_s / v32["seconds"], 2),
         "vllm_bf16_speedup": round(hf_fast / v16["seconds"], 2),
         "greedy_agreement": sum(same) / len(same),

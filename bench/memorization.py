@@ -31,6 +31,7 @@ import torch
 from transformers import PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase as Tokenizer
 
+from forgetflow.lm.dtypes import cpu_capability
 from forgetflow.lm.tokens import encode
 from forgetflow.memorization import el
 from forgetflow.memorization.el import el_naive, el_scores, suffix_overlap
@@ -177,6 +178,7 @@ def main() -> None:
     result: dict[str, object] = {
         "bench": "memorization", "n": args.n, "length": args.length,
         "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
+        "cpu_capability": cpu_capability(),
         "parameters": sum(p.numel() for p in model.parameters()),
     }  # fmt: skip
     result |= compare(model, tokenizer, cut(tokenizer, chosen, args.length), args.n, args.checks)

@@ -68,6 +68,7 @@ from trainer_peer import trainer_steps, update_cosine
 from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase as Tokenizer
 
+from forgetflow.lm.dtypes import cpu_capability
 from forgetflow.lm.tokens import encode
 from forgetflow.models.io import load_model, load_tokenizer, save_model
 from forgetflow.paths import resolve_paths
@@ -321,7 +322,8 @@ def measure(args: argparse.Namespace) -> dict[str, object]:
     texts = batch_texts(tokenizer, tiny, ROWS, TOKENS)
     result: dict[str, object] = {
         "bench": "training", "quick": args.quick, "torch_threads": torch.get_num_threads(),
-        "cpu_count": os.cpu_count(), "torch": torch.__version__,
+        "cpu_count": os.cpu_count(), "cpu_capability": cpu_capability(),
+        "torch": torch.__version__,
     }  # fmt: skip
     start = time.perf_counter()
     if "memory" not in args.skip:

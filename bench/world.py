@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from forgetflow.lm.dtypes import cpu_capability
 from forgetflow.scenarios.world.build import build_world, world_config
 from forgetflow.scenarios.world.checks import shortfalls, world_figures
 
@@ -44,6 +45,7 @@ def main() -> None:
         "build_s": round(build_s, 1) if fresh else None,  # None: an existing world was reused
         "torch_threads": torch.get_num_threads(),
         "cpu_count": os.cpu_count(),
+        "cpu_capability": cpu_capability(),
         "parameters": world.manifest["parameters"],
         "train_steps": world.manifest["train_steps"],
         **figures.as_dict(),

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import httpx
 
+from forgetflow.lm.dtypes import server_dtype
+
 LOG_TAIL_LINES = 30
 VLLM_PYTHON_ENV = "FORGETFLOW_VLLM_PYTHON"
 SERVER_ENV = {"VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1", "HF_HUB_OFFLINE": "1",
@@ -109,10 +111,11 @@ def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
 
 
 def server_command(config: ServerConfig, port: int) -> list[str]:
+    """The server's command line; bfloat16 runs in float32 on a CPU without native bf16."""
     command = [
         str(config.python), "-m", config.module,
         "--model", str(config.model_dir), "--served-model-name", "model",
-        "--host", "127.0.0.1", "--port", str(port), "--dtype", config.dtype,
+        "--host", "127.0.0.1", "--port", str(port), "--dtype", server_dtype(config.dtype),
         "--seed", str(config.seed), "--disable-log-stats",
     ]  # fmt: skip
     if config.max_model_len is not None:

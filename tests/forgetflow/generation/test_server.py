@@ -16,6 +16,7 @@ from forgetflow.generation.server import (
     VLLMServer,
     group_alive,
     port_is_free,
+    server_command,
 )
 from forgetflow.generation.vllm import VLLMBackend
 
@@ -132,3 +133,16 @@ def test_the_server_gets_the_cpu_defaults(tmp_path, model_dir, monkeypatch) -> N
         pass
     assert cpu_defaults()["VLLM_USE_AOT_COMPILE"] == "0"
     assert "VLLM_USE_AOT_COMPILE=0" in (tmp_path / "server.log").read_text()
+
+
+def test_a_bfloat16_server_runs_float32_on_a_cpu_without_bf16(monkeypatch, tmp_path) -> None:
+    from forgetflow.lm import dtypes
+
+    monkeypatch.setattr(dtypes, "native_bf16", lambda device: False)
+    monkeypatch.delenv(dtypes.FORCE_ENV, raising=False)
+    config = ServerConfig(tmp_path, tmp_path / "python", tmp_path / "log", dtype="bfloat16")
+    command = server_command(config, 8000)
+    assert command[command.index("--dtype") + 1] == "float32"
+    monkeypatch.setenv(dtypes.FORCE_ENV, "1")
+    command = server_command(config, 8000)
+    assert command[command.index("--dtype") + 1] == "bfloat16"
