@@ -16,7 +16,7 @@ from pydantic import (
     model_validator,
 )
 
-from forgetflow.generation.registry import BackendConfig
+from forgetflow.generation.registry import BackendConfig, serves_model
 from forgetflow.memorization.metrics import parse_metrics
 from forgetflow.models.io import ModelLoadError, model_path
 from forgetflow.models.pulled import CATALOG
@@ -36,7 +36,7 @@ class Strict(BaseModel):
 
 def model_backend(generator: BackendConfig) -> BackendConfig:
     """Stages that decode with the model under study take hf or vllm."""
-    if generator.name not in ("hf", "vllm"):
+    if not serves_model(generator.name):
         raise ValueError(f"this stage decodes with a model: hf or vllm, not {generator.name!r}")
     return generator
 

@@ -8,9 +8,11 @@ the seed: greedy completions ignore the seed, as a model's would. Token k reads 
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from forgetflow.generation.base import Prompt, SamplingParams
+from forgetflow.generation.registry import BACKENDS, BackendRequest
 from forgetflow.hashing import stable_seed
 from forgetflow.records import Completion
 
@@ -76,3 +78,10 @@ class FakeBackend:
             -sum(1.0 + seeded(context, word).random() for word in continuation.split())
             for context, continuation in pairs
         ]
+
+
+@BACKENDS.register("fake", serves_model=False)
+@contextmanager
+def open_fake(request: BackendRequest) -> Iterator[FakeBackend]:
+    """No model: deterministic completions (the model directory is ignored)."""
+    yield FakeBackend()

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import torch
 from tqdm.auto import tqdm
@@ -10,8 +11,10 @@ from transformers import PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from forgetflow.generation.base import Prompt, SamplingParams
+from forgetflow.generation.registry import BACKENDS, BackendRequest
 from forgetflow.lm.logprobs import target_logprobs
 from forgetflow.lm.tokens import batches, pad_right, pair_ids, prompt_ids
+from forgetflow.models.io import load_model
 from forgetflow.records import Completion
 
 
@@ -174,3 +177,12 @@ class HFBackend:
                 tail = tails[len(scores)]
                 scores.append(float(logprobs[row, len(seq) - 1 - tail : len(seq) - 1].sum()))
         return scores
+
+
+@BACKENDS.register("hf", serves_model=True)
+@contextmanager
+def open_hf(request: BackendRequest) -> Iterator[HFBackend]:
+    """In-process decoding with the request's loaded model, or the directory's, loaded here."""
+    model, tokenizer = request.loaded or load_model(request.model_directory())
+    config = request.config
+    yield HFBackend(model, tokenizer, config.batch_size, config.token_budget, progress=True)

@@ -2,26 +2,28 @@
 
 Every backend is opened as a context so that a vLLM server started for one model directory is
 stopped when the stage is done with it (serving a newly unlearned model means a fresh server).
+A backend registers its opener by name, `@BACKENDS.register("hf", serves_model=True)`, in any
+module of this package (the registry imports them all on first use): a new backend is one file.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from transformers import PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from forgetflow.generation.base import GenerationBackend
-from forgetflow.generation.fake import FakeBackend
-from forgetflow.generation.hf import HFBackend
-from forgetflow.generation.server import ServerConfig, kv_cache_gib, vllm_python
-from forgetflow.generation.template import TemplateBackend
-from forgetflow.generation.vllm import VLLMBackend
-from forgetflow.models.io import load_model, load_tokenizer, model_path
+from forgetflow.registry import Registry, UnknownNameError
+
+
+class UnknownBackendError(UnknownNameError):
+    """No generation backend is registered under this name."""
 
 
 class BackendConfig(BaseModel):
@@ -29,8 +31,10 @@ class BackendConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: Literal["hf", "vllm", "fake", "template"] = Field(
-        "hf", description="hf: in-process; vllm: a vLLM server; fake/template: no model"
+    name: str = Field(
+        "hf",
+        description="hf: in-process; vllm: a vLLM server; fake/template: no model; or any "
+        "backend registered in forgetflow.generation",
     )
     batch_size: int = Field(32, ge=1, description="hf: most prompts per forward pass")
     token_budget: int | None = Field(
@@ -47,6 +51,42 @@ class BackendConfig(BaseModel):
     max_model_len: int | None = Field(None, ge=1, description="vllm: context length to serve")
     startup_timeout_s: float = Field(300.0, gt=0, description="vllm: wait this long for health")
 
+    @field_validator("name")
+    @classmethod
+    def registered(cls, name: str) -> str:
+        """An unknown name fails in one line with the registered ones and a did-you-mean."""
+        BACKENDS.get(name)
+        return name
+
+
+@dataclass(frozen=True)
+class BackendRequest:
+    """What an opener gets: the config, the model directory to serve (None for a backend that
+    serves no model), where logs go, and that directory's model already in memory, if any."""
+
+    config: BackendConfig
+    model_dir: Path | None
+    log_dir: Path
+    loaded: tuple[PreTrainedModel, PreTrainedTokenizerBase] | None = None
+
+    def model_directory(self) -> Path:
+        """The directory to serve; a backend that serves a model calls this to refuse None."""
+        if self.model_dir is None:
+            raise ValueError(f"the {self.config.name} backend needs a model directory")
+        return self.model_dir
+
+
+Opener = Callable[[BackendRequest], AbstractContextManager[GenerationBackend]]
+
+BACKENDS: Registry[Opener] = Registry(
+    "generation backend", "forgetflow.generation", error=UnknownBackendError
+)
+
+
+def serves_model(name: str) -> bool:
+    """Whether backend `name` decodes with the model under study (metadata `serves_model`)."""
+    return bool(BACKENDS.meta(name).get("serves_model", False))
+
 
 def backend_params(config: BackendConfig) -> dict[str, object]:
     """What a run logs about its backend: `backend` and the settings that apply to it."""
@@ -59,39 +99,16 @@ def backend_params(config: BackendConfig) -> dict[str, object]:
     return shared
 
 
-@contextmanager
 def open_backend(
     config: BackendConfig,
     model_dir: str | Path | None,
     log_dir: str | Path,
     loaded: tuple[PreTrainedModel, PreTrainedTokenizerBase] | None = None,
-) -> Iterator[GenerationBackend]:
-    """The configured backend for `model_dir` (ignored by fake and template); vLLM's server log
-    goes to `log_dir/vllm-server.log`. `hf` decodes with `loaded` (that directory's model and
-    tokenizer, already in memory) when given, instead of loading a second copy."""
-    if config.name == "fake":
-        yield FakeBackend()
-    elif config.name == "template":
-        yield TemplateBackend()
-    elif model_dir is None:
-        raise ValueError(f"the {config.name} backend needs a model directory")
-    elif config.name == "hf":
-        model, tokenizer = loaded or load_model(model_dir)
-        yield HFBackend(model, tokenizer, config.batch_size, config.token_budget, progress=True)
-    else:
-        with vllm_backend(config, Path(model_dir), Path(log_dir)) as backend:
-            yield backend
-
-
-def vllm_backend(config: BackendConfig, model: Path, log_dir: Path) -> VLLMBackend:
-    model_dir = model_path(model)  # a pulled model's name works too
-    tokenizer = load_tokenizer(model_dir)
-    if config.url is not None:
-        return VLLMBackend(tokenizer, url=config.url)
-    server = ServerConfig(
-        model_dir=model_dir, python=vllm_python(), log_path=log_dir / "vllm-server.log",
-        dtype=config.dtype, max_model_len=config.max_model_len,
-        kv_cache_gib=config.kv_cache_gib or kv_cache_gib(model_dir, config.kv_tokens, config.dtype),
-        startup_timeout_s=config.startup_timeout_s,
-    )  # fmt: skip
-    return VLLMBackend(tokenizer, server=server)
+) -> AbstractContextManager[GenerationBackend]:
+    """The configured backend for `model_dir` (ignored by backends that serve no model, e.g.
+    fake and template); vLLM's server log goes to `log_dir/vllm-server.log`. `hf` decodes with
+    `loaded` (that directory's model and tokenizer, already in memory) when given, instead of
+    loading a second copy."""
+    opener = BACKENDS.get(config.name)
+    directory = None if model_dir is None else Path(model_dir)
+    return opener(BackendRequest(config, directory, Path(log_dir), loaded))

@@ -9,10 +9,12 @@ tokens) does not apply here: a one-line text has no prompt to keep and is rewrit
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from forgetflow.data.pii import fake_value, make_faker
 from forgetflow.generation.base import Prompt, SamplingParams, UnsupportedOperationError
+from forgetflow.generation.registry import BACKENDS, BackendRequest
 from forgetflow.hashing import stable_seed
 from forgetflow.lm.prompts import first_line_end
 from forgetflow.records import Completion
@@ -57,3 +59,10 @@ class TemplateBackend:
 
     def loglikelihood(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
         raise UnsupportedOperationError("the template backend has no model to score text with")
+
+
+@BACKENDS.register("template", serves_model=False)
+@contextmanager
+def open_template(request: BackendRequest) -> Iterator[TemplateBackend]:
+    """No model: falsified records (the model directory is ignored)."""
+    yield TemplateBackend()

@@ -6,15 +6,25 @@ tokenizer and special tokens, as the HF backend does), so both backends continue
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from forgetflow.generation.base import Prompt, SamplingParams
-from forgetflow.generation.server import ServerConfig, ServerError, VLLMServer
+from forgetflow.generation.registry import BACKENDS, BackendConfig, BackendRequest
+from forgetflow.generation.server import (
+    ServerConfig,
+    ServerError,
+    VLLMServer,
+    kv_cache_gib,
+    vllm_python,
+)
 from forgetflow.lm.tokens import pair_ids, prompt_ids
+from forgetflow.models.io import load_tokenizer, model_path
 from forgetflow.records import Completion
 
 SERVED_NAME = "model"  # --served-model-name of the servers forgetflow starts
@@ -128,3 +138,25 @@ def prompt_sum(
             raise VLLMRequestError(f"no prompt log-prob at position {position}")
         total += float(entry[str(seq[position])]["logprob"])
     return total
+
+
+def vllm_backend(config: BackendConfig, model: Path, log_dir: Path) -> VLLMBackend:
+    model_dir = model_path(model)  # a pulled model's name works too
+    tokenizer = load_tokenizer(model_dir)
+    if config.url is not None:
+        return VLLMBackend(tokenizer, url=config.url)
+    server = ServerConfig(
+        model_dir=model_dir, python=vllm_python(), log_path=log_dir / "vllm-server.log",
+        dtype=config.dtype, max_model_len=config.max_model_len,
+        kv_cache_gib=config.kv_cache_gib or kv_cache_gib(model_dir, config.kv_tokens, config.dtype),
+        startup_timeout_s=config.startup_timeout_s,
+    )  # fmt: skip
+    return VLLMBackend(tokenizer, server=server)
+
+
+@BACKENDS.register("vllm", serves_model=True)
+@contextmanager
+def open_vllm(request: BackendRequest) -> Iterator[VLLMBackend]:
+    """A vLLM server started for the model directory (or attached to `config.url`)."""
+    with vllm_backend(request.config, request.model_directory(), request.log_dir) as backend:
+        yield backend
