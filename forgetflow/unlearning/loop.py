@@ -91,12 +91,14 @@ class UnlearningLoop:
         random.seed(seed)
         top_k = getattr(method, "kl_top_k", 32)
         self.cached = self.resident = None
+        self.device_type = next(model.parameters()).device.type  # autocast's device
         if self.needs and config.reference == "cached":
             rows = self.rows
-            self.cached = CachedReference(model, self.needs, self.pad,
-                                          (rows.forget, rows.forget_starts),
-                                          (rows.preferred, rows.preferred_starts),
-                                          rows.retain, top_k)  # fmt: skip
+            with self.autocast():  # the reference's values under the policy's autocast
+                self.cached = CachedReference(model, self.needs, self.pad,
+                                              (rows.forget, rows.forget_starts),
+                                              (rows.preferred, rows.preferred_starts),
+                                              rows.retain, top_k)  # fmt: skip
         elif self.needs:
             self.resident = ResidentReference(model, self.needs, top_k)
         self.model = apply_lora(model, config.lora) if config.lora is not None else model
@@ -104,7 +106,6 @@ class UnlearningLoop:
         if self.world > 1:
             self.module = torch.nn.parallel.DistributedDataParallel(self.model)
         self.trainable = [p for p in self.model.parameters() if p.requires_grad]
-        self.device_type = self.trainable[0].device.type  # autocast's device
         self.optimizer = make_optimizer(config, self.trainable)
         self.max_steps = self._max_steps(len(forget))
         self.scheduler = get_scheduler(config.schedule, self.optimizer,
@@ -134,6 +135,11 @@ class UnlearningLoop:
             texts = self.spec.preferred(self.method, forget, self.seed, tok)
             rows.preferred, rows.preferred_starts = tokenized(tok, preferred_samples(forget, texts))
         return rows
+
+    def autocast(self) -> torch.autocast:
+        """The autocast of every training forward pass, the reference's included."""
+        return torch.autocast(self.device_type, dtype=torch.bfloat16,
+                              enabled=self.config.dtype == "bfloat16")  # fmt: skip
 
     def _max_steps(self, count: int) -> int:
         """The first bound reached: `steps`, or `epochs` passes over the forget set."""
@@ -203,8 +209,6 @@ class UnlearningLoop:
         retain_chunks = split(retain, self.config.grad_accum)
         self.optimizer.zero_grad(set_to_none=True)
         sums: dict[str, float] = {}
-        autocast = torch.autocast(self.device_type, dtype=torch.bfloat16,
-                                  enabled=self.config.dtype == "bfloat16")  # fmt: skip
         for index, (chunk, retain_chunk) in enumerate(zip(chunks, retain_chunks, strict=True)):
             mine = split(chunk, self.world)[self.rank]
             mine_retain = split(retain_chunk, self.world)[self.rank]
@@ -217,8 +221,8 @@ class UnlearningLoop:
                     continue
                 rows = [picked[k] for k in mine]
                 row_weights = weights[mine] if weights is not None else None
-                batch = self._batch(rows, mine_retain, row_weights)
-                with autocast:
+                with self.autocast():  # a resident reference's values too
+                    batch = self._batch(rows, mine_retain, row_weights)
                     out = self.spec.loss(self.method, self.module, batch)  # type: ignore[arg-type]
                 share = len(mine) * self.world / total
                 (out.loss * share).backward()
