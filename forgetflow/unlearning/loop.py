@@ -24,6 +24,7 @@ from pydantic import BaseModel
 from transformers import PreTrainedModel, get_scheduler
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
+from forgetflow.lm.dtypes import effective_dtype
 from forgetflow.lm.logprobs import sequence_nll
 from forgetflow.lm.tokens import TokenBatch, encode, pad_right
 from forgetflow.memorization.ledger import append
@@ -91,7 +92,11 @@ class UnlearningLoop:
         random.seed(seed)
         top_k = getattr(method, "kl_top_k", 32)
         self.cached = self.resident = None
-        self.device_type = next(model.parameters()).device.type  # autocast's device
+        device = next(model.parameters()).device
+        self.device_type = device.type  # autocast's device
+        # bfloat16 settings: float32 on a CPU without native bf16 (lm.dtypes, one warning)
+        self.train_dtype = effective_dtype(config.dtype, device)
+        self.score_dtype = effective_dtype(config.drive.dtype, device)
         if self.needs and config.reference == "cached":
             rows = self.rows
             with self.autocast():  # the reference's values under the policy's autocast
@@ -139,7 +144,7 @@ class UnlearningLoop:
     def autocast(self) -> torch.autocast:
         """The autocast of every training forward pass, the reference's included."""
         return torch.autocast(self.device_type, dtype=torch.bfloat16,
-                              enabled=self.config.dtype == "bfloat16")  # fmt: skip
+                              enabled=self.train_dtype == torch.bfloat16)  # fmt: skip
 
     def _max_steps(self, count: int) -> int:
         """The first bound reached: `steps`, or `epochs` passes over the forget set."""
@@ -261,7 +266,7 @@ class UnlearningLoop:
             samples += self.holdout
         mine = samples[self.rank :: self.world]
         self.model.eval()
-        with torch.autocast(self.device_type, torch.bfloat16, settings.dtype == "bfloat16"):
+        with torch.autocast(self.device_type, torch.bfloat16, self.score_dtype == torch.bfloat16):
             table = score_to_ledger(self.model, self.tokenizer, mine, step, settings.batch_size,
                                     tuple(settings.metrics))  # fmt: skip
         self.train_mode()

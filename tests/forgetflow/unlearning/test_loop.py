@@ -9,6 +9,7 @@ import random
 import pytest
 import torch
 
+from forgetflow.lm.dtypes import FORCE_ENV
 from forgetflow.lm.logprobs import sequence_logprob, sequence_nll
 from forgetflow.lm.tokens import encode, pad_right
 from forgetflow.records import Sample
@@ -313,10 +314,13 @@ def test_a_qa_row_trains_on_its_answer_only(tiny_world, fresh) -> None:
 
 @pytest.mark.parametrize("reference", ["cached", "resident"])
 @pytest.mark.parametrize("name", ["npo", "idk_dpo"])
-def test_bfloat16_reference_matches_the_policy_at_step_0(name, reference, tiny_world, fresh):
+def test_bfloat16_reference_matches_the_policy_at_step_0(
+    name, reference, tiny_world, fresh, monkeypatch
+):
     """Under a bfloat16 autocast the reference is computed under the same autocast: the log-ratio
     to it is 0 at step 0 and the loss is its value there, (2/beta) log 2 (a float32 reference
     leaves bfloat16's rounding in the ratio: 1e-2 and more on this model)."""
+    monkeypatch.setenv(FORCE_ENV, "1")  # bfloat16 on any CPU
     model, tokenizer = fresh
     config = get_method(name).config(retain_weight=0.0)
     training = TrainingConfig(steps=1, batch_size=4, dtype="bfloat16", reference=reference)
@@ -324,9 +328,27 @@ def test_bfloat16_reference_matches_the_policy_at_step_0(name, reference, tiny_w
     assert result.logs[0].values["forget_loss"] == pytest.approx(2 / 0.1 * math.log(2), abs=1e-3)
 
 
+def test_bfloat16_settings_run_in_float32_on_a_cpu_without_bf16(tiny_world, fresh, monkeypatch):
+    from forgetflow.lm import dtypes
+    from forgetflow.unlearning.loop import UnlearningLoop
+
+    monkeypatch.setattr(dtypes, "native_bf16", lambda device: False)
+    monkeypatch.delenv(FORCE_ENV, raising=False)
+    model, tokenizer = fresh
+    training = TrainingConfig(dtype="bfloat16", drive=DriveConfig(dtype="bfloat16"))
+    loop = UnlearningLoop(model, tokenizer, GradDiffConfig(retain_weight=0.0), training, 0,
+                          samples(tiny_world, "forget", 2), [], [], [], None, None, [])  # fmt: skip
+    assert loop.train_dtype == loop.score_dtype == torch.float32
+    monkeypatch.setenv(FORCE_ENV, "1")
+    loop = UnlearningLoop(model, tokenizer, GradDiffConfig(retain_weight=0.0), training, 0,
+                          samples(tiny_world, "forget", 2), [], [], [], None, None, [])  # fmt: skip
+    assert loop.train_dtype == loop.score_dtype == torch.bfloat16
+
+
 def test_bfloat16_scoring_autocasts_and_stays_close_to_float32(tiny_world, tiny_model, monkeypatch):
     from forgetflow.unlearning import loop
 
+    monkeypatch.setenv(FORCE_ENV, "1")  # bfloat16 on any CPU
     model, tokenizer = tiny_model
     forget = samples(tiny_world, "forget", 12)
     holdout = samples(tiny_world, "holdout", 6)
