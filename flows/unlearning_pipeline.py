@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from prefect import flow
 
 from flows.params import PipelineConfig
-from flows.provenance import git_commit, package_versions
 from forgetflow.paths import resolve_paths
+from storage.environment import environment_fingerprint, git_commit
 from storage.tracking import Tracker, default_tracking_uri
 from tasks.audit import audit
 from tasks.context import InputRefs, StageContext
@@ -51,6 +51,13 @@ def run_stages(ctx: StageContext, config: PipelineConfig) -> tuple[InputRefs, ob
     return inputs, report
 
 
+def fingerprint(config: PipelineConfig) -> dict[str, str]:
+    """The run's environment fingerprint (the unlearning loop runs in one process here)."""
+    training = config.unlearning.training
+    dtypes = {"training": training.dtype, "scoring": training.drive.dtype}
+    return environment_fingerprint(config.seed, training.batch_size, dtypes)
+
+
 @flow(name="unlearning-pipeline", log_prints=True)
 def unlearning_pipeline(config: PipelineConfig) -> PipelineResult:
     """Unlearn a forget set from a model and audit the result; every stage lands in MLflow."""
@@ -60,10 +67,11 @@ def unlearning_pipeline(config: PipelineConfig) -> PipelineResult:
     tracker = Tracker(tracking_uri, config.experiment, paths.mlflow_artifacts)
     parent = tracker.start_run(config.name)
     parent.log_params({"config": config.model_dump(mode="json")})
-    parent.set_tags({"seed": str(config.seed), "git_commit": git_commit(),
-                     **{f"version.{k}": v for k, v in package_versions().items()}})  # fmt: skip
+    environment = fingerprint(config)
+    parent.set_tags({**environment, "git_commit": git_commit()})
     parent.log_dict(config.model_dump(mode="json"), "config.json")
-    ctx = StageContext(str(paths.home), tracking_uri, config.experiment, parent.run_id)
+    ctx = StageContext(str(paths.home), tracking_uri, config.experiment, parent.run_id,
+                       environment)  # fmt: skip
     try:
         inputs, report = run_stages(ctx, config)
         parent.log_params({"input.kind": inputs.kind})

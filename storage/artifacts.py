@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -33,6 +35,8 @@ class IntegrityError(ArtifactError):
 
 
 NAME_KEY, VERSION_KEY = b"forgetflow.schema", b"forgetflow.schema_version"  # in each Parquet
+ENVIRONMENT_KEY = b"forgetflow.environment"  # the writing run's fingerprint, JSON
+ENVIRONMENT_FILE = "forgetflow-environment.json"  # the same in a directory artifact
 
 
 def stale_message(uri: str, name: str, version: int) -> str:
@@ -90,8 +94,9 @@ def conform(table: pa.Table, schema_name: str) -> pa.Table:
 class ArtifactStore:
     """Artifacts under `root`, each at a path derived from its kind and content hash."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, environment: Mapping[str, str] | None = None) -> None:
         self.root = Path(root)
+        self.environment = dict(environment or {})  # the writing run's fingerprint
 
     def _publish(self, staged: Path, kind: str, digest: str, suffix: str) -> Path:
         final = self.root / kind / f"{digest}{suffix}"
@@ -105,8 +110,9 @@ class ArtifactStore:
     def put_table(self, table: pa.Table, schema_name: str) -> ArtifactRef:
         table = conform(table, schema_name)
         version = str(table_schema(schema_name).version).encode()
+        environment = json.dumps(self.environment, sort_keys=True).encode()
         table = table.replace_schema_metadata(
-            {NAME_KEY: schema_name.encode(), VERSION_KEY: version}
+            {NAME_KEY: schema_name.encode(), VERSION_KEY: version, ENVIRONMENT_KEY: environment}
         )
         handle, name = tempfile.mkstemp(suffix=".parquet", dir=self._staging())
         os.close(handle)
@@ -142,6 +148,8 @@ class ArtifactStore:
     def put_dir(self, staged: Path, kind: str) -> ArtifactRef:
         if kind not in FILE_KINDS:
             raise KeyError(f"unknown artifact kind {kind!r}; known: {sorted(FILE_KINDS)}")
+        if self.environment:
+            (staged / ENVIRONMENT_FILE).write_text(json.dumps(self.environment, indent=2))
         digest = dir_sha256(staged)
         files = sum(1 for p in staged.rglob("*") if p.is_file())
         final = self._publish(staged, kind, digest, "")

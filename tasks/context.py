@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from forgetflow.data.samples import samples_from_table
@@ -18,10 +18,11 @@ class StageContext:
     tracking_uri: str
     experiment: str
     parent_run_id: str
+    environment: dict[str, str] = field(default_factory=dict)  # written into every artifact
 
     @property
     def store(self) -> ArtifactStore:
-        return ArtifactStore(resolve_paths(self.home).artifacts)
+        return ArtifactStore(resolve_paths(self.home).artifacts, self.environment)
 
     def tracker(self) -> Tracker:
         return Tracker(

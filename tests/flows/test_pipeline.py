@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 from mlflow.tracking import MlflowClient
 
@@ -45,7 +46,7 @@ def test_unlearning_removes_forget_extraction_and_keeps_retain(demo_run) -> None
     assert "forget_extraction_drop_points" in report and "## 5. Utility" in report
 
 
-def test_mlflow_holds_a_parent_and_one_child_per_stage(demo_run) -> None:
+def test_mlflow_holds_a_parent_and_one_child_per_stage(demo_run, tmp_path) -> None:
     client = MlflowClient(demo_run.tracking_uri)
     parent = client.get_run(demo_run.parent_run_id)
     assert parent.info.status == "FINISHED"
@@ -53,6 +54,14 @@ def test_mlflow_holds_a_parent_and_one_child_per_stage(demo_run) -> None:
     assert parent.data.tags["seed"] == "0"
     assert parent.data.tags["git_commit"]
     assert parent.data.tags["version.torch"].startswith("2.13")
+    keys = ("seed", "torch_threads", "device", "cpu_capability", "effective_batch_size",
+            "dtype.training", "python")  # fmt: skip
+    fingerprint = {k: parent.data.tags[k] for k in keys}
+    assert fingerprint["effective_batch_size"] == "8" and fingerprint["dtype.training"] == "float32"
+    samples = next(r for r in logged_refs(client, parent.info.run_id, tmp_path)
+                   if r.schema_name == "samples")  # fmt: skip
+    written = json.loads(pq.read_schema(samples.path).metadata[b"forgetflow.environment"])
+    assert fingerprint.items() <= written.items()
     children = child_runs(client, demo_run.parent_run_id)
     assert set(children) == STAGES
     for name, run in children.items():

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pyarrow as pa
@@ -8,6 +9,8 @@ import pytest
 
 from forgetflow.hashing import file_sha256
 from storage.artifacts import (
+    ENVIRONMENT_FILE,
+    ENVIRONMENT_KEY,
     ArtifactRef,
     ArtifactStore,
     IntegrityError,
@@ -134,3 +137,16 @@ def test_external_directory_is_referenced_in_place(tmp_path: Path) -> None:
     assert store.get_dir(ref) == outside.resolve()
     with pytest.raises(MissingArtifactError):
         store.ref_dir(tmp_path / "nope", "model")
+
+
+def test_every_artifact_carries_the_writing_runs_environment(tmp_path: Path) -> None:
+    environment = {"seed": "3", "torch_threads": "1", "device": "cpu"}
+    store = ArtifactStore(tmp_path / "store", environment)
+    table = pa.table({"step": [1], "name": ["loss"], "value": [0.5]})
+    ref = store.put_table(table, "training_log")
+    written = pq.read_schema(ref.path).metadata[ENVIRONMENT_KEY]
+    assert json.loads(written) == environment
+    staged = store.stage_dir()
+    (staged / "report.md").write_text("# report")
+    folder = store.get_dir(store.put_dir(staged, "report"))
+    assert json.loads((folder / ENVIRONMENT_FILE).read_text()) == environment
