@@ -23,6 +23,7 @@ from forgetflow.generation.server import (
     kv_cache_gib,
     vllm_python,
 )
+from forgetflow.lm.dtypes import server_dtype
 from forgetflow.lm.tokens import pair_ids, prompt_ids
 from forgetflow.models.io import load_tokenizer, model_path
 from forgetflow.records import Completion
@@ -148,7 +149,8 @@ def vllm_backend(config: BackendConfig, model: Path, log_dir: Path) -> VLLMBacke
     server = ServerConfig(
         model_dir=model_dir, python=vllm_python(), log_path=log_dir / "vllm-server.log",
         dtype=config.dtype, max_model_len=config.max_model_len,
-        kv_cache_gib=config.kv_cache_gib or kv_cache_gib(model_dir, config.kv_tokens, config.dtype),
+        kv_cache_gib=config.kv_cache_gib
+        or kv_cache_gib(model_dir, config.kv_tokens, server_dtype(config.dtype)),
         startup_timeout_s=config.startup_timeout_s,
     )  # fmt: skip
     return VLLMBackend(tokenizer, server=server)
