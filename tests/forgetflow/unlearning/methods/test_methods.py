@@ -3,7 +3,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
-from types import SimpleNamespace
 from typing import Any, get_args
 
 import pyarrow.parquet as pq
@@ -33,7 +32,7 @@ from forgetflow.unlearning.methods.registry import (
     method_config,
     method_config_union,
 )
-from forgetflow.unlearning.methods.terms import MissingNeedError, topk_kl
+from forgetflow.unlearning.methods.terms import MissingNeedError
 
 ALL = sorted(METHODS)
 SEED = 0
@@ -300,47 +299,6 @@ def test_kl_to_itself_is_zero_and_grows_when_perturbed(name, tiny_world, tiny_mo
         for parameter in model.parameters():
             parameter.add_(0.05 * torch.randn(parameter.shape, generator=noise))
         assert loss_of(config, model, batch).logs["retain_kl"] > 1e-4
-
-
-class FixedLogits(torch.nn.Module):
-    """A stand-in model whose logits are given."""
-
-    def __init__(self, logits: torch.Tensor) -> None:
-        super().__init__()
-        self.logits = torch.nn.Parameter(logits)
-
-    def forward(self, **_: Any) -> SimpleNamespace:
-        return SimpleNamespace(logits=self.logits)
-
-
-def test_topk_kl_sums_over_the_reference_top_k_and_the_rest() -> None:
-    # two rows of 3 tokens, vocabulary 4; row 1 is padded after 2 tokens
-    logits = torch.tensor(
-        [[[2.0, 1.0, 0.0, -1.0], [0.0, 0.5, 3.0, 1.0], [0.0] * 4],
-         [[1.0, 1.0, 1.0, 1.0], [9.0, 9.0, 9.0, 9.0], [0.0] * 4]]
-    )  # fmt: skip
-    batch = TokenBatch(torch.zeros(2, 3, dtype=torch.long), torch.tensor([[1, 1, 1], [1, 1, 0]]))
-    ref_p = [[[0.6, 0.3], [0.5, 0.1]], [[0.7, 0.2], [0.0, 0.0]]]  # top-2 reference probabilities
-    ref_ids = [[[0, 1], [2, 0]], [[3, 0], [0, 0]]]  # the second position of row 1 is padding
-    # padding holds log-prob 0 and no rest mass, as the loop's stacked top-k does
-    ref_logp = torch.tensor([[[math.log(p) if p else 0.0 for p in ps] for ps in r] for r in ref_p])
-    rest = torch.tensor([[math.log(0.1), math.log(0.4)], [math.log(0.1), -math.inf]])
-    reference = TopK(ref_logp, torch.tensor(ref_ids), rest)
-    with torch.no_grad():
-        kl = topk_kl(FixedLogits(logits), batch, reference).tolist()
-
-    def hand(row: int, position: int) -> float:
-        z = [math.exp(x) for x in logits[row, position].tolist()]
-        theta = [v / sum(z) for v in z]
-        ids = ref_ids[row][position]
-        pairs = zip(ref_p[row][position], ids, strict=True)
-        top = sum(p * math.log(p / theta[j]) for p, j in pairs)
-        p_rest = 1 - sum(ref_p[row][position])
-        theta_rest = sum(q for j, q in enumerate(theta) if j not in ids)
-        return top + p_rest * math.log(p_rest / theta_rest)
-
-    assert kl[0] == pytest.approx((hand(0, 0) + hand(0, 1)) / 2, rel=1e-5)
-    assert kl[1] == pytest.approx(hand(1, 0), rel=1e-5)
 
 
 # --- idk_dpo's preferred texts ------------------------------------------------------------------

@@ -4,6 +4,7 @@ tokens and one bucket for the rest), checked against a naive full-vocabulary com
 from __future__ import annotations
 
 import copy
+import math
 from types import SimpleNamespace
 from typing import Any
 
@@ -138,3 +139,33 @@ def test_no_method_adds_the_antisample_term_by_default() -> None:
     """A method named after a paper is that paper's loss: the anti-sample term is opt-in."""
     for name in sorted(METHODS):
         assert get_method(name).config().antisample_weight == 0.0
+
+
+def test_topk_kl_sums_over_the_reference_top_k_and_the_rest() -> None:
+    # two rows of 3 tokens, vocabulary 4; row 1 is padded after 2 tokens
+    logits = torch.tensor(
+        [[[2.0, 1.0, 0.0, -1.0], [0.0, 0.5, 3.0, 1.0], [0.0] * 4],
+         [[1.0, 1.0, 1.0, 1.0], [9.0, 9.0, 9.0, 9.0], [0.0] * 4]]
+    )  # fmt: skip
+    batch = TokenBatch(torch.zeros(2, 3, dtype=torch.long), torch.tensor([[1, 1, 1], [1, 1, 0]]))
+    ref_p = [[[0.6, 0.3], [0.5, 0.1]], [[0.7, 0.2], [0.0, 0.0]]]  # top-2 reference probabilities
+    ref_ids = [[[0, 1], [2, 0]], [[3, 0], [0, 0]]]  # the second position of row 1 is padding
+    # padding holds log-prob 0 and no rest mass, as the loop's stacked top-k does
+    ref_logp = torch.tensor([[[math.log(p) if p else 0.0 for p in ps] for ps in r] for r in ref_p])
+    rest = torch.tensor([[math.log(0.1), math.log(0.4)], [math.log(0.1), -math.inf]])
+    reference = TopK(ref_logp, torch.tensor(ref_ids), rest)
+    with torch.no_grad():
+        kl = topk_kl(FixedLogits(logits), batch, reference).tolist()
+
+    def hand(row: int, position: int) -> float:
+        z = [math.exp(x) for x in logits[row, position].tolist()]
+        theta = [v / sum(z) for v in z]
+        ids = ref_ids[row][position]
+        pairs = zip(ref_p[row][position], ids, strict=True)
+        top = sum(p * math.log(p / theta[j]) for p, j in pairs)
+        p_rest = 1 - sum(ref_p[row][position])
+        theta_rest = sum(q for j, q in enumerate(theta) if j not in ids)
+        return top + p_rest * math.log(p_rest / theta_rest)
+
+    assert kl[0] == pytest.approx((hand(0, 0) + hand(0, 1)) / 2, rel=1e-5)
+    assert kl[1] == pytest.approx(hand(1, 0), rel=1e-5)
