@@ -42,6 +42,7 @@ from transformers.tokenization_utils_base import PreTrainedTokenizerBase as Toke
 
 from forgetflow.generation.base import SamplingParams
 from forgetflow.generation.hf import HFBackend
+from forgetflow.lm.dtypes import cpu_capability
 from forgetflow.models.io import load_model
 from forgetflow.scenarios.quiz_facts.facts import (
     RELATIONS,
@@ -202,6 +203,7 @@ def main() -> None:
                             argparse.Namespace(steps=args.steps, lr=lr, seed=args.seed))
                 for lr in args.lr]  # fmt: skip
     out = {"model": args.model, "batch_size": 3, "seed": args.seed, "threads": args.threads,
+           "cpu_capability": cpu_capability(),
            "probes": counts, "settings": settings,
            "wall_s": round(time.perf_counter() - start, 1)}  # fmt: skip
     print(json.dumps(out, indent=2) if args.json else json.dumps(out))
