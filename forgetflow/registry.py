@@ -128,10 +128,6 @@ class Registry(Generic[T]):
         self.discover()
         return tuple(self._entries)
 
-    def unknown(self, name: object) -> UnknownNameError:
-        """The error for `name`, for a caller that resolves names its own way (a metric family)."""
-        return self.error(unknown_name_message(self.kind, name, self.names()))
-
     def items(self) -> Iterator[tuple[str, T]]:
         return ((name, self._entries[name].value) for name in self.names())
 
