@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from prefect import flow
 
 from flows.params import PipelineConfig
+from forgetflow.lm.dtypes import effective_dtype
 from forgetflow.paths import resolve_paths
 from storage.environment import environment_fingerprint, git_commit
 from storage.tracking import Tracker, default_tracking_uri
@@ -52,10 +53,14 @@ def run_stages(ctx: StageContext, config: PipelineConfig) -> tuple[InputRefs, ob
 
 
 def fingerprint(config: PipelineConfig) -> dict[str, str]:
-    """The run's environment fingerprint (the unlearning loop runs in one process here)."""
-    training = config.unlearning.training
-    dtypes = {"training": training.dtype, "scoring": training.drive.dtype}
-    return environment_fingerprint(config.seed, training.batch_size, dtypes)
+    """The run's environment fingerprint. The unlearning loop runs in one process here, on the
+    CPU where models.io.load_model puts the model, and a bfloat16 setting runs in the dtype
+    lm.dtypes gives it there."""
+    training, device = config.unlearning.training, "cpu"
+    requested = {"training": training.dtype, "scoring": training.drive.dtype}
+    dtypes = {use: str(effective_dtype(dtype, device)).removeprefix("torch.")
+              for use, dtype in requested.items()}  # fmt: skip
+    return environment_fingerprint(config.seed, training.batch_size, device, dtypes)
 
 
 @flow(name="unlearning-pipeline", log_prints=True)

@@ -25,22 +25,24 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def device_name() -> str:
-    """The device a run computes on: the CUDA device's name, else "cpu"."""
-    return torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
+def accelerator_name() -> str:
+    """The CUDA device torch sees, else "none"."""
+    return torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
 
 
 def environment_fingerprint(
-    seed: int, effective_batch_size: int, dtypes: dict[str, str]
+    seed: int, effective_batch_size: int, device: str, dtypes: dict[str, str]
 ) -> dict[str, str]:
     """Flat string values (MLflow tags, Parquet metadata): `version.<package>`, `python`,
-    `torch_threads`, `device`, `cpu_capability`, `seed`, `effective_batch_size`, `dtype.<use>`."""
+    `torch_threads`, `device` (where the run computes), `accelerator`, `cpu_capability`, `seed`,
+    `effective_batch_size`, `dtype.<use>` (the dtype each use runs in)."""
     versions = package_versions()
     return {
         "python": versions.pop("python"),
         **{f"version.{name}": version for name, version in versions.items()},
         "torch_threads": str(torch.get_num_threads()),
-        "device": device_name(),
+        "device": device,
+        "accelerator": accelerator_name(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "seed": str(seed),
         "effective_batch_size": str(effective_batch_size),
