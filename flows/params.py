@@ -18,6 +18,7 @@ from pydantic import (
 
 from forgetflow.generation.registry import BackendConfig, serves_model
 from forgetflow.memorization.metrics import parse_metrics
+from forgetflow.memorization.thresholds import Thresholds
 from forgetflow.models.io import ModelLoadError, model_path
 from forgetflow.models.pulled import CATALOG
 from forgetflow.records import SPLITS
@@ -50,11 +51,9 @@ class ScoringParams(Strict):
         ["ma", "loss", "zlib", "min_k_20", "min_kpp_20"],
         description="ma, loss, zlib, min_k_P, min_kpp_P, el_N, extract_kK",
     )
-    outlier_metric: str = Field("ma", description="one of the metrics")
-    threshold: Literal["mean", "quantile"] = Field(
-        "mean", description="the holdout mean (Jang et al.) or a holdout quantile"
+    outlier_metric: str = Field(
+        "ma", description="one of the metrics: the one outliers, c(D_f) and the report judge by"
     )
-    quantile: float = Field(0.95, gt=0, lt=1, description="holdout share on the unmemorized side")
     window: int = Field(200, ge=2, description="longer texts are scored in windows")
     generator: ModelBackend = Field(
         BackendConfig(name="hf"), description="who decodes extract_kK: hf or vllm"
@@ -124,6 +123,10 @@ class PipelineConfig(Strict):
     experiment: str = "forgetflow"
     data: DataSource = WorldSource()
     scoring: ScoringParams = ScoringParams()
+    thresholds: Thresholds = Field(
+        Thresholds(), description="the stopping rule and the outlier rule, calibrated on the "
+        "holdout before unlearning",
+    )  # fmt: skip
     antisamples: AntisampleParams = AntisampleParams()
     unlearning: UnlearningParams = UnlearningParams()
     audit: AuditParams = AuditParams()

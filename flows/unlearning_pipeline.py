@@ -33,13 +33,14 @@ class PipelineResult:
 
 def run_stages(ctx: StageContext, config: PipelineConfig) -> tuple[InputRefs, object]:
     inputs = ingest(ctx, config.data)
-    ledger = score_memorization(ctx, inputs, config.scoring.model_dump())
+    thresholds = config.thresholds
+    ledger = score_memorization(ctx, inputs, config.scoring.model_dump(), thresholds.outliers)
     twins = None  # `antisamples.builders: []` turns the stage off
     if config.antisamples.builders:
         twins = generate_antisamples(ctx, inputs, config.antisamples.keep_first_line, config.seed)
     unlearned = run_unlearning(
         ctx, inputs, ledger, twins, config.unlearning.method, config.unlearning.training,
-        config.seed,
+        config.seed, thresholds, config.scoring.outlier_metric,
     )  # fmt: skip
     attacks = audit(
         ctx, inputs, unlearned.model, config.audit.prefix_tokens, config.audit.generator
@@ -47,8 +48,10 @@ def run_stages(ctx: StageContext, config: PipelineConfig) -> tuple[InputRefs, ob
     utility = evaluate_utility(ctx, inputs, unlearned.model)
     facts = {"model": inputs.model.uri, "method": config.unlearning.method.name,
              "seed": str(config.seed), "unlearned model": unlearned.model.uri}  # fmt: skip
+    stops = tuple(config.unlearning.training.drive.stop_aggregate)
     report = write_report(ctx, f"forgetflow report: {config.name}", facts, twins, unlearned,
-                          attacks, utility)  # fmt: skip
+                          attacks, utility, config.scoring.outlier_metric, thresholds,
+                          stops)  # fmt: skip
     return inputs, report
 
 

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from forgetflow.hashing import content_key
 from forgetflow.memorization.ledger import summary
+from forgetflow.memorization.thresholds import Thresholds
 from forgetflow.paths import resolve_paths
 from forgetflow.unlearning.config import TrainingConfig
 from forgetflow.unlearning.run import unlearn_model
@@ -20,14 +21,15 @@ from tasks.context import InputRefs, StageContext, UnlearningRefs
 
 def checkpoint_dir(
     ctx: StageContext, inputs: InputRefs, ledger: ArtifactRef, twins: ArtifactRef | None,
-    method: BaseModel, training: TrainingConfig, seed: int,
+    method: BaseModel, training: TrainingConfig, thresholds: Thresholds, seed: int,
 ) -> Path:  # fmt: skip
     """Where this stage's checkpoints go: one folder per model, data, method, training and seed,
     so that re-running a crashed pipeline resumes its unlearning from the last checkpoint."""
     what = [inputs.model.sha256, inputs.forget.sha256, inputs.retain.sha256,
             inputs.holdout.sha256, ledger.sha256, twins.sha256 if twins else "no anti-samples",
             method.model_dump_json(),
-            training.model_dump_json(exclude={"checkpoint_every"}), str(seed)]  # fmt: skip
+            training.model_dump_json(exclude={"checkpoint_every"}),
+            thresholds.model_dump_json(), str(seed)]  # fmt: skip
     key = content_key(what)
     return resolve_paths(ctx.home).home / "checkpoints" / f"{method.name}-{key}"  # type: ignore[attr-defined]
 
@@ -35,20 +37,23 @@ def checkpoint_dir(
 @task(name="run_unlearning", cache_policy=NO_CACHE)
 def run_unlearning(
     ctx: StageContext, inputs: InputRefs, ledger_ref: ArtifactRef, twins_ref: ArtifactRef | None,
-    method: BaseModel, training: TrainingConfig, seed: int,
+    method: BaseModel, training: TrainingConfig, seed: int, thresholds: Thresholds,
+    outlier_metric: str,
 ) -> UnlearningRefs:  # fmt: skip
     store = ctx.store
     with ctx.tracker().stage_run("run_unlearning", ctx.parent_run_id) as run:
         run.log_params({"method": method.model_dump(), "training": training.model_dump(),
-                        "seed": seed})  # fmt: skip
+                        "thresholds": thresholds.model_dump(), "seed": seed})  # fmt: skip
         splits = {"forget": ctx.samples(inputs.forget), "retain": ctx.samples(inputs.retain),
                   "holdout": ctx.samples(inputs.holdout)}  # fmt: skip
         staged = store.stage_dir()
-        checkpoints = checkpoint_dir(ctx, inputs, ledger_ref, twins_ref, method, training, seed)
+        checkpoints = checkpoint_dir(ctx, inputs, ledger_ref, twins_ref, method, training,
+                                     thresholds, seed)  # fmt: skip
         run.set_tags({"checkpoints": str(checkpoints)})
         twins = store.get_table(twins_ref) if twins_ref else None
         out = unlearn_model(ctx.model_dir(inputs.model), staged, method, training, seed, splits,
-                            twins, store.get_table(ledger_ref), checkpoints)  # fmt: skip
+                            twins, store.get_table(ledger_ref), checkpoints,
+                            thresholds)  # fmt: skip
         run.set_tags({"stopped_by": out.stopped_by})
         if out.best_step is not None:
             run.log_metrics({"best_step": float(out.best_step)})
@@ -57,7 +62,8 @@ def run_unlearning(
             curves[row["name"]].append((row["step"], row["value"]))
         for name, points in sorted(curves.items()):
             run.log_curve(name, points)
-        run.log_metrics({f"after_{k}": v for k, v in summary(out.ledger, out.steps).items()})
+        after = summary(out.ledger, out.steps, outlier_metric, thresholds.outliers)
+        run.log_metrics({f"after_{k}": v for k, v in after.items()})
         refs = UnlearningRefs(
             model=store.put_dir(staged, "model"),
             ledger=store.put_table(out.ledger, "ledger"),

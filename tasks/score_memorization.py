@@ -8,19 +8,23 @@ from prefect.cache_policies import NO_CACHE
 from forgetflow.generation.registry import BackendConfig, backend_params
 from forgetflow.memorization.ledger import outliers, summary
 from forgetflow.memorization.score import score_model
+from forgetflow.memorization.thresholds import ThresholdRule
 from forgetflow.paths import resolve_paths
 from storage.artifacts import ArtifactRef
 from tasks.context import InputRefs, StageContext
 
 
 @task(name="score_memorization", cache_policy=NO_CACHE)
-def score_memorization(ctx: StageContext, inputs: InputRefs, params: dict) -> ArtifactRef:
-    """`params`: ScoringParams as a dict (batch_size, metrics, outlier_metric, threshold,
-    quantile, window, generator: the backend that decodes extraction metrics)."""
-    rule = (params["outlier_metric"], params["threshold"], params["quantile"])
+def score_memorization(
+    ctx: StageContext, inputs: InputRefs, params: dict, outlier_rule: ThresholdRule
+) -> ArtifactRef:
+    """`params`: ScoringParams as a dict (batch_size, metrics, outlier_metric, window,
+    generator: the backend that decodes extraction metrics); `outlier_rule` flags outliers."""
+    rule = (params["outlier_metric"], outlier_rule)
     with ctx.tracker().stage_run("score_memorization", ctx.parent_run_id) as run:
         run.log_params({k: v for k, v in params.items() if k not in ("metrics", "generator")}
-                       | {"metrics": ",".join(params["metrics"])})  # fmt: skip
+                       | {"metrics": ",".join(params["metrics"]),
+                          "outlier_rule": outlier_rule.label})  # fmt: skip
         generator = BackendConfig.model_validate(params["generator"])
         run.log_params({f"generator.{k}": v for k, v in backend_params(generator).items()})
         samples = ctx.samples(inputs.forget, inputs.holdout)

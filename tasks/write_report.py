@@ -5,6 +5,7 @@ from __future__ import annotations
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from forgetflow.memorization.thresholds import Thresholds
 from forgetflow.report.markdown import ReportInputs, headline, render_report
 from storage.artifacts import ArtifactRef
 from tasks.context import StageContext, UnlearningRefs
@@ -14,6 +15,7 @@ from tasks.context import StageContext, UnlearningRefs
 def write_report(
     ctx: StageContext, title: str, facts: dict[str, str], twins: ArtifactRef | None,
     unlearned: UnlearningRefs, extraction: ArtifactRef, utility: ArtifactRef,
+    outlier_metric: str, thresholds: Thresholds, stop_metrics: tuple[str, ...],
 ) -> ArtifactRef:  # fmt: skip
     store = ctx.store
     with ctx.tracker().stage_run("write_report", ctx.parent_run_id) as run:
@@ -21,7 +23,7 @@ def write_report(
         inputs = ReportInputs(
             title, facts, store.get_table(unlearned.ledger), twins_table,
             store.get_table(unlearned.training_log), store.get_table(extraction),
-            store.get_table(utility),
+            store.get_table(utility), outlier_metric, thresholds, stop_metrics,
         )  # fmt: skip
         staged = store.stage_dir()
         (staged / "report.md").write_text(render_report(inputs))

@@ -41,9 +41,13 @@ def score(
         Path | None, typer.Option(help="non-member samples: sets the outlier threshold")
     ] = None,
     outlier_metric: Annotated[str, typer.Option(help="the metric outliers are judged on")] = "ma",
-    threshold: Annotated[str, typer.Option(help="mean, or quantile:Q (e.g. quantile:0.95)")] = (
-        "mean"
-    ),
+    threshold: Annotated[
+        str,
+        typer.Option(
+            help="the outlier rule: quantile:Q (5% of non-members flagged at "
+            "quantile:0.95), or mean (half of them)"
+        ),
+    ] = "quantile:0.95",
     window: Annotated[int, typer.Option(help="split longer text rows into windows")] = 200,
     batch_size: Annotated[int, typer.Option(min=1)] = 16,
     generator: Annotated[
@@ -58,18 +62,22 @@ def score(
     from forgetflow.memorization.ledger import ledger_rows, outliers
     from forgetflow.memorization.metrics import ScoringInputError, parse_metrics, score_samples
     from forgetflow.memorization.score import extraction_backend
+    from forgetflow.memorization.thresholds import ThresholdRule
     from forgetflow.models.io import ModelLoadError, load_model
 
     quiet_progress_bars()
     try:
         names = [m.strip() for m in metrics.split(",") if m.strip()]
         parse_metrics(names)
-        rule, _, q = threshold.partition(":")
+        rule_name, _, q = threshold.partition(":")
         if holdout is not None and outlier_metric not in names:
             names.append(outlier_metric)
             parse_metrics(names)
-        if rule not in ("mean", "quantile") or (rule == "quantile") != bool(q):
+        if rule_name not in ("mean", "quantile") or (rule_name == "quantile") != bool(q):
             raise ValueError(f"--threshold must be mean or quantile:Q, got {threshold!r}")
+        if q and not 0 < float(q) < 1:
+            raise ValueError(f"--threshold quantile must lie in (0, 1), got {q}")
+        rule = ThresholdRule(rule=rule_name, quantile=float(q) if q else 0.95)  # type: ignore[arg-type]
         if out.suffix.lower() != ".parquet":
             raise ValueError(f"--out must name a .parquet file, got {out}")
         files = {"forget": data} | ({"holdout": holdout} if holdout is not None else {})
@@ -88,8 +96,7 @@ def score(
         forget = [s for s in scored if s.split == "forget"]
         outlier_ids = None
         if holdout is not None:  # the pipeline's rule, on a one-step ledger of these scores
-            quantile = float(q) if q else 0.95
-            found = outliers(ledger_rows(scored, 0), 0, outlier_metric, rule, quantile)  # type: ignore[arg-type]
+            found = outliers(ledger_rows(scored, 0), 0, outlier_metric, rule)
             outlier_ids = set(found.sample_ids)
         write_atomically(score_table(forget, names, outlier_ids), out)
     except (DataInputError, ModelLoadError, ScoringInputError, ServerError, ValueError) as err:

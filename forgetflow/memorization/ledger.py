@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from forgetflow.memorization.metrics import SampleScore, direction
+from forgetflow.memorization.thresholds import ThresholdRule
 
 LEDGER_COLUMNS = ("sample_id", "split", "step", "metric", "value")
 QUANTILES = (0.1, 0.5, 0.9)
@@ -44,9 +44,6 @@ def values_at(ledger: pa.Table, split: str, metric: str, step: int) -> dict[str,
     return dict(zip(picked["sample_id"].to_pylist(), picked["value"].to_pylist(), strict=True))
 
 
-ThresholdRule = Literal["mean", "quantile"]
-
-
 @dataclass(frozen=True)
 class Outliers:
     """Forget samples beyond the holdout threshold in the memorized direction of `metric`."""
@@ -57,61 +54,40 @@ class Outliers:
     sample_ids: tuple[str, ...]
 
 
-def holdout_threshold(
-    values: Sequence[float], sign: int, rule: ThresholdRule = "mean", quantile: float = 0.95
-) -> float:
-    """The threshold non-members set for a metric whose memorized direction is `sign` (+1: higher
-    is more memorized). "mean" is Jang et al.'s; "quantile" puts `quantile` of the holdout on the
-    non-memorized side (for sign +1 the q-quantile, for sign -1 the (1-q)-quantile)."""
-    if not values:
-        raise ValueError("no holdout values to set a threshold with")
-    if rule == "mean":
-        return sum(values) / len(values)
-    if rule != "quantile":
-        raise ValueError(f"unknown threshold rule {rule!r}; rules: mean, quantile")
-    if not 0.0 < quantile < 1.0:
-        raise ValueError(f"quantile must lie in (0, 1), got {quantile}")
-    return float(
-        np.quantile(np.asarray(values, dtype=float), quantile if sign > 0 else 1 - quantile)
-    )
-
-
 def beyond(values: dict[str, float], threshold: float, sign: int) -> tuple[str, ...]:
     """Ids whose value lies strictly beyond `threshold` in the memorized direction."""
     return tuple(sorted(i for i, v in values.items() if sign * (v - threshold) > 0))
 
 
-def outliers(
-    ledger: pa.Table,
-    step: int,
-    metric: str = "ma",
-    rule: ThresholdRule = "mean",
-    quantile: float = 0.95,
-) -> Outliers:
-    """Forget samples beyond the holdout threshold of `metric` at `step`; c(D_f) is their count."""
-    sign = direction(metric)
-    holdout = values_at(ledger, "holdout", metric, step)
+def calibrated(ledger: pa.Table, metric: str, rule: ThresholdRule) -> float:
+    """The threshold of `metric` under `rule`: the holdout at the ledger's first step (the model
+    before unlearning), whatever step it then judges."""
+    first = min(ledger["step"].to_pylist())
+    holdout = values_at(ledger, "holdout", metric, first)
     if not holdout:
-        raise ValueError(f"the ledger has no holdout {metric} at step {step}")
-    threshold = holdout_threshold(list(holdout.values()), sign, rule, quantile)
+        raise ValueError(f"the ledger has no holdout {metric!r} at its first step to calibrate on")
+    return rule.threshold(list(holdout.values()), direction(metric))
+
+
+def outliers(ledger: pa.Table, step: int, metric: str, rule: ThresholdRule) -> Outliers:
+    """Forget samples at `step` beyond the threshold of `metric` (calibrated before unlearning);
+    c(D_f) is their count."""
+    direction(metric)  # an unknown metric's name is its own error
     forget = values_at(ledger, "forget", metric, step)
-    label = "mean" if rule == "mean" else f"quantile:{quantile:g}"
-    return Outliers(metric, label, threshold, beyond(forget, threshold, sign))
+    if not forget:
+        raise ValueError(f"the ledger has no forget {metric!r} at step {step}")
+    threshold = calibrated(ledger, metric, rule)
+    return Outliers(metric, rule.label, threshold, beyond(forget, threshold, direction(metric)))
 
 
 def steps(ledger: pa.Table) -> list[int]:
     return sorted(set(ledger["step"].to_pylist()))
 
 
-def summary(
-    ledger: pa.Table,
-    step: int,
-    metric: str = "ma",
-    rule: ThresholdRule = "mean",
-    quantile: float = 0.95,
-) -> dict[str, float]:
+def summary(ledger: pa.Table, step: int, metric: str, rule: ThresholdRule) -> dict[str, float]:
     """Per split and metric at `step`: mean and the 10/50/90% quantiles; the outlier threshold
-    and c(D_f), the number of forget samples beyond it."""
+    of `metric` under `rule` and c(D_f), the number of forget samples beyond it (when `metric`
+    was scored at `step`: a decoded metric is not rescored after training)."""
     at = ledger.filter(pc.equal(ledger["step"], step))
     out: dict[str, float] = {}
     for split in sorted(set(at["split"].to_pylist())):
@@ -121,7 +97,9 @@ def summary(
                 out[f"{split}_{name}_mean"] = sum(values) / len(values)
                 for q, v in zip(QUANTILES, np.quantile(values, QUANTILES), strict=True):
                     out[f"{split}_{name}_p{round(q * 100)}"] = float(v)
-    found = outliers(ledger, step, metric, rule, quantile)
+    if not values_at(at, "forget", metric, step):
+        return out
+    found = outliers(ledger, step, metric, rule)
     out[f"{metric}_threshold"] = found.threshold
     out["outliers"] = float(len(found.sample_ids))
     return out

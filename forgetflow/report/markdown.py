@@ -10,6 +10,7 @@ import pyarrow as pa
 
 from forgetflow.audit.extraction import extraction_summary, top_bucket
 from forgetflow.memorization import ledger as ledger_mod
+from forgetflow.memorization.thresholds import Thresholds
 from forgetflow.utility.perplexity import utility_summary
 
 
@@ -22,6 +23,9 @@ class ReportInputs:
     training_log: pa.Table
     extraction: pa.Table
     utility: pa.Table
+    outlier_metric: str = "ma"
+    thresholds: Thresholds = Thresholds()
+    stop_metrics: tuple[str, ...] = ()  # what the loop's aggregate stop judged by
 
 
 def table(header: tuple[str, ...], rows: list[tuple[object, ...]]) -> str:
@@ -66,12 +70,18 @@ def group_order(group: str) -> tuple[str, int]:
     return (split, int(bucket) if bucket.isdigit() else -1)
 
 
-def memorization_section(ledger: pa.Table) -> str:
+def memorization_section(report: ReportInputs) -> str:
+    """The ledger's figures before and after, judged by one threshold (calibrated before)."""
+    ledger, metric, rule = report.ledger, report.outlier_metric, report.thresholds.outliers
     steps = ledger_mod.steps(ledger)
-    first, last = ledger_mod.summary(ledger, steps[0]), ledger_mod.summary(ledger, steps[-1])
+    first = ledger_mod.summary(ledger, steps[0], metric, rule)
+    last = ledger_mod.summary(ledger, steps[-1], metric, rule)
     shown = [k for k in first if not re.search(r"_p\d+$", k)]  # the quantiles go to MLflow
     rows = [(k, first[k], last.get(k, float("nan"))) for k in shown]
-    return table(("figure", f"step {steps[0]} (before)", f"step {steps[-1]} (after)"), rows)
+    said = report.thresholds.describe(metric, report.stop_metrics)
+    rules = "\n".join(f"- {line}" for line in said)
+    header = ("figure", f"step {steps[0]} (before)", f"step {steps[-1]} (after)")
+    return "Thresholds:\n\n" + rules + "\n\n" + table(header, rows)
 
 
 def training_section(log: pa.Table) -> str:
@@ -101,8 +111,8 @@ def render_report(report: ReportInputs) -> str:
         table(("setting", "value"), list(report.facts.items())),
         "## Headline (extraction on each split's most-exposed bucket when exposures are known)",
         table(("figure", "value"), list(headline(report).items())),
-        "## 1. Memorization scoring (threshold = mean holdout MA)",
-        memorization_section(report.ledger),
+        "## 1. Memorization scoring",
+        memorization_section(report),
         "## 2. Anti-samples",
         antisamples_section(report.twins),
         "## 3. Unlearning",

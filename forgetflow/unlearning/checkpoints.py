@@ -37,6 +37,7 @@ def fingerprint(trainer: CheckpointedLoop) -> str:
         "seed": trainer.seed, "forget": trainer.rows.forget, "retain": trainer.rows.retain,
         "starts": [trainer.rows.forget_starts, trainer.rows.retain_starts],
         "twins": sorted(trainer.rows.twins.items()), "world": trainer.world,
+        "thresholds": trainer.thresholds.model_dump(mode="json"),
     }  # fmt: skip
     return content_sha256(what)
 

@@ -31,7 +31,8 @@ class LoraSettings(BaseModel):
 
 
 class DriveConfig(BaseModel):
-    """How the memorization ledger drives training (thresholds: the holdout at the first step)."""
+    """How the memorization ledger drives training (thresholds: the holdout at the first step,
+    under the pipeline's `thresholds` rules)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -39,15 +40,17 @@ class DriveConfig(BaseModel):
     score_every_epochs: int | None = Field(None, ge=1, description="or every this many epochs")
     metrics: list[str] = Field(["ma"], description="what each scoring adds to the ledger")
     metric: str = Field("ma", description="the metric selection, weights and stops judge by")
-    threshold: Literal["mean", "quantile"] = "mean"
-    quantile: float = Field(0.95, gt=0.0, lt=1.0)
-    select: bool = Field(False, description="train only on samples still beyond the threshold")
+    select: bool = Field(
+        False, description="train only on samples still beyond the outlier threshold"
+    )
     weights: Literal["uniform", "memorization"] = "uniform"
     stop_aggregate: list[str] = Field(
         [], description="stop once the forget mean of each of these (e.g. ma, el_10) is below "
-        "its holdout mean (Jang et al.)",
+        "its threshold under the stopping rule (the holdout mean, as Jang et al.)",
     )  # fmt: skip
-    stop_per_sample: bool = Field(False, description="stop once no sample is beyond threshold")
+    stop_per_sample: bool = Field(
+        False, description="stop once no sample is beyond the outlier threshold"
+    )
     guard_margin: float | None = Field(
         None, gt=0.0, description="utility guard: stop when the retain loss rises by more than "
         "this, and keep the best checkpoint",

@@ -27,9 +27,10 @@ from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 from forgetflow.lm.dtypes import effective_dtype
 from forgetflow.lm.logprobs import sequence_nll
 from forgetflow.lm.tokens import TokenBatch, encode, pad_right
-from forgetflow.memorization.ledger import append
+from forgetflow.memorization.ledger import append, calibrated
 from forgetflow.memorization.metrics import direction
 from forgetflow.memorization.score import score_to_ledger
+from forgetflow.memorization.thresholds import Thresholds
 from forgetflow.records import Sample
 from forgetflow.unlearning import checkpoints, policy
 from forgetflow.unlearning.config import TrainingConfig, apply_lora, make_optimizer
@@ -64,6 +65,7 @@ class UnlearningLoop:
         ledger: pa.Table | None,
         checkpoint_dir: Path | None,
         hooks: Sequence[Callable[[StepLog], None]],
+        thresholds: Thresholds | None = None,
     ) -> None:
         if not forget:
             raise ValueError("the forget set is empty: nothing to unlearn")
@@ -78,6 +80,7 @@ class UnlearningLoop:
         if config.drive.uses_ledger and not holdout:
             raise ValueError("the ledger's thresholds need holdout samples (non-members)")
         self.method, self.config, self.seed = method, config, seed
+        self.thresholds = thresholds or Thresholds()  # the stopping and outlier rules
         self.spec = get_method(method.name)  # type: ignore[attr-defined]
         self.needs = self.spec.needs(method)
         unknown = self.needs - NEEDS
@@ -195,8 +198,7 @@ class UnlearningLoop:
         sign = direction(settings.metric)
         ids = [self.rows.forget_ids[i] for i in picked]
         if settings.select:
-            limit = policy.threshold(self.ledger, settings.metric, settings.threshold,
-                                    settings.quantile)  # fmt: skip
+            limit = calibrated(self.ledger, settings.metric, self.thresholds.outliers)
             keep = policy.select(ids, values, limit, sign)
             picked, ids = [picked[k] for k in keep], [ids[k] for k in keep]
             retain = retain[: max(1, len(retain) * len(keep) // self.config.batch_size)]
@@ -298,7 +300,7 @@ class UnlearningLoop:
         assert ledger is not None
         forget_now = policy.latest(ledger, settings.metric)
         values[f"forget_{settings.metric}"] = sum(forget_now.values()) / len(forget_now)
-        left = policy.remaining(ledger, settings.metric, settings.threshold, settings.quantile)
+        left = policy.remaining(ledger, settings.metric, self.thresholds.outliers)
         values["outliers"] = float(len(left))
         if self.guard is not None:
             retain = self.retain_loss()
@@ -311,7 +313,9 @@ class UnlearningLoop:
                 self.best_state = {k: v.clone() for k, v in self.model.state_dict().items()}
             if broke:
                 return "guard"
-        if settings.stop_aggregate and policy.aggregate_done(ledger, settings.stop_aggregate):
+        if settings.stop_aggregate and policy.aggregate_done(
+            ledger, settings.stop_aggregate, self.thresholds.stop
+        ):
             return "aggregate"
         if settings.stop_per_sample and not left:
             return "per_sample"
@@ -373,6 +377,7 @@ def unlearn(
     ledger: pa.Table | None = None,
     checkpoint_dir: Path | None = None,
     hooks: Sequence[Callable[[StepLog], None]] = (),
+    thresholds: Thresholds | None = None,
 ) -> TrainingResult:
     """Train `model` (in place; under LoRA, an adapter on it: see `result.model`) with `method`.
 
@@ -381,5 +386,5 @@ def unlearn(
     `checkpoint_dir`, a run resumes from the last checkpoint there (same config and data).
     """
     loop = UnlearningLoop(model, tokenizer, method, config, seed, forget, retain, holdout, twins,
-                          ledger, checkpoint_dir, hooks)  # fmt: skip
+                          ledger, checkpoint_dir, hooks, thresholds)  # fmt: skip
     return loop.run()

@@ -2,9 +2,10 @@
 counts, and when to stop. Pure functions and a small guard state, tested on constructed ledgers.
 
 Thresholds are calibrated on non-members: the holdout's values at the first scored step (the
-model before unlearning), as in Jang et al. (the MA and EL_n thresholds are the averages on
-unseen data). A sample is memorized when its latest value lies beyond the threshold in the
-metric's memorized direction (ledger.beyond).
+model before unlearning; ledger.calibrated). The aggregate stop uses the stopping rule (the
+holdout mean, as Jang et al.); selection and the per-sample stop use the outlier rule
+(memorization.thresholds). A sample is memorized when its latest value lies beyond the
+threshold in the metric's memorized direction (ledger.beyond).
 """
 
 from __future__ import annotations
@@ -15,26 +16,13 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 import torch
 
-from forgetflow.memorization.ledger import ThresholdRule, beyond, holdout_threshold, values_at
+from forgetflow.memorization.ledger import beyond, calibrated, values_at
 from forgetflow.memorization.metrics import direction
-
-
-def first_step(ledger: pa.Table) -> int:
-    return min(ledger["step"].to_pylist())
+from forgetflow.memorization.thresholds import ThresholdRule
 
 
 def last_step(ledger: pa.Table) -> int:
     return max(ledger["step"].to_pylist())
-
-
-def threshold(
-    ledger: pa.Table, metric: str, rule: ThresholdRule = "mean", quantile: float = 0.95
-) -> float:
-    """The non-member threshold of `metric`: the holdout at the ledger's first step."""
-    holdout = values_at(ledger, "holdout", metric, first_step(ledger))
-    if not holdout:
-        raise ValueError(f"the ledger has no holdout {metric!r} at its first step to calibrate on")
-    return holdout_threshold(list(holdout.values()), direction(metric), rule, quantile)
 
 
 def latest(ledger: pa.Table, metric: str) -> dict[str, float]:
@@ -66,23 +54,20 @@ def memorization_weights(ids: Sequence[str], values: dict[str, float], sign: int
     return (weights / weights.mean()).float()
 
 
-def aggregate_done(ledger: pa.Table, metrics: Sequence[str]) -> bool:
+def aggregate_done(ledger: pa.Table, metrics: Sequence[str], rule: ThresholdRule) -> bool:
     """Jang et al.'s stop: the forget set's mean of every metric (MA, EL_n) at the last step is
-    on the non-memorized side of its holdout threshold (the mean rule)."""
+    on the non-memorized side of its threshold under the stopping `rule`."""
     for metric in metrics:
         values = list(latest(ledger, metric).values())
         mean = sum(values) / len(values)
-        if direction(metric) * (mean - threshold(ledger, metric)) >= 0:
+        if direction(metric) * (mean - calibrated(ledger, metric, rule)) >= 0:
             return False
     return True
 
 
-def remaining(
-    ledger: pa.Table, metric: str, rule: ThresholdRule = "mean", quantile: float = 0.95
-) -> tuple[str, ...]:
-    """Forget samples whose latest value is still beyond the threshold (the outliers left)."""
-    return beyond(latest(ledger, metric), threshold(ledger, metric, rule, quantile),
-                  direction(metric))  # fmt: skip
+def remaining(ledger: pa.Table, metric: str, rule: ThresholdRule) -> tuple[str, ...]:
+    """Forget samples whose latest value is still beyond the outlier `rule`'s threshold."""
+    return beyond(latest(ledger, metric), calibrated(ledger, metric, rule), direction(metric))
 
 
 @dataclass

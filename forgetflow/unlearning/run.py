@@ -15,6 +15,7 @@ from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 from forgetflow.memorization.ledger import append
 from forgetflow.memorization.metrics import parse_metric
 from forgetflow.memorization.score import score_to_ledger
+from forgetflow.memorization.thresholds import Thresholds
 from forgetflow.models.io import load_model, save_model
 from forgetflow.records import Sample
 from forgetflow.unlearning.config import TrainingConfig
@@ -66,6 +67,7 @@ def unlearn_model(
     twins: pa.Table | None,
     ledger: pa.Table,
     checkpoint_dir: Path | None = None,
+    thresholds: Thresholds | None = None,
 ) -> UnlearningOutput:
     """Unlearn `splits["forget"]` keeping `splits["retain"]`, driven by `ledger` (the scores
     before training); save the model and rescore forget and holdout after."""
@@ -80,7 +82,7 @@ def unlearn_model(
         model, tokenizer, method, training, seed, forget,
         retain=splits.get("retain", ()), holdout=splits.get("holdout", ()),
         twins=[by_source.get(s.sample_id) for s in forget], ledger=ledger,
-        checkpoint_dir=checkpoint_dir,
+        checkpoint_dir=checkpoint_dir, thresholds=thresholds,
     )  # fmt: skip
     trained = save_trained(result, tokenizer, training, out_dir)
     scored = forget + list(splits.get("holdout", ()))

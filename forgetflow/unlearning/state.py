@@ -37,6 +37,7 @@ class CheckpointedLoop(Protocol):
 
     method: BaseModel
     config: BaseModel
+    thresholds: BaseModel
     seed: int
     rows: Rows
     model: torch.nn.Module

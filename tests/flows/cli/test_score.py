@@ -49,8 +49,8 @@ def test_scores_every_sample_with_one_column_per_metric(tiny_world, files, tmp_p
     flagged = {r: [rows[i]["outlier"] for i, rr in reps.items() if rr == r] for r in (1, 32)}
     assert all(flagged[32]) and sum(flagged[1]) < len(flagged[1])  # the most exposed all stand out
     count = sum(rows[i]["outlier"] for i in rows)
-    assert f"outliers (ma beyond the holdout mean): {count}" in output
-    strict = tmp_path / "strict.parquet"
+    assert f"outliers (ma beyond the holdout quantile:0.95): {count}" in output  # the default
+    loose = tmp_path / "loose.parquet"
     code, output = invoke(
         capsys,
         "score",
@@ -59,18 +59,18 @@ def test_scores_every_sample_with_one_column_per_metric(tiny_world, files, tmp_p
         "--data",
         str(files["forget"]),
         "--out",
-        str(strict),
+        str(loose),
         "--metrics",
         "ma",
         "--holdout",
         str(files["holdout"]),
         "--threshold",
-        "quantile:0.95",
+        "mean",
     )
     assert code == 0, output
-    strict_rows = pq.read_table(strict).to_pylist()
-    assert sum(r["outlier"] for r in strict_rows) <= count  # fmt: skip
-    assert all(r["outlier"] for r in strict_rows if reps[r["sample_id"]] == 32)
+    loose_rows = pq.read_table(loose).to_pylist()
+    assert sum(r["outlier"] for r in loose_rows) >= count  # half the non-members lie beyond a mean
+    assert f"beyond the holdout mean): {sum(r['outlier'] for r in loose_rows)}" in output
 
 
 def test_qa_rows_are_scored_on_their_answers(tiny_world, tmp_path, capsys) -> None:

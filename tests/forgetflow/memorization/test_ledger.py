@@ -5,13 +5,19 @@ import pytest
 from forgetflow.memorization.ledger import (
     append,
     beyond,
-    holdout_threshold,
     ledger_rows,
     outliers,
     steps,
     summary,
 )
 from forgetflow.memorization.metrics import SampleScore
+from forgetflow.memorization.thresholds import ThresholdRule, Thresholds
+
+MEAN = ThresholdRule(rule="mean")
+
+
+def quantile(q: float) -> ThresholdRule:
+    return ThresholdRule(rule="quantile", quantile=q)
 
 
 def scores(split: str, mas: list[float], losses: list[float]) -> list[SampleScore]:
@@ -29,7 +35,7 @@ def constructed_ledger():
     )
     after = ledger_rows(
         scores("forget", [0.35, 0.1, 0.1], [2.0, 5.0, 5.0])
-        + scores("holdout", [0.3, 0.3], [3.0, 3.0]),
+        + scores("holdout", [0.6, 0.6], [3.0, 3.0]),  # the unlearned model's holdout
         step=10,
     )
     return append(before, after)
@@ -37,23 +43,31 @@ def constructed_ledger():
 
 def test_threshold_is_the_holdout_mean_and_outliers_lie_beyond_it() -> None:
     ledger = constructed_ledger()
-    found = outliers(ledger, step=0, metric="ma")
+    found = outliers(ledger, 0, "ma", MEAN)
     assert found.threshold == pytest.approx(0.3)
     assert found.sample_ids == ("forget-0", "forget-1")
-    assert outliers(ledger, step=10, metric="ma").sample_ids == ("forget-0",)
+
+
+def test_after_training_the_threshold_stays_the_one_calibrated_before() -> None:
+    """The holdout rescored on the unlearned model (MA 0.6) does not move the line: the after
+    model is judged by the step-0 threshold, as the loop's policy judges it."""
+    after = outliers(constructed_ledger(), 10, "ma", MEAN)
+    assert after.threshold == pytest.approx(0.3)
+    assert after.sample_ids == ("forget-0",)
+    assert summary(constructed_ledger(), 10, "ma", MEAN)["ma_threshold"] == pytest.approx(0.3)
 
 
 def test_lower_is_more_memorized_for_loss() -> None:
-    found = outliers(constructed_ledger(), step=0, metric="loss")
+    found = outliers(constructed_ledger(), 0, "loss", MEAN)
     assert found.threshold == pytest.approx(3.0)
     assert found.sample_ids == ("forget-0", "forget-1")  # loss below the holdout mean
 
 
 def test_a_quantile_threshold_keeps_that_share_of_non_members_on_their_side() -> None:
     holdout = [float(v) for v in range(101)]  # 0 .. 100
-    assert holdout_threshold(holdout, +1, "quantile", 0.95) == pytest.approx(95.0)
-    assert holdout_threshold(holdout, -1, "quantile", 0.95) == pytest.approx(5.0)
-    assert holdout_threshold(holdout, +1, "mean") == pytest.approx(50.0)
+    assert quantile(0.95).threshold(holdout, +1) == pytest.approx(95.0)
+    assert quantile(0.95).threshold(holdout, -1) == pytest.approx(5.0)
+    assert MEAN.threshold(holdout, +1) == pytest.approx(50.0)
     forget = {"a": 96.0, "b": 95.0, "c": 4.0, "d": 50.0}
     assert beyond(forget, 95.0, +1) == ("a",)  # strictly beyond
     assert beyond(forget, 5.0, -1) == ("c",)
@@ -61,37 +75,46 @@ def test_a_quantile_threshold_keeps_that_share_of_non_members_on_their_side() ->
 
 def test_quantile_outliers_on_a_constructed_ledger() -> None:
     ledger = constructed_ledger()  # holdout MA at step 0: 0.2, 0.4
-    found = outliers(ledger, 0, "ma", rule="quantile", quantile=0.5)
+    found = outliers(ledger, 0, "ma", quantile(0.5))
     assert found.threshold == pytest.approx(0.3) and found.rule == "quantile:0.5"
-    strict = outliers(ledger, 0, "ma", rule="quantile", quantile=0.9)
+    strict = outliers(ledger, 0, "ma", quantile(0.9))
     assert strict.threshold == pytest.approx(0.38)
     assert strict.sample_ids == ("forget-0", "forget-1")
-    assert outliers(ledger, 0, "loss", rule="quantile", quantile=0.9).threshold == pytest.approx(
-        2.2
-    )  # lower loss is more memorized: the 10% quantile
+    # lower loss is more memorized: the 10% quantile
+    assert outliers(ledger, 0, "loss", quantile(0.9)).threshold == pytest.approx(2.2)
 
 
 def test_summary_and_steps() -> None:
     ledger = constructed_ledger()
     assert steps(ledger) == [0, 10]
-    got = summary(ledger, 0)
+    got = summary(ledger, 0, "ma", MEAN)
     assert got["forget_ma_mean"] == pytest.approx((0.9 + 0.5 + 0.2) / 3)
     assert got["holdout_loss_mean"] == pytest.approx(3.0)
     assert got["outliers"] == 2.0 and got["ma_threshold"] == pytest.approx(0.3)
     assert got["forget_ma_p50"] == pytest.approx(0.5)
     assert got["holdout_loss_p10"] == pytest.approx(2.2)
-    assert "forget_ma_mean" in summary(ledger, 10) and summary(ledger, 10)["outliers"] == 1.0
+    later = summary(ledger, 10, "ma", MEAN)
+    assert "forget_ma_mean" in later and later["outliers"] == 1.0
+    assert summary(ledger, 0, "loss", MEAN)["loss_threshold"] == pytest.approx(3.0)
 
 
 def test_bad_requests_raise_clear_errors() -> None:
     ledger = constructed_ledger()
     with pytest.raises(ValueError, match="bogus"):
-        outliers(ledger, 0, "bogus")
-    with pytest.raises(ValueError, match="no holdout zlib at step 0"):
-        outliers(ledger, 0, "zlib")  # a known metric this ledger lacks
-    with pytest.raises(ValueError, match="unknown threshold rule"):
-        outliers(ledger, 0, "ma", rule="median")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="quantile must lie in"):
-        outliers(ledger, 0, "ma", rule="quantile", quantile=1.0)
-    with pytest.raises(ValueError, match="no holdout ma at step 5"):
-        outliers(ledger, 5, "ma")
+        outliers(ledger, 0, "bogus", MEAN)
+    with pytest.raises(ValueError, match="no forget 'zlib' at step 0"):
+        outliers(ledger, 0, "zlib", MEAN)  # a known metric this ledger lacks
+    with pytest.raises(ValueError, match="rule"):
+        ThresholdRule(rule="median")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="quantile"):
+        quantile(1.0)
+    with pytest.raises(ValueError, match="no forget 'ma' at step 5"):
+        outliers(ledger, 5, "ma", MEAN)
+
+
+def test_every_rule_is_stated_in_words() -> None:
+    said = Thresholds().describe("loss", ["ma"])
+    assert "0.95 quantile of the holdout's loss" in said[0] and "5% of non-members" in said[0]
+    assert "below it" in said[0]  # lower loss is more memorized
+    assert said[1].startswith("Stopping rule on ma") and "mean ma of the holdout" in said[1]
+    assert "not used by this run" in Thresholds().describe("ma")[1]

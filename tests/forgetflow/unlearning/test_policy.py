@@ -5,9 +5,12 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from forgetflow.memorization.ledger import ledger_rows
+from forgetflow.memorization.ledger import calibrated, ledger_rows
 from forgetflow.memorization.metrics import SampleScore, direction
+from forgetflow.memorization.thresholds import ThresholdRule
 from forgetflow.unlearning import policy
+
+MEAN = ThresholdRule(rule="mean")
 
 
 def ledger(steps: dict[int, dict[str, dict[str, float]]]):
@@ -29,11 +32,11 @@ def test_threshold_is_the_holdout_at_the_first_step_and_latest_is_the_last() -> 
     later = {"h1": {"ma": 0.9}, "h2": {"ma": 0.9}, "f1": {"ma": 0.25}, "f2": {"ma": 0.6},
              "f3": {"ma": 0.1}}  # fmt: skip
     table = ledger({0: START, 5: later})
-    assert policy.threshold(table, "ma") == pytest.approx(0.3)  # holdout mean at step 0
+    assert calibrated(table, "ma", MEAN) == pytest.approx(0.3)  # holdout mean at step 0
     assert policy.latest(table, "ma") == {"f1": 0.25, "f2": 0.6, "f3": 0.1}
-    assert policy.remaining(table, "ma") == ("f2",)
+    assert policy.remaining(table, "ma", MEAN) == ("f2",)
     with pytest.raises(ValueError, match="no holdout 'zlib'"):
-        policy.threshold(table, "zlib")
+        calibrated(table, "zlib", MEAN)
 
 
 def test_selector_keeps_samples_beyond_and_always_the_most_memorized() -> None:
@@ -57,22 +60,22 @@ def test_memorization_weights_have_mean_one_and_follow_memorization() -> None:
 
 def test_aggregate_rule_needs_every_metric_below_its_holdout_mean() -> None:
     table = ledger({0: START})
-    assert not policy.aggregate_done(table, ["ma"])  # forget MA mean 0.5 > 0.3
+    assert not policy.aggregate_done(table, ["ma"], MEAN)  # forget MA mean 0.5 > 0.3
     ma_low = {k: {"ma": 0.1 if k.startswith("f") else v["ma"], "el_3": v["el_3"]}
               for k, v in START.items()}  # fmt: skip
     table = ledger({0: START, 3: ma_low})
-    assert policy.aggregate_done(table, ["ma"])
-    assert not policy.aggregate_done(table, ["ma", "el_3"])  # EL mean 0.3 > 0.2
+    assert policy.aggregate_done(table, ["ma"], MEAN)
+    assert not policy.aggregate_done(table, ["ma", "el_3"], MEAN)  # EL mean 0.3 > 0.2
     both = {k: {"ma": 0.1, "el_3": 0.0} if k.startswith("f") else v for k, v in START.items()}
-    assert policy.aggregate_done(ledger({0: START, 3: ma_low, 6: both}), ["ma", "el_3"])
+    assert policy.aggregate_done(ledger({0: START, 3: ma_low, 6: both}), ["ma", "el_3"], MEAN)
 
 
 def test_per_sample_rule_waits_for_the_last_outlier() -> None:
     one_left = {"h1": {"ma": 0.2}, "h2": {"ma": 0.4}, "f1": {"ma": 0.35}, "f2": {"ma": 0.1},
                 "f3": {"ma": 0.1}}  # fmt: skip
-    assert policy.remaining(ledger({0: START, 2: one_left}), "ma") == ("f1",)
+    assert policy.remaining(ledger({0: START, 2: one_left}), "ma", MEAN) == ("f1",)
     none_left = {**one_left, "f1": {"ma": 0.3}}  # on the threshold is not beyond it
-    assert policy.remaining(ledger({0: START, 2: one_left, 4: none_left}), "ma") == ()
+    assert policy.remaining(ledger({0: START, 2: one_left, 4: none_left}), "ma", MEAN) == ()
 
 
 def test_utility_guard_stops_on_the_margin_and_keeps_the_best_checkpoint() -> None:
