@@ -8,7 +8,7 @@ from importlib import metadata, resources
 import yaml
 
 from flows.params import PipelineConfig, WorldSource, load_config
-from forgetflow.generation.registry import BackendConfig
+from forgetflow.generation.config import BackendConfig
 from forgetflow.scenarios.world.build import world_config
 
 PRESETS = "deployments"  # the presets' folder inside the `flows` package

@@ -12,7 +12,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from forgetflow.generation.base import Prompt, SamplingParams
-from forgetflow.generation.registry import BACKENDS, BackendRequest
+from forgetflow.generation.config import BACKENDS
+from forgetflow.generation.registry import BackendRequest
 from forgetflow.hashing import stable_seed
 from forgetflow.records import Completion
 

@@ -11,7 +11,8 @@ from transformers import PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from forgetflow.generation.base import Prompt, SamplingParams
-from forgetflow.generation.registry import BACKENDS, BackendRequest
+from forgetflow.generation.config import BACKENDS
+from forgetflow.generation.registry import BackendRequest
 from forgetflow.lm.logprobs import target_logprobs
 from forgetflow.lm.tokens import batches, pad_right, pair_ids, prompt_ids
 from forgetflow.models.io import load_model

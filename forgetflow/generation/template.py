@@ -14,7 +14,8 @@ from contextlib import contextmanager
 
 from forgetflow.data.pii import fake_value, make_faker
 from forgetflow.generation.base import Prompt, SamplingParams, UnsupportedOperationError
-from forgetflow.generation.registry import BACKENDS, BackendRequest
+from forgetflow.generation.config import BACKENDS
+from forgetflow.generation.registry import BackendRequest
 from forgetflow.hashing import stable_seed
 from forgetflow.lm.prompts import first_line_end
 from forgetflow.records import Completion

@@ -15,7 +15,8 @@ import httpx
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from forgetflow.generation.base import Prompt, SamplingParams
-from forgetflow.generation.registry import BACKENDS, BackendConfig, BackendRequest
+from forgetflow.generation.config import BACKENDS, BackendConfig
+from forgetflow.generation.registry import BackendRequest
 from forgetflow.generation.server import (
     ServerConfig,
     ServerError,

@@ -1,15 +1,18 @@
-"""The unlearning loop's settings (TrainingConfig, with its DriveConfig and LoraSettings) and
-what they build: the optimizer and the LoRA wrapper."""
+"""The unlearning stage's settings (`unlearning:` in a pipeline config: UnlearningConfig, its
+method and its TrainingConfig, with DriveConfig and LoraSettings) and what they build: the
+optimizer and the LoRA wrapper."""
 
 from __future__ import annotations
 
 from typing import Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from transformers import PreTrainedModel
 
 from forgetflow.memorization.metrics import parse_metrics
+from forgetflow.unlearning.methods.grad_diff import GradDiffConfig
+from forgetflow.unlearning.methods.registry import method_config_union
 
 DEFAULT_STEPS = 40
 
@@ -123,6 +126,28 @@ class TrainingConfig(BaseModel):
         if self.steps is None and self.epochs is None:
             object.__setattr__(self, "steps", DEFAULT_STEPS)
         return self
+
+
+# every registered method's config, by `name` (the Prefect form lists each)
+MethodConfig = method_config_union()
+
+
+class UnlearningConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    method: MethodConfig = Field(
+        GradDiffConfig(), description="the method by name (grad_ascent, grad_diff, npo, simnpo, "
+        "idk_dpo) and its settings",
+    )  # fmt: skip
+    training: TrainingConfig = TrainingConfig()
+
+    @field_validator("method", mode="before")
+    @classmethod
+    def grad_diff_by_default(cls, method: object) -> object:
+        """A method without a name is GradDiff (configs written before the other methods)."""
+        if isinstance(method, dict) and "name" not in method:
+            return {"name": "grad_diff", **method}
+        return method
 
 
 def make_optimizer(

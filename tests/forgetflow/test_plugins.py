@@ -57,7 +57,7 @@ ECHO = '''
 """echo: a backend that answers every prompt with the prompt, upper-cased."""
 from contextlib import contextmanager
 
-from forgetflow.generation.registry import BACKENDS
+from forgetflow.generation.config import BACKENDS
 from forgetflow.records import Completion
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from forgetflow.generation.registry import BACKENDS, BackendConfig, serves_model
+from forgetflow.generation.config import BACKENDS, BackendConfig, serves_model
 from forgetflow.memorization.metrics import METRICS, direction, parse_metrics
 from forgetflow.registry import DuplicateNameError, Registry, UnknownNameError
 from forgetflow.unlearning.methods.registry import METHODS, get_method

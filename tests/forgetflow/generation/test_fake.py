@@ -3,8 +3,9 @@ from __future__ import annotations
 import pytest
 
 from forgetflow.generation.base import GenerationBackend, SamplingParams
+from forgetflow.generation.config import BackendConfig
 from forgetflow.generation.fake import EOS, FakeBackend
-from forgetflow.generation.registry import BackendConfig, backend_params, open_backend
+from forgetflow.generation.registry import backend_params, open_backend
 from forgetflow.generation.template import TemplateBackend
 
 

@@ -105,7 +105,7 @@ def test_a_failed_startup_leaves_no_process_and_shows_the_log(server_config) -> 
 def test_the_audit_decodes_through_a_vllm_server(tiny_world, tmp_path, server_config) -> None:
     from forgetflow.audit.extraction import audit_models
     from forgetflow.data.loaders import load_split
-    from forgetflow.generation.registry import BackendConfig
+    from forgetflow.generation.config import BackendConfig
 
     forget = list(load_split(tiny_world.splits["forget"], "forget").samples)
     samples = [s for s in forget if s.repetitions >= 8][:16]
