@@ -1,6 +1,7 @@
-"""Checkpoints of the unlearning loop: everything a re-run needs to continue where a stopped run
-was and end with the same weights (model, optimizer, scheduler, RNG states, sampler positions,
-ledger, logs, drive state).
+"""Checkpoints of the unlearning loop: files only. A checkpoint is the loop's
+`LoopState.state_dict()` (torch.save; the ledger as Parquet beside it) and a resume hands what it
+reads to `LoopState.load_state_dict()`, so a re-run continues where a stopped run was and ends
+with the same weights.
 
 Layout under the run's checkpoint directory: `last/` (replaced whole at each save: written
 beside it, then renamed), `best.pt` (the utility guard's best weights) and `fingerprint.json`
@@ -10,17 +11,18 @@ beside it, then renamed), `best.pt` (the utility guard's best weights) and `fing
 from __future__ import annotations
 
 import json
-import random
 from pathlib import Path
+from typing import Protocol
 
 import pyarrow.parquet as pq
 import torch
 import torch.distributed as dist
+from pydantic import BaseModel
 
 from forgetflow.atomic import staged_dir, staged_file, write_text
 from forgetflow.hashing import content_sha256
-from forgetflow.unlearning import policy
-from forgetflow.unlearning.state import CheckpointedLoop, StepLog
+from forgetflow.unlearning.rows import Rows
+from forgetflow.unlearning.state import LoopState
 
 STATE = "state.pt"
 LEDGER = "ledger.parquet"
@@ -28,6 +30,20 @@ LEDGER = "ledger.parquet"
 
 class CheckpointError(RuntimeError):
     """A checkpoint directory belongs to another run, or is damaged."""
+
+
+class CheckpointedLoop(Protocol):
+    """What a checkpoint fingerprints, saves and restores of a running loop."""
+
+    method: BaseModel
+    config: BaseModel
+    thresholds: BaseModel
+    seed: int
+    rows: Rows
+    state: LoopState
+    checkpoint_dir: Path | None
+    rank: int
+    world: int
 
 
 def fingerprint(trainer: CheckpointedLoop) -> str:
@@ -47,38 +63,40 @@ def barrier(trainer: CheckpointedLoop) -> None:
         dist.barrier()
 
 
+def directory_of(trainer: CheckpointedLoop) -> Path:
+    if trainer.checkpoint_dir is None:
+        raise CheckpointError("this run has no checkpoint directory")
+    return trainer.checkpoint_dir
+
+
 def save(trainer: CheckpointedLoop) -> None:
     """Write `last/` for the trainer's current step (rank 0 writes; every rank waits)."""
-    directory = trainer.checkpoint_dir
-    assert directory is not None
+    directory = directory_of(trainer)
     if trainer.rank == 0:
         directory.mkdir(parents=True, exist_ok=True)
         write_text(directory / "fingerprint.json", json.dumps({"sha256": fingerprint(trainer)}))
         with staged_dir(directory / "last", replace=True) as staging:
-            write_last(trainer, staging)
+            write_state(trainer.state, staging)
     barrier(trainer)
 
 
-def write_last(trainer: CheckpointedLoop, staging: Path) -> None:
-    state = {
-            "step": trainer.step, "consumed": trainer.consumed, "stopped_by": trainer.stopped_by,
-            "model": trainer.model.state_dict(), "optimizer": trainer.optimizer.state_dict(),
-            "scheduler": trainer.scheduler.state_dict(),
-            "torch_rng": torch.get_rng_state(), "python_rng": random.getstate(),
-            "forget_order": trainer.forget_order.state(),
-            "retain_order": trainer.retain_order.state(),
-            "logs": [(log.step, log.values) for log in trainer.logs],
-            "guard": trainer.guard.state() if trainer.guard is not None else None,
-        }  # fmt: skip
-    torch.save(state, staging / STATE)
-    if trainer.ledger is not None:
-        pq.write_table(trainer.ledger, staging / LEDGER)
+def write_state(state: LoopState, folder: Path) -> None:
+    values = state.state_dict()
+    ledger = values.pop("ledger")
+    torch.save(values, folder / STATE)
+    if ledger is not None:
+        pq.write_table(ledger, folder / LEDGER)
+
+
+def read_state(folder: Path) -> dict:
+    values = torch.load(folder / STATE, weights_only=False)
+    values["ledger"] = pq.read_table(folder / LEDGER) if (folder / LEDGER).is_file() else None
+    return values
 
 
 def resume(trainer: CheckpointedLoop) -> bool:
-    """Load `last/` into the trainer when there is one; False for a fresh run."""
-    directory = trainer.checkpoint_dir
-    assert directory is not None
+    """Load `last/` into the trainer's state when there is one; False for a fresh run."""
+    directory = directory_of(trainer)
     last = directory / "last"
     if not (last / STATE).is_file():
         return False
@@ -88,21 +106,7 @@ def resume(trainer: CheckpointedLoop) -> bool:
             f"{directory} holds checkpoints of a run with other settings or data; "
             "use another checkpoint directory or remove it"
         )
-    state = torch.load(last / STATE, weights_only=False)
-    trainer.model.load_state_dict(state["model"])
-    trainer.optimizer.load_state_dict(state["optimizer"])
-    trainer.scheduler.load_state_dict(state["scheduler"])
-    torch.set_rng_state(state["torch_rng"])
-    random.setstate(state["python_rng"])
-    trainer.forget_order.load(state["forget_order"])
-    trainer.retain_order.load(state["retain_order"])
-    trainer.step, trainer.consumed = state["step"], state["consumed"]
-    trainer.stopped_by = state["stopped_by"]
-    trainer.logs = [StepLog(step, values) for step, values in state["logs"]]
-    if state["guard"] is not None:
-        trainer.guard = policy.UtilityGuard.from_state(state["guard"])
-    if (last / LEDGER).is_file():
-        trainer.ledger = pq.read_table(last / LEDGER)
+    trainer.state.load_state_dict(read_state(last))
     return True
 
 

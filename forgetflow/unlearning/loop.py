@@ -38,7 +38,7 @@ from forgetflow.unlearning.methods.batch import NEEDS, PREFERRED, UnlearningBatc
 from forgetflow.unlearning.methods.registry import get_method
 from forgetflow.unlearning.reference_model import CachedReference, ResidentReference
 from forgetflow.unlearning.rows import Cycler, Rows, preferred_samples, split, tokenized
-from forgetflow.unlearning.state import StepLog, TrainingResult
+from forgetflow.unlearning.state import LoopState, StepLog, TrainingResult
 
 
 def world() -> tuple[int, int]:
@@ -119,15 +119,12 @@ class UnlearningLoop:
         self.scheduler = get_scheduler(config.schedule, self.optimizer,
                                        num_warmup_steps=config.warmup_steps,
                                        num_training_steps=self.max_steps)  # fmt: skip
-        self.forget_order = Cycler(len(forget), config.batch_size, seed)
-        self.retain_order = Cycler(max(1, len(self.rows.retain)), config.batch_size, seed + 1)
-        self.ledger = ledger
-        self.guard = (policy.UtilityGuard(config.drive.guard_margin, direction(config.drive.metric))
-                      if config.drive.guard_margin is not None else None)  # fmt: skip
-        self.step, self.consumed = 0, 0
-        self.logs: list[StepLog] = []
-        self.stopped_by = ""
-        self.best_state: dict[str, torch.Tensor] | None = None  # the guard's, without a folder
+        samplers = {"forget": Cycler(len(forget), config.batch_size, seed),
+                    "retain": Cycler(max(1, len(self.rows.retain)), config.batch_size, seed + 1)}  # fmt: skip
+        guard = (policy.UtilityGuard(config.drive.guard_margin, direction(config.drive.metric))
+                 if config.drive.guard_margin is not None else None)  # fmt: skip
+        self.state = LoopState(self.model, self.optimizer, self.scheduler, samplers, guard,
+                               ledger)  # fmt: skip
 
     def _encode(
         self, forget: Sequence[Sample], retain: Sequence[Sample], twins: Sequence[str | None]
@@ -188,17 +185,18 @@ class UnlearningLoop:
 
     def _draw(self) -> tuple[list[int], list[int], torch.Tensor | None]:
         """The step's forget rows (after selection), retain rows and per-row weights."""
-        picked = self.forget_order.next()
-        retain = self.retain_order.next() if self.rows.retain else []
-        self.consumed += len(picked)
+        state = self.state
+        picked = state.samplers["forget"].next()
+        retain = state.samplers["retain"].next() if self.rows.retain else []
+        state.consumed += len(picked)
         settings = self.config.drive
-        if not (settings.select or settings.weights == "memorization") or self.ledger is None:
+        if not (settings.select or settings.weights == "memorization") or state.ledger is None:
             return picked, retain, None
-        values = policy.latest(self.ledger, settings.metric)
+        values = policy.latest(state.ledger, settings.metric)
         sign = direction(settings.metric)
         ids = [self.rows.forget_ids[i] for i in picked]
         if settings.select:
-            limit = calibrated(self.ledger, settings.metric, self.thresholds.outliers)
+            limit = calibrated(state.ledger, settings.metric, self.thresholds.outliers)
             keep = policy.select(ids, values, limit, sign)
             picked, ids = [picked[k] for k in keep], [ids[k] for k in keep]
             retain = retain[: max(1, len(retain) * len(keep) // self.config.batch_size)]
@@ -252,9 +250,9 @@ class UnlearningLoop:
 
     def _score_due(self, epoch_before: int) -> bool:
         settings = self.config.drive
-        if settings.score_every is not None and self.step % settings.score_every == 0:
+        if settings.score_every is not None and self.state.step % settings.score_every == 0:
             return True
-        epoch = self.consumed // len(self.rows.forget)
+        epoch = self.state.consumed // len(self.rows.forget)
         return settings.score_every_epochs is not None and (
             epoch // settings.score_every_epochs > epoch_before // settings.score_every_epochs
         )
@@ -264,7 +262,7 @@ class UnlearningLoop:
         too at the first scoring (the thresholds) or with `policy.rescore_holdout`."""
         settings = self.config.drive
         samples = list(self.forget_samples)
-        if self.ledger is None or settings.rescore_holdout:
+        if self.state.ledger is None or settings.rescore_holdout:
             samples += self.holdout
         mine = samples[self.rank :: self.world]
         self.model.eval()
@@ -276,7 +274,7 @@ class UnlearningLoop:
             parts: list[pa.Table | None] = [None] * self.world
             dist.all_gather_object(parts, table)
             table = pa.concat_tables([p for p in parts if p is not None])
-        self.ledger = append(self.ledger, table)
+        self.state.ledger = append(self.state.ledger, table)
         return table
 
     @torch.no_grad()
@@ -296,21 +294,22 @@ class UnlearningLoop:
 
     def _after_scoring(self, values: dict[str, float]) -> str:
         """Log the ledger's figures for this step; the stopping rule that holds, or ''."""
-        settings, ledger = self.config.drive, self.ledger
+        settings, state = self.config.drive, self.state
+        ledger = state.ledger
         assert ledger is not None
         forget_now = policy.latest(ledger, settings.metric)
         values[f"forget_{settings.metric}"] = sum(forget_now.values()) / len(forget_now)
         left = policy.remaining(ledger, settings.metric, self.thresholds.outliers)
         values["outliers"] = float(len(left))
-        if self.guard is not None:
+        if state.guard is not None:
             retain = self.retain_loss()
             values["guard_retain_loss"] = retain
-            best_before = self.guard.best_step
-            broke = self.guard.record(self.step, retain, values[f"forget_{settings.metric}"])
-            if self.guard.best_step != best_before and self.checkpoint_dir is not None:
-                checkpoints.save_best(self.checkpoint_dir, self.model, self.step, self.rank)
-            elif self.guard.best_step != best_before:
-                self.best_state = {k: v.clone() for k, v in self.model.state_dict().items()}
+            best_before = state.guard.best_step
+            broke = state.guard.record(state.step, retain, values[f"forget_{settings.metric}"])
+            if state.guard.best_step != best_before and self.checkpoint_dir is not None:
+                checkpoints.save_best(self.checkpoint_dir, self.model, state.step, self.rank)
+            elif state.guard.best_step != best_before:
+                state.best_weights = {k: v.clone() for k, v in self.model.state_dict().items()}
             if broke:
                 return "guard"
         if settings.stop_aggregate and policy.aggregate_done(
@@ -324,44 +323,45 @@ class UnlearningLoop:
     # --- the run ------------------------------------------------------------------------------
 
     def run(self) -> TrainingResult:
+        state = self.state
         resumed = self.checkpoint_dir is not None and checkpoints.resume(self)
-        if not resumed and self.config.drive.scores and self.ledger is None:
+        if not resumed and self.config.drive.scores and state.ledger is None:
             self.score(0)
-        if not resumed and self.guard is not None:
+        if not resumed and state.guard is not None:
             self._after_scoring({})  # the guard's starting retain loss and first checkpoint
         self.train_mode()
-        while not self.stopped_by:
-            if self.step >= self.max_steps:
+        while not state.stopped_by:
+            if state.step >= self.max_steps:
                 by_steps = self.config.steps is not None and self.max_steps == self.config.steps
-                self.stopped_by = "steps" if by_steps else "epochs"
+                state.stopped_by = "steps" if by_steps else "epochs"
                 break
-            epoch_before = self.consumed // len(self.rows.forget)
-            self.step += 1
+            epoch_before = state.consumed // len(self.rows.forget)
+            state.step += 1
             values = self._train_step()
-            values["epoch"] = self.consumed / len(self.rows.forget)
+            values["epoch"] = state.consumed / len(self.rows.forget)
             if self.config.drive.scores and self._score_due(epoch_before):
-                self.score(self.step)
-                self.stopped_by = self._after_scoring(values)
-            log = StepLog(self.step, values)
-            self.logs.append(log)
+                self.score(state.step)
+                state.stopped_by = self._after_scoring(values)
+            log = StepLog(state.step, values)
+            state.logs.append(log)
             every = self.config.checkpoint_every
-            if self.checkpoint_dir is not None and every and self.step % every == 0:
+            if self.checkpoint_dir is not None and every and state.step % every == 0:
                 checkpoints.save(self)
             for hook in self.hooks:
                 hook(log)
         self.model.eval()
-        best = self.guard.best_step if self.guard is not None else None
-        if best is not None and best != self.step:
+        best = state.guard.best_step if state.guard is not None else None
+        if best is not None and best != state.step:
             self._restore_best()
-        history = self.guard.history if self.guard is not None else []
-        return TrainingResult(self.logs, self.ledger, self.step, self.stopped_by, best, self.model,
-                              history)  # fmt: skip
+        history = state.guard.history if state.guard is not None else []
+        return TrainingResult(state.logs, state.ledger, state.step, state.stopped_by, best,
+                              self.model, history)  # fmt: skip
 
     def _restore_best(self) -> None:
         if self.checkpoint_dir is not None:
             checkpoints.load_best(self.checkpoint_dir, self.model)
-        elif self.best_state is not None:
-            self.model.load_state_dict(self.best_state)
+        elif self.state.best_weights is not None:
+            self.model.load_state_dict(self.state.best_weights)
 
 
 def unlearn(
