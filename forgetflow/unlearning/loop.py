@@ -26,15 +26,16 @@ from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from forgetflow.lm.dtypes import effective_dtype
 from forgetflow.lm.logprobs import sequence_nll
-from forgetflow.lm.tokens import TokenBatch, encode, pad_right
-from forgetflow.memorization.ledger import append, calibrated
+from forgetflow.lm.tokens import encode, pad_right
+from forgetflow.memorization.ledger import append
 from forgetflow.memorization.metrics import direction
 from forgetflow.memorization.score import score_to_ledger
 from forgetflow.memorization.thresholds import Thresholds
 from forgetflow.records import Sample
 from forgetflow.unlearning import checkpoints, policy
+from forgetflow.unlearning.batches import Batches, draw
 from forgetflow.unlearning.config import TrainingConfig, apply_lora, make_optimizer
-from forgetflow.unlearning.methods.batch import NEEDS, PREFERRED, UnlearningBatch
+from forgetflow.unlearning.methods.batch import NEEDS, PREFERRED
 from forgetflow.unlearning.methods.registry import get_method
 from forgetflow.unlearning.reference_model import CachedReference, ResidentReference
 from forgetflow.unlearning.rows import Cycler, Rows, preferred_samples, split, tokenized
@@ -94,7 +95,7 @@ class UnlearningLoop:
         torch.manual_seed(seed)
         random.seed(seed)
         top_k = getattr(method, "kl_top_k", 32)
-        self.cached = self.resident = None
+        reference: CachedReference | ResidentReference | None = None
         device = next(model.parameters()).device
         self.device_type = device.type  # autocast's device
         # bfloat16 settings: float32 on a CPU without native bf16 (lm.dtypes, one warning)
@@ -103,12 +104,13 @@ class UnlearningLoop:
         if self.needs and config.reference == "cached":
             rows = self.rows
             with self.autocast():  # the reference's values under the policy's autocast
-                self.cached = CachedReference(model, self.needs, self.pad,
-                                              (rows.forget, rows.forget_starts),
-                                              (rows.preferred, rows.preferred_starts),
-                                              rows.retain, top_k)  # fmt: skip
+                reference = CachedReference(model, self.needs, self.pad,
+                                            (rows.forget, rows.forget_starts),
+                                            (rows.preferred, rows.preferred_starts),
+                                            rows.retain, top_k)  # fmt: skip
         elif self.needs:
-            self.resident = ResidentReference(model, self.needs, top_k)
+            reference = ResidentReference(model, self.needs, top_k)
+        self.batches = Batches(self.rows, self.pad, reference)
         self.model = apply_lora(model, config.lora) if config.lora is not None else model
         self.module = self.model
         if self.world > 1:
@@ -119,8 +121,9 @@ class UnlearningLoop:
         self.scheduler = get_scheduler(config.schedule, self.optimizer,
                                        num_warmup_steps=config.warmup_steps,
                                        num_training_steps=self.max_steps)  # fmt: skip
+        retain_count = max(1, len(self.rows.retain))
         samplers = {"forget": Cycler(len(forget), config.batch_size, seed),
-                    "retain": Cycler(max(1, len(self.rows.retain)), config.batch_size, seed + 1)}  # fmt: skip
+                    "retain": Cycler(retain_count, config.batch_size, seed + 1)}  # fmt: skip
         guard = (policy.UtilityGuard(config.drive.guard_margin, direction(config.drive.metric))
                  if config.drive.guard_margin is not None else None)  # fmt: skip
         self.state = LoopState(self.model, self.optimizer, self.scheduler, samplers, guard,
@@ -154,61 +157,11 @@ class UnlearningLoop:
             bounds.append(max(1, math.ceil(self.config.epochs * per_epoch)))
         return min(bounds)
 
-    # --- batches ------------------------------------------------------------------------------
-
-    def _pad(
-        self, rows: Sequence[list[int]] | dict[int, list[int]], starts: list[int] | None,
-        picked: list[int],
-    ) -> TokenBatch | None:  # fmt: skip
-        """Rows `picked` (each scored from its start, when given), padded; None when empty."""
-        if not rows or not picked:
-            return None
-        chosen = [starts[i] for i in picked] if starts is not None else None
-        return pad_right([rows[i] for i in picked], self.pad, chosen)
-
-    def _batch(self, picked: list[int], retain: list[int], weights: torch.Tensor | None):
-        rows = self.rows
-        forget = self._pad(rows.forget, rows.forget_starts, picked)
-        assert forget is not None
-        retain_batch = self._pad(rows.retain, rows.retain_starts, retain)
-        preferred = self._pad(rows.preferred, rows.preferred_starts, picked)
-        reference = None
-        if self.cached is not None:
-            reference = self.cached.batch(picked, retain, retain_batch)
-        elif self.resident is not None:
-            reference = self.resident.values(forget, preferred, retain_batch)
-        return UnlearningBatch(
-            forget=forget, retain=retain_batch,
-            antisamples=self._pad(rows.twins, None, [i for i in picked if i in rows.twins]),
-            preferred=preferred, weights=weights, reference=reference,
-        )  # fmt: skip
-
-    def _draw(self) -> tuple[list[int], list[int], torch.Tensor | None]:
-        """The step's forget rows (after selection), retain rows and per-row weights."""
-        state = self.state
-        picked = state.samplers["forget"].next()
-        retain = state.samplers["retain"].next() if self.rows.retain else []
-        state.consumed += len(picked)
-        settings = self.config.drive
-        if not (settings.select or settings.weights == "memorization") or state.ledger is None:
-            return picked, retain, None
-        values = policy.latest(state.ledger, settings.metric)
-        sign = direction(settings.metric)
-        ids = [self.rows.forget_ids[i] for i in picked]
-        if settings.select:
-            limit = calibrated(state.ledger, settings.metric, self.thresholds.outliers)
-            keep = policy.select(ids, values, limit, sign)
-            picked, ids = [picked[k] for k in keep], [ids[k] for k in keep]
-            retain = retain[: max(1, len(retain) * len(keep) // self.config.batch_size)]
-        weights = None
-        if settings.weights == "memorization":
-            weights = policy.memorization_weights(ids, values, sign)
-        return picked, retain, weights
-
     # --- one step -----------------------------------------------------------------------------
 
     def _train_step(self) -> dict[str, float]:
-        picked, retain, weights = self._draw()
+        drawn = draw(self.state, self.rows, self.config, self.thresholds)
+        picked, retain, weights = drawn.forget, drawn.retain, drawn.weights
         total = len(picked)
         chunks = split(list(range(total)), self.config.grad_accum)
         retain_chunks = split(retain, self.config.grad_accum)
@@ -227,7 +180,7 @@ class UnlearningLoop:
                 rows = [picked[k] for k in mine]
                 row_weights = weights[mine] if weights is not None else None
                 with self.autocast():  # a resident reference's values too
-                    batch = self._batch(rows, mine_retain, row_weights)
+                    batch = self.batches.batch(rows, mine_retain, row_weights)
                     out = self.spec.loss(self.method, self.module, batch)  # type: ignore[arg-type]
                 share = len(mine) * self.world / total
                 (out.loss * share).backward()
