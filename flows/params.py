@@ -20,21 +20,43 @@ from forgetflow.unlearning.config import UnlearningConfig
 
 
 class PipelineConfig(BaseModel):
+    """One pipeline run: its data, each stage's settings and the threshold rules."""
+
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field("forgetflow", min_length=1)
-    seed: int = 0
-    home: str | None = Field(None, description="forgetflow's folder; default $FORGETFLOW_HOME")
-    experiment: str = "forgetflow"
-    data: DataSource = WorldSource()
-    scoring: ScoringConfig = ScoringConfig()
+    name: str = Field(
+        "forgetflow", min_length=1, description="the run's name: its MLflow parent run and its "
+        "report's title",
+    )  # fmt: skip
+    seed: int = Field(
+        0, description="seed of the run's random draws (the anti-samples' false details, "
+        "the unlearning loop's batches); a scenario has its own seed",
+    )  # fmt: skip
+    home: str | None = Field(
+        None, description="forgetflow's folder (artifacts, MLflow, worlds, checkpoints); null: "
+        "$FORGETFLOW_HOME, else .forgetflow/ under the working directory",
+    )  # fmt: skip
+    experiment: str = Field("forgetflow", description="the MLflow experiment the run logs to")
+    data: DataSource = Field(
+        WorldSource(), description="the model and its forget, retain and holdout sets, by kind: "
+        "world, finetuned or files; default: the tiny built-in world",
+    )  # fmt: skip
+    scoring: ScoringConfig = Field(
+        ScoringConfig(), description="the memorization ledger before unlearning"
+    )
     thresholds: Thresholds = Field(
         Thresholds(), description="the stopping rule and the outlier rule, calibrated on the "
         "holdout before unlearning",
     )  # fmt: skip
-    antisamples: AntisampleConfig = AntisampleConfig()
-    unlearning: UnlearningConfig = UnlearningConfig()
-    audit: AuditConfig = AuditConfig()
+    antisamples: AntisampleConfig = Field(
+        AntisampleConfig(), description="the anti-samples (falsified twins of the forget set)"
+    )
+    unlearning: UnlearningConfig = Field(
+        UnlearningConfig(), description="the unlearning method and its training loop"
+    )
+    audit: AuditConfig = Field(
+        AuditConfig(), description="the extraction attacks before and after unlearning"
+    )
 
     @model_validator(mode="after")
     def antisamples_for_the_method(self) -> PipelineConfig:

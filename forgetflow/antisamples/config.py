@@ -10,6 +10,8 @@ from forgetflow.generation.config import BackendConfig
 
 
 class AntisampleConfig(BaseModel):
+    """Anti-samples: a falsified twin of each forget sample, for a method's anti-sample term."""
+
     model_config = ConfigDict(extra="forbid")
 
     builders: list[Literal["falsified"]] = Field(
@@ -18,9 +20,13 @@ class AntisampleConfig(BaseModel):
         "with the same prompt and false details); [] turns the stage off",
     )
     generator: BackendConfig = Field(
-        BackendConfig(name="template"), description="falsified twins: the template generator"
-    )
-    keep_first_line: bool = Field(True, description="keep the prompt line in each twin")
+        BackendConfig(name="template"), description="the backend that writes the twins: only "
+        "template (rule-based falsification, no model) for now",
+    )  # fmt: skip
+    keep_first_line: bool = Field(
+        True, description="true: each twin keeps its sample's first line (the prompt) and "
+        "falsifies the rest; false: the first line is falsified too",
+    )  # fmt: skip
 
     @field_validator("generator")
     @classmethod

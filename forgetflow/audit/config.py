@@ -8,9 +8,16 @@ from forgetflow.generation.config import BackendConfig, ModelBackend
 
 
 class AuditConfig(BaseModel):
+    """Extraction attacks on the model before and after unlearning."""
+
     model_config = ConfigDict(extra="forbid")
 
-    prefix_tokens: int = Field(32, ge=1, description="prompt length for texts with no newline")
+    prefix_tokens: int = Field(
+        32, ge=1, description="tokens of a sample's start used as its extraction prompt when it "
+        "has no prompt of its own (a text without a newline; others: the first line or the "
+        "question)",
+    )  # fmt: skip
     generator: ModelBackend = Field(
-        BackendConfig(name="hf"), description="who decodes the attack: hf or vllm"
-    )
+        BackendConfig(name="hf"), description="the backend that decodes the attack's "
+        "completions: hf or vllm",
+    )  # fmt: skip

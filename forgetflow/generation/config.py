@@ -36,23 +36,40 @@ class BackendConfig(BaseModel):
 
     name: str = Field(
         "hf",
-        description="hf: in-process; vllm: a vLLM server; fake/template: no model; or any "
-        "backend registered in forgetflow.generation",
+        description="the backend: hf (in-process), vllm (a vLLM server), fake or template (no "
+        "model), or any backend registered in forgetflow.generation",
     )
-    batch_size: int = Field(32, ge=1, description="hf: most prompts per forward pass")
+    batch_size: int = Field(
+        32, ge=1, description="hf: most prompts decoded together in one generation batch (not "
+        "a scoring or training batch)",
+    )  # fmt: skip
     token_budget: int | None = Field(
-        None, ge=1, description="hf: most positions (rows x (prompt + new tokens)) per batch"
-    )
-    url: str | None = Field(None, description="vllm: attach to this server instead of starting one")
-    dtype: Literal["float32", "bfloat16", "float16"] = Field("float32", description="vllm dtype")
+        None, ge=1, description="hf: most positions (rows x (prompt + new tokens)) per "
+        "generation batch; null: bounded by batch_size alone",
+    )  # fmt: skip
+    url: str | None = Field(
+        None, description="vllm: the URL of a running server to attach to; null: start one per "
+        "model",
+    )  # fmt: skip
+    dtype: Literal["float32", "bfloat16", "float16"] = Field(
+        "float32", description="vllm: the dtype the server loads and runs the model in (hf "
+        "decodes in the model's own dtype)",
+    )  # fmt: skip
     kv_cache_gib: int | None = Field(
-        None, ge=1, description="vllm on CPU: KV cache GiB (default: sized to hold kv_tokens)"
-    )
+        None, ge=1, description="vllm on CPU: KV cache size in GiB; null: sized to hold "
+        "kv_tokens positions",
+    )  # fmt: skip
     kv_tokens: int = Field(
-        32768, ge=1, description="vllm on CPU: positions the KV cache holds at once"
+        32768, ge=1, description="vllm on CPU: token positions the KV cache holds at once "
+        "(sizes the cache when kv_cache_gib is null)",
+    )  # fmt: skip
+    max_model_len: int | None = Field(
+        None, ge=1, description="vllm: the context length (tokens) the server serves; null: the "
+        "model's own",
+    )  # fmt: skip
+    startup_timeout_s: float = Field(
+        300.0, gt=0, description="vllm: seconds to wait for a started server to report healthy"
     )
-    max_model_len: int | None = Field(None, ge=1, description="vllm: context length to serve")
-    startup_timeout_s: float = Field(300.0, gt=0, description="vllm: wait this long for health")
 
     @field_validator("name")
     @classmethod

@@ -9,20 +9,28 @@ from forgetflow.memorization.metrics import parse_metrics
 
 
 class ScoringConfig(BaseModel):
+    """The memorization ledger before unlearning: per-sample metrics of the forget set and the
+    holdout."""
+
     model_config = ConfigDict(extra="forbid")
 
-    batch_size: int = Field(16, ge=1)
+    batch_size: int = Field(
+        16, ge=1, description="rows per teacher-forced scoring forward pass (a speed setting; "
+        "extract_kK decodes in scoring.generator's batches)",
+    )  # fmt: skip
     metrics: list[str] = Field(
         ["ma", "loss", "zlib", "min_k_20", "min_kpp_20"],
-        description="ma, loss, zlib, min_k_P, min_kpp_P, el_N, extract_kK",
+        description="the metrics to score: ma, loss, zlib, min_k_P and min_kpp_P (P: percent "
+        "of tokens), el_N (N-grams), extract_kK (K prompt tokens); default: MA and the MIA scores",
     )
     outlier_metric: str = Field(
-        "ma", description="one of the metrics: the one outliers, c(D_f) and the report judge by"
+        "ma", description="the metric outliers, c(D_f) and the report judge by; one of metrics"
     )
     window: int = Field(200, ge=2, description="longer texts are scored in windows")
     generator: ModelBackend = Field(
-        BackendConfig(name="hf"), description="who decodes extract_kK: hf or vllm"
-    )
+        BackendConfig(name="hf"), description="the backend that decodes extract_kK metrics (hf "
+        "or vllm; used only when one is asked for)",
+    )  # fmt: skip
 
     @field_validator("metrics")
     @classmethod

@@ -21,8 +21,10 @@ class WorldSource(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    kind: Literal["world"] = "world"
-    world: WorldConfig = WorldConfig()
+    kind: Literal["world"] = Field("world", description="the built-in world scenario")
+    world: WorldConfig = Field(
+        WorldConfig(), description="the world's settings; default: the tiny world, seed 0"
+    )
 
 
 class FinetunedSource(BaseModel):
@@ -31,8 +33,13 @@ class FinetunedSource(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    kind: Literal["finetuned"] = "finetuned"
-    records: RecordsConfig = RecordsConfig()
+    kind: Literal["finetuned"] = Field(
+        "finetuned", description="the fine-tuned records scenario (a pulled SmolLM2)"
+    )
+    records: RecordsConfig = Field(
+        RecordsConfig(), description="the records and their fine-tuning; default: "
+        "SmolLM2-135M-Instruct fine-tuned on 24 forget and 24 retain records",
+    )  # fmt: skip
 
 
 class FilesSource(BaseModel):
@@ -41,10 +48,10 @@ class FilesSource(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    kind: Literal["files"] = "files"
+    kind: Literal["files"] = Field("files", description="your own model and data files")
     model: str = Field(description="a local HF causal-LM directory, or a pulled model's name")
-    forget: str
-    retain: str
+    forget: str = Field(description="the forget set's file: what the model must stop knowing")
+    retain: str = Field(description="the retain set's file: what the model must keep")
     holdout: str = Field(description="non-members: the calibration for every threshold")
 
 

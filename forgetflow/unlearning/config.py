@@ -22,15 +22,22 @@ class LoraSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    rank: int = Field(8, ge=1)
-    alpha: int = Field(16, ge=1)
-    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    rank: int = Field(8, ge=1, description="rank r of each adapter's low-rank update")
+    alpha: int = Field(
+        16, ge=1, description="LoRA scaling numerator: the update is scaled by alpha / rank (16 "
+        "over rank 8: 2)",
+    )  # fmt: skip
+    dropout: float = Field(
+        0.0, ge=0.0, lt=1.0, description="dropout probability on the adapter's input (0: none)"
+    )
     target_modules: list[str] | None = Field(
-        None, description="module names to adapt; default: peft's choice for the architecture"
-    )
+        None, description="module names to adapt; null: peft's default modules for the "
+        "architecture",
+    )  # fmt: skip
     save: Literal["merged", "adapter"] = Field(
-        "merged", description="save the merged weights, or the adapter alone"
-    )
+        "merged", description="merged: save the base weights with the adapter merged in; "
+        "adapter: save the adapter alone (it loads anywhere a model does, onto its base)",
+    )  # fmt: skip
 
 
 class DriveConfig(BaseModel):
@@ -39,37 +46,59 @@ class DriveConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    score_every: int | None = Field(None, ge=1, description="score every this many steps")
-    score_every_epochs: int | None = Field(None, ge=1, description="or every this many epochs")
-    metrics: list[str] = Field(["ma"], description="what each scoring adds to the ledger")
-    metric: str = Field("ma", description="the metric selection, weights and stops judge by")
+    score_every: int | None = Field(
+        None, ge=1, description="score the forget set (and the holdout) into the ledger every "
+        "this many optimizer steps, and before the first; null: not by steps",
+    )  # fmt: skip
+    score_every_epochs: int | None = Field(
+        None, ge=1, description="or every this many passes over the forget set; null: not by "
+        "epochs (neither set: the loop never scores, and nothing below applies)",
+    )  # fmt: skip
+    metrics: list[str] = Field(
+        ["ma"], description="the memorization metrics each scoring adds to the ledger (names as "
+        "in scoring.metrics; default: MA alone)",
+    )  # fmt: skip
+    metric: str = Field(
+        "ma", description="the metric that selection, memorization weights, the per-sample stop "
+        "and the guard's best checkpoint judge by; one of `metrics`",
+    )  # fmt: skip
     select: bool = Field(
-        False, description="train only on samples still beyond the outlier threshold"
-    )
-    weights: Literal["uniform", "memorization"] = "uniform"
+        False, description="true: train only on forget samples still beyond the outlier "
+        "threshold (thresholds.outliers); false: on every forget sample",
+    )  # fmt: skip
+    weights: Literal["uniform", "memorization"] = Field(
+        "uniform", description="uniform: every forget row's loss weighs the same; memorization: "
+        "each row's loss is weighted by how memorized the sample is (mean weight 1)",
+    )  # fmt: skip
     stop_aggregate: list[str] = Field(
-        [], description="stop once the forget mean of each of these (e.g. ma, el_10) is below "
-        "its threshold under the stopping rule (the holdout mean, as Jang et al.)",
+        [], description="stop once the forget mean of each of these metrics (e.g. ma, el_10) is "
+        "below its threshold under the stopping rule (thresholds.stop); []: no such stop",
     )  # fmt: skip
     stop_per_sample: bool = Field(
-        False, description="stop once no sample is beyond the outlier threshold"
-    )
-    guard_margin: float | None = Field(
-        None, gt=0.0, description="utility guard: stop when the retain loss rises by more than "
-        "this, and keep the best checkpoint",
+        False, description="true: stop once no forget sample is beyond the outlier threshold "
+        "(thresholds.outliers); false: no such stop",
     )  # fmt: skip
-    guard_rows: int = Field(32, ge=1, description="retain rows the guard's loss is measured on")
+    guard_margin: float | None = Field(
+        None, gt=0.0, description="utility guard: stop once the retain rows' mean NLL (nats per "
+        "token) rose by more than this above its first scoring's, and end with the best "
+        "checkpoint (the least memorized scored step within the margin); null: no guard",
+    )  # fmt: skip
+    guard_rows: int = Field(
+        32, ge=1, description="retain rows the utility guard measures its retain loss on"
+    )
     batch_size: int = Field(
-        8, ge=1, description="rows per scoring forward pass (8: fastest here for MA of 240-token "
+        8, ge=1, description="rows per forward pass when the loop scores the ledger (a speed "
+        "setting, not the training batch: training.batch_size; 8 was fastest for MA of 240-token "
         "records on 2 cores, 32 was 35% slower)",
     )  # fmt: skip
     dtype: Literal["float32", "bfloat16"] = Field(
-        "float32", description="bfloat16: autocast the scoring passes (MA of the small world's "
-        "forget set: 35% faster, within 0.0005 of float32 on average)",
+        "float32", description="precision of the ledger's scoring passes: bfloat16 autocasts "
+        "them (MA of the small world's forget set: 35% faster, within 0.0005 of float32 on "
+        "average); training's precision is training.dtype",
     )  # fmt: skip
     rescore_holdout: bool = Field(
-        False, description="score the holdout at every scoring too (thresholds only use the "
-        "first scoring's)",
+        False, description="true: score the holdout at every scoring too (logged; thresholds "
+        "still use the first scoring's); false: the holdout is scored once, before training",
     )  # fmt: skip
 
     @model_validator(mode="after")
@@ -93,33 +122,68 @@ class DriveConfig(BaseModel):
 
 
 class TrainingConfig(BaseModel):
+    """The unlearning loop: its budget, optimizer, precision, reference model and checkpoints."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     steps: int | None = Field(
-        None, ge=1, description="most optimizer steps (40 when neither steps nor epochs is set)"
+        None, ge=1, description="most optimizer steps (40 when neither steps nor epochs is set; "
+        "with both, whichever ends first)",
+    )  # fmt: skip
+    epochs: float | None = Field(
+        None, gt=0, description="most passes over the forget set (fractions allowed); null: "
+        "bounded by steps alone",
+    )  # fmt: skip
+    lr: float = Field(1e-3, gt=0.0, description="peak learning rate of the optimizer")
+    batch_size: int = Field(
+        8, ge=1, description="forget rows per optimizer step (and as many retain rows), split "
+        "into grad_accum micro-batches; not the scoring batch (drive.batch_size)",
+    )  # fmt: skip
+    grad_accum: int = Field(
+        1, ge=1, description="micro-batches each optimizer step's batch_size rows are split "
+        "into (same gradient, less memory; batch_size must divide evenly); 1: no split",
+    )  # fmt: skip
+    optimizer: Literal["adamw", "adam", "sgd"] = Field(
+        "adamw", description="the optimizer (adamw and adam: torch's fused kernels)"
     )
-    epochs: float | None = Field(None, gt=0, description="most passes over the forget set")
-    lr: float = Field(1e-3, gt=0.0)
-    batch_size: int = Field(8, ge=1, description="forget rows per optimizer step")
-    grad_accum: int = Field(1, ge=1, description="micro-batches per step")
-    optimizer: Literal["adamw", "adam", "sgd"] = "adamw"
-    weight_decay: float = Field(0.0, ge=0.0)
-    max_grad_norm: float | None = Field(1.0, gt=0.0, description="clip; None: no clipping")
-    schedule: Literal["constant", "linear", "cosine"] = "constant"
-    warmup_steps: int = Field(0, ge=0)
+    weight_decay: float = Field(
+        0.0, ge=0.0, description="the optimizer's weight decay coefficient (0: none)"
+    )
+    max_grad_norm: float | None = Field(
+        1.0, gt=0.0, description="clip the gradient's global L2 norm to this; null: no clipping"
+    )
+    schedule: Literal["constant", "linear", "cosine"] = Field(
+        "constant", description="the learning rate after warmup: constant at lr, or decaying "
+        "linearly or by a cosine to 0 at the last step",
+    )  # fmt: skip
+    warmup_steps: int = Field(
+        0, ge=0, description="optimizer steps of linear warmup from 0 to lr under the linear "
+        "and cosine schedules (constant ignores it); 0: none",
+    )  # fmt: skip
     dtype: Literal["float32", "bfloat16"] = Field(
-        "float32", description="bfloat16: autocast forward passes, float32 master weights"
-    )
+        "float32", description="precision of the training forward passes: bfloat16 autocasts "
+        "them over float32 master weights; float32: no autocast",
+    )  # fmt: skip
     dropout: bool = Field(
-        False, description="train with the model's dropout; off: deterministic steps that "
-        "gradient accumulation and processes split exactly",
+        False, description="true: train with the model's dropout; false: deterministic steps "
+        "that gradient accumulation and processes split exactly",
     )  # fmt: skip
     reference: Literal["cached", "resident"] = Field(
-        "cached", description="reference values computed once, or a frozen model copy"
+        "cached", description="how methods with a reference model (NPO, IdkDPO, KL retain) get "
+        "its values: cached: computed once before the first step; resident: a frozen copy of "
+        "the model kept in memory",
+    )  # fmt: skip
+    lora: LoraSettings | None = Field(
+        None, description="train a LoRA adapter instead of every weight; null: full fine-tuning"
     )
-    lora: LoraSettings | None = None
-    checkpoint_every: int | None = Field(None, ge=1, description="save a checkpoint every N steps")
-    drive: DriveConfig = DriveConfig()
+    checkpoint_every: int | None = Field(
+        None, ge=1, description="save a resumable checkpoint every this many optimizer steps; "
+        "null: none",
+    )  # fmt: skip
+    drive: DriveConfig = Field(
+        DriveConfig(), description="how the memorization ledger steers training (selection, "
+        "weights, stops, guard); default: not at all",
+    )  # fmt: skip
 
     @model_validator(mode="after")
     def bounded(self) -> TrainingConfig:
@@ -133,13 +197,17 @@ MethodConfig = method_config_union()
 
 
 class UnlearningConfig(BaseModel):
+    """The unlearning stage: a method (its loss) run by one training loop."""
+
     model_config = ConfigDict(extra="forbid")
 
     method: MethodConfig = Field(
         GradDiffConfig(), description="the method by name (grad_ascent, grad_diff, npo, simnpo, "
-        "idk_dpo) and its settings",
+        "idk_dpo) and its settings; default: GradDiff with its paper's weights",
     )  # fmt: skip
-    training: TrainingConfig = TrainingConfig()
+    training: TrainingConfig = Field(
+        TrainingConfig(), description="the training loop's settings, the same for every method"
+    )
 
     @field_validator("method", mode="before")
     @classmethod

@@ -59,19 +59,26 @@ class RecordsConfig(BaseModel):
         description="the target's stable name; the retain model's adds -retain",
     )  # fmt: skip
     base: str = Field("smollm2-135m-instruct", description="a pulled model's name or a directory")
-    seed: int = 0
-    buckets: list[int] = Field([1, 4, 16], min_length=1, description="exposures per record")
-    forget_per_bucket: int = Field(8, ge=1)
-    retain_per_bucket: int = Field(8, ge=1)
-    holdout: int = Field(24, ge=1, description="records never seen: the non-members")
-    fields: list[str] = Field(["Name", "Email", "Phone", "SSN"], min_length=2,
-                              description="one line each; the Name line is the prompt")  # fmt: skip
-    lr: float = Field(3e-4, gt=0.0, description="peak AdamW learning rate")
-    batch_size: int = Field(
-        2, ge=1, description="records per step (SmolLM2: batches of 8 extracted 12% of the r=16 "
-        "records, batches of 2 all of them; lr 1e-3 at 8 diverged)",
+    seed: int = Field(0, description="seed of the records' draw and of the fine-tuning")
+    buckets: list[int] = Field(
+        [1, 4, 16], min_length=1, description="the exposure counts r: each forget and retain "
+        "record is seen r times in the fine-tuning, r cycling through this list",
     )  # fmt: skip
-    lora: LoraSettings | None = Field(None, description="fine-tune a LoRA adapter (merged)")
+    forget_per_bucket: int = Field(8, ge=1, description="forget records per exposure count")
+    retain_per_bucket: int = Field(8, ge=1, description="retain records per exposure count")
+    holdout: int = Field(24, ge=1, description="records never seen: the non-members")
+    fields: list[str] = Field(
+        ["Name", "Email", "Phone", "SSN"], min_length=2, description="the Faker fields of a "
+        "record, one line each; the first (Name) line is the prompt",
+    )  # fmt: skip
+    lr: float = Field(3e-4, gt=0.0, description="peak AdamW learning rate of the fine-tuning")
+    batch_size: int = Field(
+        2, ge=1, description="records per fine-tuning step (SmolLM2: batches of 8 extracted 12% "
+        "of the r=16 records, batches of 2 all of them; lr 1e-3 at 8 diverged)",
+    )  # fmt: skip
+    lora: LoraSettings | None = Field(
+        None, description="fine-tune a LoRA adapter and merge it; null: every weight"
+    )
 
     @field_validator("buckets")
     @classmethod

@@ -44,29 +44,69 @@ class WorldConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    size: Literal["tiny", "small", "base"] = "tiny"
-    seed: int = 0
-    forget_profiles: int = Field(36, ge=6)
-    retain_profiles: int = Field(36, ge=6)
-    holdout_profiles: int = Field(36, ge=1)
-    forget_people: int = Field(4, ge=1)
-    retain_people: int = Field(8, ge=1)
-    holdout_people: int = Field(4, ge=1)
-    targets: int = Field(2, ge=1)
-    # a "Biography:" line of at least this many words ends every profile (0: none) ...
-    biography_words: int = Field(0, ge=0)
-    # ... and the build refuses a world whose profiles are shorter than this many tokens
-    min_profile_tokens: int = Field(0, ge=0)
-    background_source: Literal["stdlib", "fortunes", "wordnet", "gcide"] = "stdlib"
-    background_train: int = Field(60, ge=1)
-    background_eval: int = Field(20, ge=1)
-    vocab_size: int = Field(1024, ge=300)
-    n_embd: int = Field(192, ge=8)
-    n_layer: int = Field(2, ge=1)
-    n_head: int = Field(4, ge=1)
-    n_positions: int = Field(128, ge=16)
-    batch_size: int = Field(2, ge=1)
-    lr: float = Field(1.5e-3, gt=0)
+    size: Literal["tiny", "small", "base"] = Field(
+        "tiny", description="the size's name, which names the world's folder; the other fields "
+        "keep their own values (`forgetflow world build --size` and `forgetflow demo --size` "
+        "apply a size's settings; the defaults are tiny's)",
+    )  # fmt: skip
+    seed: int = Field(0, description="seed of the world's data draw and of its models' training")
+    forget_profiles: int = Field(
+        36, ge=6, description="Faker person profiles in the forget split (exposures cycle "
+        "through r = 1 to 32)",
+    )  # fmt: skip
+    retain_profiles: int = Field(
+        36, ge=6, description="profiles in the retain split (trained on like the forget split)"
+    )
+    holdout_profiles: int = Field(
+        36, ge=1, description="profiles in the holdout split (never trained on: the non-members)"
+    )
+    forget_people: int = Field(
+        4, ge=1, description="fictitious people whose facts (biography and QA items) are forget "
+        "items",
+    )  # fmt: skip
+    retain_people: int = Field(
+        8, ge=1, description="fictitious people whose facts are retain items (the fine-grained "
+        "targets are drawn from them)",
+    )  # fmt: skip
+    holdout_people: int = Field(
+        4, ge=1, description="fictitious people whose facts are never trained on"
+    )
+    targets: int = Field(
+        2, ge=1, description="fine-grained targets: single facts of retain people to cut, each "
+        "with probes of its subject and object to keep",
+    )  # fmt: skip
+    biography_words: int = Field(
+        0, ge=0, description="a Biography: line of at least this many words ends every profile; "
+        "0: no such line",
+    )  # fmt: skip
+    min_profile_tokens: int = Field(
+        0, ge=0, description="the build refuses a world with a profile shorter than this many "
+        "tokens; 0: no minimum",
+    )  # fmt: skip
+    background_source: Literal["stdlib", "fortunes", "wordnet", "gcide"] = Field(
+        "stdlib", description="where the background English comes from: stdlib (Python's "
+        "docstrings, on every machine) or a Debian package's files where installed",
+    )  # fmt: skip
+    background_train: int = Field(
+        60, ge=1, description="background passages trained on (general text for utility)"
+    )
+    background_eval: int = Field(
+        20, ge=1, description="background passages held out: the utility measurement's text"
+    )
+    vocab_size: int = Field(1024, ge=300, description="tokens in the world's BPE vocabulary")
+    n_embd: int = Field(192, ge=8, description="the GPT-2's hidden size")
+    n_layer: int = Field(2, ge=1, description="the GPT-2's transformer layers")
+    n_head: int = Field(4, ge=1, description="attention heads per layer (must divide n_embd)")
+    n_positions: int = Field(
+        128, ge=16, description="the GPT-2's context length in tokens; a longer profile or fact "
+        "fails the build",
+    )  # fmt: skip
+    batch_size: int = Field(
+        2, ge=1, description="sequences per optimizer step when training the world's models"
+    )
+    lr: float = Field(
+        1.5e-3, gt=0, description="peak AdamW learning rate of the world's models' training"
+    )
 
     def content_key(self) -> str:
         fingerprint = source_fingerprint(self.background_source)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field
 from transformers import PreTrainedModel
 
 from forgetflow.lm.logprobs import sequence_nll
@@ -15,7 +16,9 @@ from forgetflow.unlearning.methods.terms import MethodSettings, antisample_term,
 
 
 class GradAscentConfig(MethodSettings):
-    name: Literal["grad_ascent"] = "grad_ascent"
+    name: Literal["grad_ascent"] = Field(
+        "grad_ascent", description="GradAscent (Jang et al. 2022): ascent on the forget NLL"
+    )
 
 
 @METHODS.register("grad_ascent", config=GradAscentConfig)

@@ -23,8 +23,14 @@ from forgetflow.unlearning.methods.terms import (
 
 
 class GradDiffConfig(RetainChoiceSettings):
-    name: Literal["grad_diff"] = "grad_diff"
-    forget_weight: float = Field(1.0, ge=0.0)
+    name: Literal["grad_diff"] = Field(
+        "grad_diff", description="GradDiff (Liu et al. 2022): ascent on the forget rows, "
+        "descent on the retain rows",
+    )  # fmt: skip
+    forget_weight: float = Field(
+        1.0, ge=0.0, description="weight of the forget term (ascent on the forget NLL); 1: as "
+        "the paper",
+    )  # fmt: skip
 
 
 def needs(config: GradDiffConfig) -> frozenset[str]:

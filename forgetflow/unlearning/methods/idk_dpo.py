@@ -49,8 +49,14 @@ REFUSALS = (
 
 
 class IdkDPOConfig(RetainSettings):
-    name: Literal["idk_dpo"] = "idk_dpo"
-    beta: float = Field(0.1, gt=0.0)
+    name: Literal["idk_dpo"] = Field(
+        "idk_dpo", description="IdkDPO: DPO preferring an \"I don't know\" answer over the "
+        "forget text (TOFU)",
+    )  # fmt: skip
+    beta: float = Field(
+        0.1, gt=0.0, description="DPO's inverse temperature on the log-prob ratios to the "
+        "reference; larger: a sharper preference for the refusal",
+    )  # fmt: skip
 
 
 def needs(config: IdkDPOConfig) -> frozenset[str]:

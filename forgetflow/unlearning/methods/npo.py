@@ -25,8 +25,13 @@ from forgetflow.unlearning.methods.terms import (
 
 
 class NPOConfig(RetainChoiceSettings):
-    name: Literal["npo"] = "npo"
-    beta: float = Field(0.1, gt=0.0)
+    name: Literal["npo"] = Field(
+        "npo", description="NPO (Zhang et al. 2024), with the retain term of NPO+RT"
+    )
+    beta: float = Field(
+        0.1, gt=0.0, description="inverse temperature on the log-prob ratio to the reference; "
+        "smaller: closer to gradient ascent",
+    )  # fmt: skip
 
 
 def needs(config: NPOConfig) -> frozenset[str]:

@@ -24,9 +24,17 @@ from forgetflow.unlearning.methods.terms import (
 
 
 class SimNPOConfig(RetainSettings):
-    name: Literal["simnpo"] = "simnpo"
-    beta: float = Field(2.5, gt=0.0)
-    gamma: float = 0.0
+    name: Literal["simnpo"] = Field(
+        "simnpo", description="SimNPO (Fan et al. 2024): NPO without a reference model"
+    )
+    beta: float = Field(
+        2.5, gt=0.0, description="inverse temperature on the length-normalized log-prob "
+        "(log p(y) / tokens of y); larger: a sharper forget loss",
+    )  # fmt: skip
+    gamma: float = Field(
+        0.0, description="reward margin gamma subtracted inside the sigmoid; 0: no "
+        "margin",
+    )  # fmt: skip
 
 
 @METHODS.register("simnpo", config=SimNPOConfig)

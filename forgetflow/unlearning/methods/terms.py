@@ -33,15 +33,23 @@ class MethodSettings(BaseModel):
 class RetainSettings(MethodSettings):
     """A method with a retain term, weighted by `retain_weight`."""
 
-    retain_weight: float = Field(1.0, ge=0.0)
+    retain_weight: float = Field(
+        1.0, ge=0.0, description="weight of the retain term (descent on the retain rows) in "
+        "the loss; 1: as much as the forget term, 0: no retain term",
+    )  # fmt: skip
 
 
 class RetainChoiceSettings(RetainSettings):
     """A retain term that is the NLL or a KL to the reference's top-k (`retain_term`)."""
 
-    retain_loss: RetainLoss = "nll"
-    # reference tokens per retain position for retain_loss "kl": top-k, exact when k >= vocabulary
-    kl_top_k: int = Field(32, ge=1)
+    retain_loss: RetainLoss = Field(
+        "nll", description="the retain term: nll: the retain rows' mean NLL; kl: the mean "
+        "KL(p_ref || p_theta) per retain token over the reference model's top-k tokens",
+    )  # fmt: skip
+    kl_top_k: int = Field(
+        32, ge=1, description="under retain_loss kl: reference tokens kept per retain position "
+        "(the top k; exact when k >= the vocabulary size)",
+    )  # fmt: skip
 
 
 # (log name, weight, value); a None value is a term absent from this batch
