@@ -1,10 +1,9 @@
 """A step's rows: the forget and retain rows drawn from their seeded shuffles, selected and
 weighted by the memorization ledger (policy.py), then padded into the UnlearningBatch a method's
-loss receives, with the reference model's values for those rows."""
+loss receives, with every auxiliary row of those forget rows and the reference model's values."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -17,7 +16,7 @@ from forgetflow.unlearning import policy
 from forgetflow.unlearning.config import TrainingConfig
 from forgetflow.unlearning.methods.batch import UnlearningBatch
 from forgetflow.unlearning.reference_model import CachedReference, ResidentReference
-from forgetflow.unlearning.rows import Rows
+from forgetflow.unlearning.rows import RowSet, RowSets
 from forgetflow.unlearning.state import LoopState
 
 
@@ -31,11 +30,11 @@ class Draw:
     weights: torch.Tensor | None = None
 
 
-def draw(state: LoopState, rows: Rows, config: TrainingConfig, thresholds: Thresholds) -> Draw:
+def draw(state: LoopState, rows: RowSets, config: TrainingConfig, thresholds: Thresholds) -> Draw:
     """The next step's rows from `state`'s samplers (advancing them and `state.consumed`); with a
     ledger, the drive's selection and memorization weights."""
     picked = state.samplers["forget"].next()
-    retain = state.samplers["retain"].next() if rows.retain else []
+    retain = state.samplers["retain"].next() if len(rows.retain) else []
     state.consumed += len(picked)
     settings = config.drive
     if not (settings.select or settings.weights == "memorization") or state.ledger is None:
@@ -58,30 +57,28 @@ class Batches:
     """Pads rows picked by index into UnlearningBatches, with the reference's values for them."""
 
     def __init__(
-        self, rows: Rows, pad: int, reference: CachedReference | ResidentReference | None
+        self, rows: RowSets, pad: int, reference: CachedReference | ResidentReference | None
     ) -> None:
         self.rows, self.pad, self.reference = rows, pad, reference
 
-    def padded(
-        self, rows: Sequence[list[int]] | dict[int, list[int]], starts: list[int] | None,
-        picked: list[int],
-    ) -> TokenBatch | None:  # fmt: skip
-        """Rows `picked` (each scored from its start, when given), padded; None when empty."""
-        if not rows or not picked:
+    def padded(self, rows: RowSet | None, picked: list[int]) -> TokenBatch | None:
+        """Rows `picked` of `rows` (each scored from its start), padded; None when empty."""
+        if rows is None or not len(rows) or not picked:
             return None
-        chosen = [starts[i] for i in picked] if starts is not None else None
-        return pad_right([rows[i] for i in picked], self.pad, chosen)
+        return pad_right([rows.ids[i] for i in picked], self.pad, [rows.starts[i] for i in picked])
 
     def batch(
         self, picked: list[int], retain: list[int], weights: torch.Tensor | None
     ) -> UnlearningBatch:
-        """Forget rows `picked` (their anti-sample and preferred rows too), retain rows `retain`."""
+        """Forget rows `picked` with their auxiliary and preferred rows, retain rows `retain`."""
         rows = self.rows
-        forget = self.padded(rows.forget, rows.forget_starts, picked)
+        forget = self.padded(rows.forget, picked)
         if forget is None:
             raise ValueError("a batch needs at least one forget row")
-        retain_batch = self.padded(rows.retain, rows.retain_starts, retain)
-        preferred = self.padded(rows.preferred, rows.preferred_starts, picked)
+        retain_batch = self.padded(rows.retain, retain)
+        preferred = self.padded(rows.preferred, picked)
+        auxiliary = {name: self.padded(tied, tied.of(picked))
+                     for name, tied in rows.auxiliary.items()}  # fmt: skip
         reference = None
         if isinstance(self.reference, CachedReference):
             reference = self.reference.batch(picked, retain, retain_batch)
@@ -89,6 +86,6 @@ class Batches:
             reference = self.reference.values(forget, preferred, retain_batch)
         return UnlearningBatch(
             forget=forget, retain=retain_batch,
-            antisamples=self.padded(rows.twins, None, [i for i in picked if i in rows.twins]),
+            auxiliary={name: rows for name, rows in auxiliary.items() if rows is not None},
             preferred=preferred, weights=weights, reference=reference,
         )  # fmt: skip

@@ -21,7 +21,7 @@ from pydantic import BaseModel
 
 from forgetflow.atomic import staged_dir, staged_file, write_text
 from forgetflow.hashing import content_sha256
-from forgetflow.unlearning.rows import Rows
+from forgetflow.unlearning.rows import RowSets
 from forgetflow.unlearning.state import LoopState
 
 STATE = "state.pt"
@@ -39,7 +39,7 @@ class CheckpointedLoop(Protocol):
     config: BaseModel
     thresholds: BaseModel
     seed: int
-    rows: Rows
+    rows: RowSets
     state: LoopState
     checkpoint_dir: Path | None
     rank: int
@@ -50,9 +50,7 @@ def fingerprint(trainer: CheckpointedLoop) -> str:
     what = {
         "method": trainer.method.model_dump(mode="json"),
         "config": trainer.config.model_dump(mode="json", exclude={"checkpoint_every"}),
-        "seed": trainer.seed, "forget": trainer.rows.forget, "retain": trainer.rows.retain,
-        "starts": [trainer.rows.forget_starts, trainer.rows.retain_starts],
-        "twins": sorted(trainer.rows.twins.items()), "world": trainer.world,
+        "seed": trainer.seed, "rows": trainer.rows.payload(), "world": trainer.world,
         "thresholds": trainer.thresholds.model_dump(mode="json"),
     }  # fmt: skip
     return content_sha256(what)

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
+from dataclasses import replace
 from pathlib import Path
 
 import pyarrow as pa
@@ -26,7 +27,7 @@ from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from forgetflow.lm.dtypes import effective_dtype
 from forgetflow.lm.logprobs import sequence_nll
-from forgetflow.lm.tokens import encode, pad_right
+from forgetflow.lm.tokens import pad_right
 from forgetflow.memorization.ledger import append
 from forgetflow.memorization.metrics import direction
 from forgetflow.memorization.score import score_to_ledger
@@ -38,7 +39,15 @@ from forgetflow.unlearning.config import TrainingConfig, apply_lora, make_optimi
 from forgetflow.unlearning.methods.batch import NEEDS, PREFERRED
 from forgetflow.unlearning.methods.registry import get_method
 from forgetflow.unlearning.reference_model import CachedReference, ResidentReference
-from forgetflow.unlearning.rows import Cycler, Rows, preferred_samples, split, tokenized
+from forgetflow.unlearning.rows import (
+    Cycler,
+    RowSet,
+    RowSets,
+    preferred_samples,
+    row_sets,
+    split,
+    tokenized,
+)
 from forgetflow.unlearning.state import LoopState, StepLog, TrainingResult
 
 
@@ -62,7 +71,7 @@ class UnlearningLoop:
         forget: Sequence[Sample],
         retain: Sequence[Sample],
         holdout: Sequence[Sample],
-        twins: Sequence[str | None],
+        auxiliary: Mapping[str, Sequence[Sample]],
         ledger: pa.Table | None,
         checkpoint_dir: Path | None,
         hooks: Sequence[Callable[[StepLog], None]],
@@ -70,8 +79,6 @@ class UnlearningLoop:
     ) -> None:
         if not forget:
             raise ValueError("the forget set is empty: nothing to unlearn")
-        if twins and len(twins) != len(forget):
-            raise ValueError(f"{len(twins)} anti-samples for {len(forget)} forget samples")
         self.rank, self.world = world()
         if config.batch_size % (config.grad_accum * self.world):
             raise ValueError(
@@ -89,7 +96,7 @@ class UnlearningLoop:
             raise ValueError(f"method {method.name} needs {sorted(unknown)}: the loop has none")  # type: ignore[attr-defined]
         self.tokenizer, self.pad = tokenizer, tokenizer.pad_token_id
         self.forget_samples, self.holdout = list(forget), list(holdout)
-        self.rows = self._encode(forget, retain, twins)
+        self.rows = self._encode(forget, retain, auxiliary)
         self.hooks = list(hooks)
         self.checkpoint_dir = checkpoint_dir
         torch.manual_seed(seed)
@@ -103,11 +110,12 @@ class UnlearningLoop:
         self.score_dtype = effective_dtype(config.drive.dtype, device)
         if self.needs and config.reference == "cached":
             rows = self.rows
+            preferred = rows.preferred or RowSet([], [])
             with self.autocast():  # the reference's values under the policy's autocast
                 reference = CachedReference(model, self.needs, self.pad,
-                                            (rows.forget, rows.forget_starts),
-                                            (rows.preferred, rows.preferred_starts),
-                                            rows.retain, top_k)  # fmt: skip
+                                            (rows.forget.ids, rows.forget.starts),
+                                            (preferred.ids, preferred.starts),
+                                            rows.retain.ids, top_k)  # fmt: skip
         elif self.needs:
             reference = ResidentReference(model, self.needs, top_k)
         self.batches = Batches(self.rows, self.pad, reference)
@@ -130,19 +138,17 @@ class UnlearningLoop:
                                ledger)  # fmt: skip
 
     def _encode(
-        self, forget: Sequence[Sample], retain: Sequence[Sample], twins: Sequence[str | None]
-    ) -> Rows:
-        tok = self.tokenizer
-        present = [i for i, twin in enumerate(twins) if twin]
-        encoded = encode(tok, [twins[i] for i in present]) if present else []  # type: ignore[misc]
-        rows = Rows([s.sample_id for s in forget], *tokenized(tok, forget), *tokenized(tok, retain),
-                    twins=dict(zip(present, encoded, strict=True)))  # fmt: skip
-        if PREFERRED in self.needs:
-            if self.spec.preferred is None:
-                raise ValueError(f"method {self.method.name} needs preferred texts it cannot make")  # type: ignore[attr-defined]
-            texts = self.spec.preferred(self.method, forget, self.seed, tok)
-            rows.preferred, rows.preferred_starts = tokenized(tok, preferred_samples(forget, texts))
-        return rows
+        self, forget: Sequence[Sample], retain: Sequence[Sample],
+        auxiliary: Mapping[str, Sequence[Sample]],
+    ) -> RowSets:  # fmt: skip
+        rows = row_sets(self.tokenizer, forget, retain, auxiliary)
+        if PREFERRED not in self.needs:
+            return rows
+        if self.spec.preferred is None:
+            raise ValueError(f"method {self.method.name} needs preferred texts it cannot make")  # type: ignore[attr-defined]
+        texts = self.spec.preferred(self.method, forget, self.seed, self.tokenizer)
+        preferred = RowSet(*tokenized(self.tokenizer, preferred_samples(forget, texts)))
+        return replace(rows, preferred=preferred)
 
     def autocast(self) -> torch.autocast:
         """The autocast of every training forward pass, the reference's included."""
@@ -233,7 +239,7 @@ class UnlearningLoop:
     @torch.no_grad()
     def retain_loss(self) -> float:
         count = self.config.drive.guard_rows
-        rows, starts = self.rows.retain[:count], self.rows.retain_starts[:count]
+        rows, starts = self.rows.retain.ids[:count], self.rows.retain.starts[:count]
         if not rows:
             raise ValueError("the utility guard needs retain samples")
         self.model.eval()
@@ -326,7 +332,7 @@ def unlearn(
     forget: Sequence[Sample],
     retain: Sequence[Sample] = (),
     holdout: Sequence[Sample] = (),
-    twins: Sequence[str | None] = (),
+    auxiliary: Mapping[str, Sequence[Sample]] | None = None,
     ledger: pa.Table | None = None,
     checkpoint_dir: Path | None = None,
     hooks: Sequence[Callable[[StepLog], None]] = (),
@@ -334,10 +340,12 @@ def unlearn(
 ) -> TrainingResult:
     """Train `model` (in place; under LoRA, an adapter on it: see `result.model`) with `method`.
 
-    `twins[i]` is the anti-sample text of `forget[i]` (or None). `ledger` holds the scores before
-    training (step 0); without one the loop scores step 0 itself when the drive needs it. With
-    `checkpoint_dir`, a run resumes from the last checkpoint there (same config and data).
+    `auxiliary` names sets of rows tied to forget samples by `source_id` (rows.py), e.g.
+    `{"antisamples": [...]}`: any number per forget sample, every one in each batch that holds
+    it. `ledger` holds the scores before training (step 0); without one the loop scores step 0
+    itself when the drive needs it. With `checkpoint_dir`, a run resumes from the last checkpoint
+    there (same config and data).
     """
-    loop = UnlearningLoop(model, tokenizer, method, config, seed, forget, retain, holdout, twins,
-                          ledger, checkpoint_dir, hooks, thresholds)  # fmt: skip
+    loop = UnlearningLoop(model, tokenizer, method, config, seed, forget, retain, holdout,
+                          auxiliary or {}, ledger, checkpoint_dir, hooks, thresholds)  # fmt: skip
     return loop.run()

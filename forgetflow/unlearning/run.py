@@ -20,6 +20,7 @@ from forgetflow.models.io import load_model, save_model
 from forgetflow.records import Sample
 from forgetflow.unlearning.config import TrainingConfig
 from forgetflow.unlearning.loop import unlearn
+from forgetflow.unlearning.methods.batch import ANTISAMPLES
 from forgetflow.unlearning.state import StepLog, TrainingResult
 
 
@@ -57,6 +58,13 @@ def save_trained(
     return model
 
 
+def antisamples(twins: pa.Table) -> list[Sample]:
+    """Every row of the anti-sample table (sample_id, source_id, text) as a sample tied to its
+    forget sample: a forget sample may have any number of them."""
+    return [Sample(row["sample_id"], "antisample", row["text"], source_id=row["source_id"])
+            for row in twins.select(["sample_id", "source_id", "text"]).to_pylist()]  # fmt: skip
+
+
 def unlearn_model(
     model_dir: Path,
     out_dir: Path,
@@ -70,19 +78,15 @@ def unlearn_model(
     thresholds: Thresholds | None = None,
 ) -> UnlearningOutput:
     """Unlearn `splits["forget"]` keeping `splits["retain"]`, driven by `ledger` (the scores
-    before training); save the model and rescore forget and holdout after."""
+    before training), with every anti-sample of `twins` (rows tied to forget samples by
+    `source_id`); save the model and rescore forget and holdout after."""
     model, tokenizer = load_model(model_dir)
-    by_source = {}
-    if twins is not None:
-        by_source = dict(
-            zip(twins["source_id"].to_pylist(), twins["text"].to_pylist(), strict=True)
-        )
     forget = list(splits["forget"])
+    auxiliary = {ANTISAMPLES: antisamples(twins)} if twins is not None else {}
     result = unlearn(
         model, tokenizer, method, training, seed, forget,
         retain=splits.get("retain", ()), holdout=splits.get("holdout", ()),
-        twins=[by_source.get(s.sample_id) for s in forget], ledger=ledger,
-        checkpoint_dir=checkpoint_dir, thresholds=thresholds,
+        auxiliary=auxiliary, ledger=ledger, checkpoint_dir=checkpoint_dir, thresholds=thresholds,
     )  # fmt: skip
     trained = save_trained(result, tokenizer, training, out_dir)
     scored = forget + list(splits.get("holdout", ()))

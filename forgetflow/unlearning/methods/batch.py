@@ -1,5 +1,6 @@
-"""What a method's loss receives: token batches of the forget, retain and anti-sample sets, the
-per-sample weights the memorization ledger sets, and reference-model values.
+"""What a method's loss receives: token batches of the forget and retain rows and of the named
+auxiliary sets (anti-samples...), the per-sample weights the memorization ledger sets, and
+reference-model values.
 
 Reference values come from the model as it was before unlearning. The loop computes them once
 before training and caches them (`reference: cached`, no second model resident), or from a
@@ -8,7 +9,8 @@ frozen resident copy on every batch (`reference: resident`); a loss cannot tell 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import torch
 
@@ -20,6 +22,10 @@ PREFERRED = "preferred"  # a preferred ("I don't know") text per forget row
 PREFERRED_LOGP = "preferred_logp"  # reference log-prob of each preferred row
 RETAIN_TOPK = "retain_topk"  # reference next-token distributions on the retain rows
 NEEDS = frozenset({FORGET_LOGP, PREFERRED, PREFERRED_LOGP, RETAIN_TOPK})
+
+# The auxiliary set of anti-samples: rows a method may learn in place of the forget rows (each
+# tied to its forget sample by `source_id`; any number per forget sample)
+ANTISAMPLES = "antisamples"
 
 
 @dataclass(frozen=True)
@@ -54,12 +60,21 @@ class Reference:
 
 @dataclass(frozen=True)
 class UnlearningBatch:
+    """One micro-batch. `auxiliary[name]` holds every row of auxiliary set `name` that belongs to
+    this batch's forget rows (any number per forget row, in forget-row order); a set with no row
+    here is absent."""
+
     forget: TokenBatch
     retain: TokenBatch | None = None
-    antisamples: TokenBatch | None = None
+    auxiliary: Mapping[str, TokenBatch] = field(default_factory=dict)
     preferred: TokenBatch | None = None  # row i: the preferred answer to forget row i
     weights: torch.Tensor | None = None  # (B,) per forget row, mean 1; None: uniform
     reference: Reference | None = None
+
+    @property
+    def antisamples(self) -> TokenBatch | None:
+        """The anti-sample rows of this batch's forget rows, or None."""
+        return self.auxiliary.get(ANTISAMPLES)
 
 
 def weighted_mean(values: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:

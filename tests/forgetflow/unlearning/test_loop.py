@@ -337,11 +337,11 @@ def test_bfloat16_settings_run_in_float32_on_a_cpu_without_bf16(tiny_world, fres
     model, tokenizer = fresh
     training = TrainingConfig(dtype="bfloat16", drive=DriveConfig(dtype="bfloat16"))
     loop = UnlearningLoop(model, tokenizer, GradDiffConfig(retain_weight=0.0), training, 0,
-                          samples(tiny_world, "forget", 2), [], [], [], None, None, [])  # fmt: skip
+                          samples(tiny_world, "forget", 2), [], [], {}, None, None, [])  # fmt: skip
     assert loop.train_dtype == loop.score_dtype == torch.float32
     monkeypatch.setenv(FORCE_ENV, "1")
     loop = UnlearningLoop(model, tokenizer, GradDiffConfig(retain_weight=0.0), training, 0,
-                          samples(tiny_world, "forget", 2), [], [], [], None, None, [])  # fmt: skip
+                          samples(tiny_world, "forget", 2), [], [], {}, None, None, [])  # fmt: skip
     assert loop.train_dtype == loop.score_dtype == torch.bfloat16
 
 

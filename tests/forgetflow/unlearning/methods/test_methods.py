@@ -15,6 +15,7 @@ from forgetflow.lm.tokens import TokenBatch, encode, pad_right
 from forgetflow.records import Sample
 from forgetflow.unlearning.methods import grad_ascent, idk_dpo, npo, simnpo
 from forgetflow.unlearning.methods.batch import (
+    ANTISAMPLES,
     FORGET_LOGP,
     NEEDS,
     PREFERRED,
@@ -96,7 +97,7 @@ def full_batch(
     batch = UnlearningBatch(
         forget=tokens(tokenizer, [s.text for s in rows]),
         retain=tokens(tokenizer, [s.text for s in samples(world, "retain", 3)]),
-        antisamples=tokens(tokenizer, [s.text for s in samples(world, "holdout", 2)]),
+        auxiliary={ANTISAMPLES: tokens(tokenizer, [s.text for s in samples(world, "holdout", 2)])},
         preferred=preferred,
         weights=weights,
     )
