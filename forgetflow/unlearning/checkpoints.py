@@ -17,10 +17,10 @@ from typing import Protocol
 import pyarrow.parquet as pq
 import torch
 import torch.distributed as dist
-from pydantic import BaseModel
 
 from forgetflow.atomic import staged_dir, staged_file, write_text
 from forgetflow.hashing import content_sha256
+from forgetflow.unlearning.inputs import LoopInputs
 from forgetflow.unlearning.rows import RowSets
 from forgetflow.unlearning.state import LoopState
 
@@ -35,11 +35,8 @@ class CheckpointError(RuntimeError):
 class CheckpointedLoop(Protocol):
     """What a checkpoint fingerprints, saves and restores of a running loop."""
 
-    method: BaseModel
-    config: BaseModel
-    thresholds: BaseModel
-    seed: int
-    rows: RowSets
+    inputs: LoopInputs
+    rows: RowSets  # the inputs' samples, encoded
     state: LoopState
     checkpoint_dir: Path | None
     rank: int
@@ -47,11 +44,14 @@ class CheckpointedLoop(Protocol):
 
 
 def fingerprint(trainer: CheckpointedLoop) -> str:
+    """What the run trains: its method, settings (but how often it checkpoints), seed, row sets,
+    processes, thresholds and first step."""
+    inputs = trainer.inputs
     what = {
-        "method": trainer.method.model_dump(mode="json"),
-        "config": trainer.config.model_dump(mode="json", exclude={"checkpoint_every"}),
-        "seed": trainer.seed, "rows": trainer.rows.payload(), "world": trainer.world,
-        "thresholds": trainer.thresholds.model_dump(mode="json"),
+        "method": inputs.method.model_dump(mode="json"),
+        "config": inputs.config.model_dump(mode="json", exclude={"checkpoint_every"}),
+        "seed": inputs.seed, "rows": trainer.rows.payload(), "world": trainer.world,
+        "first_step": inputs.first_step, "thresholds": inputs.thresholds.model_dump(mode="json"),
     }  # fmt: skip
     return content_sha256(what)
 

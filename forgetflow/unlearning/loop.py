@@ -1,4 +1,5 @@
-"""The one unlearning loop: every method is a loss plugged into it.
+"""The one unlearning loop: a loss method is plugged into it; a procedure drives it itself, one
+or more times (procedure.py).
 
 One optimizer step takes `batch_size` forget rows (and as many retain rows), split into
 `grad_accum` micro-batches and, under `torchrun`, across processes; each part's loss is scaled
@@ -28,16 +29,16 @@ from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 from forgetflow.lm.dtypes import effective_dtype
 from forgetflow.lm.logprobs import sequence_nll
 from forgetflow.lm.tokens import pad_right
-from forgetflow.memorization.ledger import append
 from forgetflow.memorization.metrics import direction
-from forgetflow.memorization.score import score_to_ledger
 from forgetflow.memorization.thresholds import Thresholds
 from forgetflow.records import Sample
 from forgetflow.unlearning import checkpoints, policy
 from forgetflow.unlearning.batches import Batches, draw
 from forgetflow.unlearning.config import TrainingConfig, apply_lora, make_optimizer
+from forgetflow.unlearning.inputs import LoopInputs
 from forgetflow.unlearning.methods.batch import NEEDS, PREFERRED
-from forgetflow.unlearning.methods.registry import get_method
+from forgetflow.unlearning.methods.registry import Procedure, get_loss_method, get_method
+from forgetflow.unlearning.procedure import run_procedure
 from forgetflow.unlearning.reference_model import CachedReference, ResidentReference
 from forgetflow.unlearning.rows import (
     Cycler,
@@ -48,94 +49,77 @@ from forgetflow.unlearning.rows import (
     split,
     tokenized,
 )
+from forgetflow.unlearning.scoring import Scorer, world
 from forgetflow.unlearning.state import LoopState, StepLog, TrainingResult
 
 
-def world() -> tuple[int, int]:
-    """(rank, size) of the process group, (0, 1) outside torchrun."""
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
 class UnlearningLoop:
-    """State of one run; `run()` trains until a stopping rule holds."""
+    """One run of the loop; `run()` trains until a stopping rule holds. Its progress is
+    `state` (a LoopState: what a checkpoint saves)."""
 
     def __init__(
-        self,
-        model: PreTrainedModel,
-        tokenizer: PreTrainedTokenizerBase,
-        method: BaseModel,
-        config: TrainingConfig,
-        seed: int,
-        forget: Sequence[Sample],
-        retain: Sequence[Sample],
-        holdout: Sequence[Sample],
-        auxiliary: Mapping[str, Sequence[Sample]],
-        ledger: pa.Table | None,
-        checkpoint_dir: Path | None,
-        hooks: Sequence[Callable[[StepLog], None]],
-        thresholds: Thresholds | None = None,
+        self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, inputs: LoopInputs
     ) -> None:
-        if not forget:
-            raise ValueError("the forget set is empty: nothing to unlearn")
+        self.inputs, config = inputs, inputs.config
         self.rank, self.world = world()
-        if config.batch_size % (config.grad_accum * self.world):
-            raise ValueError(
-                f"batch_size {config.batch_size} must split evenly into grad_accum "
-                f"{config.grad_accum} x {self.world} processes"
-            )
-        if config.drive.uses_ledger and not holdout:
-            raise ValueError("the ledger's thresholds need holdout samples (non-members)")
-        self.method, self.config, self.seed = method, config, seed
-        self.thresholds = thresholds or Thresholds()  # the stopping and outlier rules
-        self.spec = get_method(method.name)  # type: ignore[attr-defined]
-        self.needs = self.spec.needs(method)
-        unknown = self.needs - NEEDS
-        if unknown:
-            raise ValueError(f"method {method.name} needs {sorted(unknown)}: the loop has none")  # type: ignore[attr-defined]
+        check(inputs, self.world)
+        self.method, self.config, self.seed = inputs.method, config, inputs.seed
+        self.thresholds = inputs.thresholds  # the stopping and outlier rules
+        self.spec = inputs.loss or get_loss_method(inputs.method.name)  # type: ignore[attr-defined]
+        self.needs = self.spec.needs(inputs.method)
+        if self.needs - NEEDS:
+            raise ValueError(f"method {self.method.name} needs {sorted(self.needs - NEEDS)}: "  # type: ignore[attr-defined]
+                             "the loop has none")  # fmt: skip
         self.tokenizer, self.pad = tokenizer, tokenizer.pad_token_id
-        self.forget_samples, self.holdout = list(forget), list(holdout)
-        self.rows = self._encode(forget, retain, auxiliary)
-        self.hooks = list(hooks)
-        self.checkpoint_dir = checkpoint_dir
-        torch.manual_seed(seed)
-        random.seed(seed)
-        top_k = getattr(method, "kl_top_k", 32)
-        reference: CachedReference | ResidentReference | None = None
+        self.rows = self._encode(inputs.forget, inputs.retain, inputs.auxiliary)
+        self.hooks, self.checkpoint_dir = list(inputs.hooks), inputs.checkpoint_dir
+        torch.manual_seed(self.seed)
+        random.seed(self.seed)
         device = next(model.parameters()).device
         self.device_type = device.type  # autocast's device
         # bfloat16 settings: float32 on a CPU without native bf16 (lm.dtypes, one warning)
         self.train_dtype = effective_dtype(config.dtype, device)
         self.score_dtype = effective_dtype(config.drive.dtype, device)
-        if self.needs and config.reference == "cached":
-            rows = self.rows
-            preferred = rows.preferred or RowSet([], [])
-            with self.autocast():  # the reference's values under the policy's autocast
-                reference = CachedReference(model, self.needs, self.pad,
-                                            (rows.forget.ids, rows.forget.starts),
-                                            (preferred.ids, preferred.starts),
-                                            rows.retain.ids, top_k)  # fmt: skip
-        elif self.needs:
-            reference = ResidentReference(model, self.needs, top_k)
-        self.batches = Batches(self.rows, self.pad, reference)
+        self.scorer = Scorer(tokenizer, inputs.forget, inputs.holdout, config.drive,
+                             self.score_dtype)  # fmt: skip
+        self.batches = Batches(self.rows, self.pad, self._reference(model))
         self.model = apply_lora(model, config.lora) if config.lora is not None else model
         self.module = self.model
         if self.world > 1:
             self.module = torch.nn.parallel.DistributedDataParallel(self.model)
         self.trainable = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = make_optimizer(config, self.trainable)
-        self.max_steps = self._max_steps(len(forget))
+        self.max_steps = self._max_steps(len(inputs.forget))
         self.scheduler = get_scheduler(config.schedule, self.optimizer,
                                        num_warmup_steps=config.warmup_steps,
                                        num_training_steps=self.max_steps)  # fmt: skip
+        self.state = self._start()
+
+    def _start(self) -> LoopState:
+        """The state of a fresh run: samplers seeded, no step taken (after `first_step`)."""
+        config, seed = self.config, self.seed
         retain_count = max(1, len(self.rows.retain))
-        samplers = {"forget": Cycler(len(forget), config.batch_size, seed),
+        samplers = {"forget": Cycler(len(self.rows.forget), config.batch_size, seed),
                     "retain": Cycler(retain_count, config.batch_size, seed + 1)}  # fmt: skip
         guard = (policy.UtilityGuard(config.drive.guard_margin, direction(config.drive.metric))
                  if config.drive.guard_margin is not None else None)  # fmt: skip
-        self.state = LoopState(self.model, self.optimizer, self.scheduler, samplers, guard,
-                               ledger)  # fmt: skip
+        return LoopState(self.model, self.optimizer, self.scheduler, samplers, guard,
+                         self.inputs.ledger, step=self.inputs.first_step)  # fmt: skip
+
+    def _reference(self, model: PreTrainedModel) -> CachedReference | ResidentReference | None:
+        """The model's values before this run's first update, for a loss that compares with them."""
+        if not self.needs:
+            return None
+        top_k = getattr(self.method, "kl_top_k", 32)
+        if self.config.reference == "resident":
+            return ResidentReference(model, self.needs, top_k)
+        rows = self.rows
+        preferred = rows.preferred or RowSet([], [])
+        with self.autocast():  # the reference's values under the policy's autocast
+            return CachedReference(model, self.needs, self.pad,
+                                   (rows.forget.ids, rows.forget.starts),
+                                   (preferred.ids, preferred.starts),
+                                   rows.retain.ids, top_k)  # fmt: skip
 
     def _encode(
         self, forget: Sequence[Sample], retain: Sequence[Sample],
@@ -207,34 +191,22 @@ class UnlearningLoop:
 
     # --- scoring and stopping -----------------------------------------------------------------
 
+    def _taken(self) -> int:
+        """Steps this run has taken (its steps count on from `first_step`)."""
+        return self.state.step - self.inputs.first_step
+
     def _score_due(self, epoch_before: int) -> bool:
         settings = self.config.drive
-        if settings.score_every is not None and self.state.step % settings.score_every == 0:
+        if settings.score_every is not None and self._taken() % settings.score_every == 0:
             return True
         epoch = self.state.consumed // len(self.rows.forget)
         return settings.score_every_epochs is not None and (
             epoch // settings.score_every_epochs > epoch_before // settings.score_every_epochs
         )
 
-    def score(self, step: int) -> pa.Table:
-        """Score the forget set at `step` into the ledger, sharded across processes; the holdout
-        too at the first scoring (the thresholds) or with `policy.rescore_holdout`."""
-        settings = self.config.drive
-        samples = list(self.forget_samples)
-        if self.state.ledger is None or settings.rescore_holdout:
-            samples += self.holdout
-        mine = samples[self.rank :: self.world]
-        self.model.eval()
-        with torch.autocast(self.device_type, torch.bfloat16, self.score_dtype == torch.bfloat16):
-            table = score_to_ledger(self.model, self.tokenizer, mine, step, settings.batch_size,
-                                    tuple(settings.metrics))  # fmt: skip
-        self.train_mode()
-        if self.world > 1:
-            parts: list[pa.Table | None] = [None] * self.world
-            dist.all_gather_object(parts, table)
-            table = pa.concat_tables([p for p in parts if p is not None])
-        self.state.ledger = append(self.state.ledger, table)
-        return table
+    def score(self, step: int) -> None:
+        """Score the forget set at `step` into the ledger (scoring.Scorer)."""
+        self.state.ledger = self.scorer(self.model, self.state.ledger, step)
 
     @torch.no_grad()
     def retain_loss(self) -> float:
@@ -285,29 +257,19 @@ class UnlearningLoop:
         state = self.state
         resumed = self.checkpoint_dir is not None and checkpoints.resume(self)
         if not resumed and self.config.drive.scores and state.ledger is None:
-            self.score(0)
+            self.score(state.step)
         if not resumed and state.guard is not None:
             self._after_scoring({})  # the guard's starting retain loss and first checkpoint
         self.train_mode()
         while not state.stopped_by:
-            if state.step >= self.max_steps:
+            if self._taken() >= self.max_steps:
                 by_steps = self.config.steps is not None and self.max_steps == self.config.steps
                 state.stopped_by = "steps" if by_steps else "epochs"
                 break
-            epoch_before = state.consumed // len(self.rows.forget)
-            state.step += 1
-            values = self._train_step()
-            values["epoch"] = state.consumed / len(self.rows.forget)
-            if self.config.drive.scores and self._score_due(epoch_before):
-                self.score(state.step)
-                state.stopped_by = self._after_scoring(values)
-            log = StepLog(state.step, values)
-            state.logs.append(log)
-            every = self.config.checkpoint_every
-            if self.checkpoint_dir is not None and every and state.step % every == 0:
-                checkpoints.save(self)
-            for hook in self.hooks:
-                hook(log)
+            self._step()
+        every = self.config.checkpoint_every
+        if self.checkpoint_dir is not None and every and self._taken() % every:
+            checkpoints.save(self)  # the end: a re-run returns at once
         self.model.eval()
         best = state.guard.best_step if state.guard is not None else None
         if best is not None and best != state.step:
@@ -316,11 +278,45 @@ class UnlearningLoop:
         return TrainingResult(state.logs, state.ledger, state.step, state.stopped_by, best,
                               self.model, history)  # fmt: skip
 
+    def _step(self) -> None:
+        """One optimizer step, its scoring when due, its log, checkpoint and hooks."""
+        state = self.state
+        epoch_before = state.consumed // len(self.rows.forget)
+        state.step += 1
+        values = self._train_step()
+        values["epoch"] = state.consumed / len(self.rows.forget)
+        if self.config.drive.scores and self._score_due(epoch_before):
+            self.score(state.step)
+            state.stopped_by = self._after_scoring(values)
+        log = StepLog(state.step, values)
+        if not state.stopped_by and self.inputs.stop is not None:
+            state.stopped_by = self.inputs.stop(log)
+        state.logs.append(log)
+        every = self.config.checkpoint_every
+        if self.checkpoint_dir is not None and every and self._taken() % every == 0:
+            checkpoints.save(self)
+        for hook in self.hooks:
+            hook(log)
+
     def _restore_best(self) -> None:
         if self.checkpoint_dir is not None:
             checkpoints.load_best(self.checkpoint_dir, self.model)
         elif self.state.best_weights is not None:
             self.model.load_state_dict(self.state.best_weights)
+
+
+def check(inputs: LoopInputs, processes: int) -> None:
+    """One error line for inputs no run can train on."""
+    config = inputs.config
+    if not inputs.forget:
+        raise ValueError("the forget set is empty: nothing to unlearn")
+    if config.batch_size % (config.grad_accum * processes):
+        raise ValueError(
+            f"batch_size {config.batch_size} must split evenly into grad_accum "
+            f"{config.grad_accum} x {processes} processes"
+        )
+    if config.drive.uses_ledger and not inputs.holdout:
+        raise ValueError("the ledger's thresholds need holdout samples (non-members)")
 
 
 def unlearn(
@@ -338,7 +334,8 @@ def unlearn(
     hooks: Sequence[Callable[[StepLog], None]] = (),
     thresholds: Thresholds | None = None,
 ) -> TrainingResult:
-    """Train `model` (in place; under LoRA, an adapter on it: see `result.model`) with `method`.
+    """Train `model` (in place; under LoRA, an adapter on it: see `result.model`) with `method`:
+    a loss method trains in one loop run, a procedure drives the loop itself (procedure.py).
 
     `auxiliary` names sets of rows tied to forget samples by `source_id` (rows.py), e.g.
     `{"antisamples": [...]}`: any number per forget sample, every one in each batch that holds
@@ -346,6 +343,9 @@ def unlearn(
     itself when the drive needs it. With `checkpoint_dir`, a run resumes from the last checkpoint
     there (same config and data).
     """
-    loop = UnlearningLoop(model, tokenizer, method, config, seed, forget, retain, holdout,
-                          auxiliary or {}, ledger, checkpoint_dir, hooks, thresholds)  # fmt: skip
-    return loop.run()
+    inputs = LoopInputs(method, config, seed, forget, retain, holdout, auxiliary or {}, ledger,
+                        checkpoint_dir, hooks, thresholds or Thresholds())  # fmt: skip
+    spec = get_method(method.name)  # type: ignore[attr-defined]
+    if isinstance(spec, Procedure):
+        return run_procedure(spec, model, tokenizer, inputs, UnlearningLoop)
+    return UnlearningLoop(model, tokenizer, inputs).run()

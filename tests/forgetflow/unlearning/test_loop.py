@@ -17,7 +17,7 @@ from forgetflow.unlearning.checkpoints import CheckpointError
 from forgetflow.unlearning.config import DriveConfig, LoraSettings, TrainingConfig
 from forgetflow.unlearning.loop import unlearn
 from forgetflow.unlearning.methods.grad_diff import GradDiffConfig
-from forgetflow.unlearning.methods.registry import METHODS, get_method
+from forgetflow.unlearning.methods.registry import get_method, names_of
 from forgetflow.unlearning.rows import Cycler, split
 
 
@@ -49,7 +49,7 @@ def batch_of(tokenizer, texts: list[str]):
 # --- every registered method ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", sorted(METHODS))
+@pytest.mark.parametrize("name", sorted(names_of("loss")))
 def test_every_method_runs_in_the_loop_and_forgets(name, tiny_world, fresh) -> None:
     model, tokenizer = fresh
     forget = samples(tiny_world, "forget", 4)
@@ -78,7 +78,7 @@ def test_every_method_runs_in_the_loop_and_forgets(name, tiny_world, fresh) -> N
             assert float(sequence_nll(model, fixed).mean()) > before_nll
 
 
-@pytest.mark.parametrize("name", [n for n in sorted(METHODS) if n in ("npo", "idk_dpo")])
+@pytest.mark.parametrize("name", [n for n in sorted(names_of("loss")) if n in ("npo", "idk_dpo")])
 def test_cached_reference_trains_like_a_resident_one(name, tiny_world, tiny_model) -> None:
     """Plain SGD: the two references' log-probabilities come from differently padded batches, so
     they agree to float noise only, which Adam would turn into steps of up to lr."""
@@ -330,36 +330,37 @@ def test_bfloat16_reference_matches_the_policy_at_step_0(
 
 def test_bfloat16_settings_run_in_float32_on_a_cpu_without_bf16(tiny_world, fresh, monkeypatch):
     from forgetflow.lm import dtypes
+    from forgetflow.unlearning.inputs import LoopInputs
     from forgetflow.unlearning.loop import UnlearningLoop
 
     monkeypatch.setattr(dtypes, "native_bf16", lambda device: False)
     monkeypatch.delenv(FORCE_ENV, raising=False)
     model, tokenizer = fresh
     training = TrainingConfig(dtype="bfloat16", drive=DriveConfig(dtype="bfloat16"))
-    loop = UnlearningLoop(model, tokenizer, GradDiffConfig(retain_weight=0.0), training, 0,
-                          samples(tiny_world, "forget", 2), [], [], {}, None, None, [])  # fmt: skip
+    inputs = LoopInputs(GradDiffConfig(retain_weight=0.0), training, 0,
+                        samples(tiny_world, "forget", 2))  # fmt: skip
+    loop = UnlearningLoop(model, tokenizer, inputs)
     assert loop.train_dtype == loop.score_dtype == torch.float32
     monkeypatch.setenv(FORCE_ENV, "1")
-    loop = UnlearningLoop(model, tokenizer, GradDiffConfig(retain_weight=0.0), training, 0,
-                          samples(tiny_world, "forget", 2), [], [], {}, None, None, [])  # fmt: skip
+    loop = UnlearningLoop(model, tokenizer, inputs)
     assert loop.train_dtype == loop.score_dtype == torch.bfloat16
 
 
 def test_bfloat16_scoring_autocasts_and_stays_close_to_float32(tiny_world, tiny_model, monkeypatch):
-    from forgetflow.unlearning import loop
+    from forgetflow.unlearning import scoring
 
     monkeypatch.setenv(FORCE_ENV, "1")  # bfloat16 on any CPU
     model, tokenizer = tiny_model
     forget = samples(tiny_world, "forget", 12)
     holdout = samples(tiny_world, "holdout", 6)
     seen = []
-    score = loop.score_to_ledger
+    score = scoring.score_to_ledger
 
     def spy(*args, **kwargs):
         seen.append(torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu"))
         return score(*args, **kwargs)
 
-    monkeypatch.setattr(loop, "score_to_ledger", spy)
+    monkeypatch.setattr(scoring, "score_to_ledger", spy)
     ledgers = {}
     for dtype in ("float32", "bfloat16"):
         drive = DriveConfig(score_every=1, metrics=["ma"], dtype=dtype)

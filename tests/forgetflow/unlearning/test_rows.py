@@ -8,11 +8,11 @@ from types import SimpleNamespace
 import pytest
 
 from forgetflow.lm.tokens import encode
-from forgetflow.memorization.thresholds import Thresholds
 from forgetflow.records import Sample
 from forgetflow.unlearning.batches import Batches
 from forgetflow.unlearning.checkpoints import fingerprint
 from forgetflow.unlearning.config import TrainingConfig
+from forgetflow.unlearning.inputs import LoopInputs
 from forgetflow.unlearning.methods.batch import ANTISAMPLES
 from forgetflow.unlearning.methods.grad_ascent import GradAscentConfig
 from forgetflow.unlearning.rows import RowSetError, row_sets
@@ -55,9 +55,9 @@ def test_the_checkpoint_fingerprint_covers_the_auxiliary_sets(tiny_model) -> Non
 
     def of(anti: list[Sample]) -> str:
         rows = row_sets(tokenizer, FORGET, [], {ANTISAMPLES: anti})
-        run = SimpleNamespace(method=GradAscentConfig(), config=TrainingConfig(), seed=0,
-                              rows=rows, world=1, thresholds=Thresholds())  # fmt: skip
-        return fingerprint(run)  # type: ignore[arg-type]
+        inputs = LoopInputs(GradAscentConfig(), TrainingConfig(), 0, FORGET,
+                            auxiliary={ANTISAMPLES: anti})  # fmt: skip
+        return fingerprint(SimpleNamespace(inputs=inputs, rows=rows, world=1))  # type: ignore[arg-type]
 
     assert of(ANTI) == of(list(ANTI))
     assert of(ANTI) != of(ANTI[:2])  # one anti-sample fewer
