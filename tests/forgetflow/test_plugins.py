@@ -1,6 +1,7 @@
-"""Adding a method, a metric or a backend is one file dropped into its package: each test copies
-the `forgetflow` tree into a temporary install, writes one new module into it (no other file is
-edited, the checkout is untouched) and uses the new entry by name in a subprocess."""
+"""Adding a method (a loss or a procedure), a metric or a backend is one file dropped into its
+package: each test copies the `forgetflow` tree into a temporary install, writes one new module
+into it (no other file is edited, the checkout is untouched) and uses the new entry by name in a
+subprocess."""
 
 from __future__ import annotations
 
@@ -36,6 +37,32 @@ class ScaledGAConfig(MethodSettings):
 def loss(config, model, batch):
     nll = sequence_nll(model, batch.forget)
     return combine(nll, [("forget_loss", config.factor, -weighted_mean(nll, batch.weights))])
+'''
+
+NEGATED_DESCENT = '''
+"""negated_descent: fine-tune by descent on the forget set, then theta0 + scale * delta."""
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from forgetflow.unlearning.methods.registry import METHODS
+
+
+class NegatedDescentConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Literal["negated_descent"] = "negated_descent"
+    steps: int = Field(2, ge=1, description="descent steps of the fine-tuning")
+    scale: float = Field(-1.0, description="the weights become theta0 + scale (theta_ft - theta0)")
+
+
+@METHODS.register("negated_descent", config=NegatedDescentConfig, kind="procedure")
+def run(config, context):
+    theta0 = context.weights()
+    context.finetune({"steps": config.steps})
+    tuned = context.weights()
+    context.set_weights({k: theta0[k] + config.scale * (tuned[k] - theta0[k]) for k in theta0})
+    return context.result("negated_descent")
 '''
 
 MAX_NLL = '''
@@ -79,6 +106,7 @@ def open_echo(request):
 
 PLUGINS = {
     "unlearning/methods/scaled_ga.py": SCALED_GA,
+    "unlearning/methods/negated_descent.py": NEGATED_DESCENT,
     "memorization/metrics/max_nll.py": MAX_NLL,
     "generation/echo.py": ECHO,
 }
@@ -141,6 +169,48 @@ def test_a_dropped_in_method_trains_by_name(install, tiny_world) -> None:
     assert "scaled_ga" in got["names"] and "ScaledGAConfig" in got["union"]
     assert "GradDiffConfig" in got["union"] and got["factor"] == 3.0 and got["steps"] == 1
     assert all(a > b for a, b in zip(got["after"], got["before"], strict=True))  # ascent
+
+
+def test_a_dropped_in_procedure_trains_by_name(install, tiny_world) -> None:
+    """With scale 1 the procedure ends at theta_ft, with scale -1 at theta0 - (theta_ft - theta0):
+    the same fine-tuning (same seed), the other side of theta0."""
+    got = run_in(install, tiny_world.model_dir, """
+        import copy
+        from flows.params import PipelineConfig
+        from forgetflow.memorization.metrics import score_samples
+        from forgetflow.unlearning.config import TrainingConfig
+        from forgetflow.unlearning.loop import unlearn
+        from forgetflow.unlearning.methods.registry import get_loss_method, names_of
+        base, tokenizer = load_model(sys.argv[1])
+        method = PipelineConfig.model_validate(
+            {"unlearning": {"method": {"name": "negated_descent", "steps": 2}}}).unlearning.method
+        def nll(model):
+            return sum(s.values["loss"] for s in score_samples(model, tokenizer, forget,
+                                                               metrics=["loss"])) / len(forget)
+        training = TrainingConfig(batch_size=2, lr=1e-3)
+        models, results = {}, {}
+        for scale in (1.0, -1.0):
+            models[scale] = copy.deepcopy(base)
+            config = method.model_copy(update={"scale": scale})
+            results[scale] = unlearn(models[scale], tokenizer, config, training, 0, forget)
+        theta0, tuned, negated = (dict(m.named_parameters()) for m in (base, *models.values()))
+        gap = max(float((negated[k] - (2 * theta0[k] - tuned[k])).abs().max()) for k in theta0)
+        try:
+            get_loss_method("negated_descent")
+            error = ""
+        except ValueError as err:
+            error = str(err)
+        print(json.dumps({"procedures": names_of("procedure"), "kind": type(method).__name__,
+                          "steps": results[-1.0].steps, "by": results[-1.0].stopped_by,
+                          "gap": gap, "nll": [nll(m) for m in (base, *models.values())],
+                          "error": error}))
+    """)  # fmt: skip
+    assert got["procedures"] == ["negated_descent"] and got["kind"] == "NegatedDescentConfig"
+    assert got["steps"] == 2 and got["by"] == "negated_descent"
+    assert got["gap"] <= 1e-6  # theta0 - (theta_ft - theta0), to float rounding
+    before, tuned, negated = got["nll"]
+    assert tuned < before < negated  # descent learns the forget set, its negation unlearns it
+    assert got["error"].startswith("method 'negated_descent' is a procedure: it drives the loop")
 
 
 def test_a_dropped_in_metric_is_scored_by_name_with_its_direction(install, tiny_world) -> None:
