@@ -13,7 +13,11 @@ SPLITS = ("forget", "retain", "holdout")
 class Sample:
     """One sample of a split. A QA sample has a `prompt` (the filled question template, context
     only) and its `text` is the answer that follows it; a plain text sample has an empty prompt.
-    `source_id` ties a window or an anti-sample to the sample it comes from ("" when none)."""
+    `source_id` ties a window or an anti-sample to the sample it comes from ("" when none).
+
+    A window `<source_id>#<k>` (`is_window`) is a stretch of a long text, split at ingest: its
+    `text` is its own stretch, its `prompt` the text just before it (empty for the first), which
+    is unscored context, not a question; prompt + text is the document's text there, as is."""
 
     sample_id: str
     split: str
@@ -21,6 +25,12 @@ class Sample:
     repetitions: int = -1  # how often training saw it (the built-in world knows); -1: unknown
     prompt: str = ""
     source_id: str = ""
+
+    @property
+    def is_window(self) -> bool:
+        """Whether this is a window of a long text (`<source_id>#<k>`), not a QA row."""
+        number = self.sample_id.removeprefix(f"{self.source_id}#")
+        return bool(self.source_id) and number != self.sample_id and number.isdigit()
 
 
 @dataclass(frozen=True)

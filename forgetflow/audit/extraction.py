@@ -1,5 +1,5 @@
 """Greedy prefix -> suffix extraction attack: ask each sample's prompt (lm/prompts.py: a QA row's
-question, a record's first line), decode the rest."""
+question, a record's first line, a window's context and its first line), decode the rest."""
 
 from __future__ import annotations
 

@@ -4,6 +4,12 @@
   its prompt, and its `text` (the answer) is the continuation.
 - A text sample's prompt is its first line, newline included (e.g. "Name: ...\\n").
 - The one fallback, for a one-line text: its first `fallback_tokens` tokens.
+- A window of a long text (records.Sample.is_window) is a text whose `prompt` is the document's
+  text just before it: unscored context, not a question. It is asked that context and, by the
+  text rule, its own first line (or its first `fallback_tokens` tokens).
+
+`full_text` joins a prompt to its text with nothing between them: a QA template ends where its
+answer's leading space begins, and a window's context and text are the document's text as is.
 
 Special tokens (BOS) belong to the prompt, and at least one token is always left to continue.
 Every stage that asks a model (the extraction audit, anti-samples, IdkDPO's preferred answers,
@@ -27,6 +33,9 @@ class Sample(Protocol):
     @property
     def text(self) -> str: ...
 
+    @property
+    def is_window(self) -> bool: ...
+
 
 QA_TEMPLATE = "Question: {question}\nAnswer:"  # the answer follows after one space
 FALLBACK_TOKENS = 32  # the prompt of a one-line text without a prompt
@@ -49,8 +58,11 @@ def first_line_end(text: str) -> int:
 
 def prompt_chars(sample: Sample) -> int:
     """Leading characters of `full_text(sample)` that form its prompt; 0 when the fallback (counted
-    in tokens) applies."""
-    return len(sample.prompt) if sample.prompt else first_line_end(sample.text)
+    in tokens, after a window's context) applies."""
+    if sample.prompt and not sample.is_window:
+        return len(sample.prompt)
+    line = first_line_end(sample.text)
+    return len(sample.prompt) + line if line else 0
 
 
 def prefix_lengths(
@@ -65,11 +77,16 @@ def prefix_lengths(
     for sample, offsets in zip(samples, encoded["offset_mapping"], strict=True):
         cut = prompt_chars(sample)
         if cut == 0:
-            lengths.append(min(fallback_tokens, len(offsets) - 1))
-            continue
-        in_prompt = sum(1 for start, end in offsets if end <= cut or start == end == 0)
-        lengths.append(min(in_prompt, len(offsets) - 1))
+            context = tokens_within(offsets, len(sample.prompt)) if sample.prompt else 0
+            lengths.append(min(context + fallback_tokens, len(offsets) - 1))
+        else:
+            lengths.append(min(tokens_within(offsets, cut), len(offsets) - 1))
     return lengths
+
+
+def tokens_within(offsets: Sequence[tuple[int, int]], chars: int) -> int:
+    """How many tokens end within the first `chars` characters (special tokens included)."""
+    return sum(1 for start, end in offsets if end <= chars or start == end == 0)
 
 
 def prompt_texts(

@@ -118,7 +118,8 @@ def tokenized(
 
 
 def preferred_samples(forget: Sequence[Sample], texts: Sequence[str]) -> list[Sample]:
-    """The preferred texts as samples: after a QA row's question, only the answer counts."""
+    """The preferred texts as samples: after a QA row's question (a window's context), only the
+    rest counts."""
     out = []
     for sample, text in zip(forget, texts, strict=True):
         prompt = sample.prompt

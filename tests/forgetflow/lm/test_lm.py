@@ -50,6 +50,20 @@ def test_a_qa_sample_is_asked_its_question_and_continues_with_its_answer(tiny_mo
                                       skip_special_tokens=True)  # fmt: skip
 
 
+def test_a_window_is_asked_its_context_and_first_line(tiny_model) -> None:
+    _, tokenizer = tiny_model
+    record = "Name: Norma Fisher\nEmail: tammy76@example.com\nPhone: 459.638.2421"
+    cut = record.index("mmy76")  # mid-line, as a window may begin
+    window = Sample("r#1", "forget", record[cut:], prompt=record[:cut], source_id="r")
+    one_line = Sample("r#2", "forget", " a b c d e f", prompt="Name: x", source_id="r")
+    assert window.is_window and not Sample("q", "forget", " B", prompt="Q?").is_window
+    asked = prompt_texts(tokenizer, [window, one_line], fallback_tokens=3)
+    assert asked[0] == "Name: Norma Fisher\nEmail: tammy76@example.com\n"
+    context = len(encode(tokenizer, [one_line.prompt])[0])
+    assert prefix_lengths(tokenizer, [one_line], fallback_tokens=3) == [context + 3]
+    assert asked[1].startswith(one_line.prompt) and len(asked[1]) > len(one_line.prompt)
+
+
 def test_pad_right() -> None:
     batch = pad_right([[5, 6, 7], [8]], pad_id=0)
     assert batch.input_ids.tolist() == [[5, 6, 7], [8, 0, 0]]
