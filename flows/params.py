@@ -100,11 +100,12 @@ def load_config(path: str | Path) -> PipelineConfig:
         raise ConfigFileError(f"{file} is not a valid pipeline config: {problems(err)}") from err
     if isinstance(config.data, FilesSource):
         base = file.parent.resolve()
-        fields = {
-            k: str((base / v).resolve()) for k, v in config.data.model_dump().items() if k != "kind"
-        }
-        if config.data.model in CATALOG and not (base / config.data.model).exists():
-            fields["model"] = config.data.model  # a pulled model's name
+        given = config.data.model_dump(exclude={"kind"}, exclude_none=True)
+        fields = {k: str((base / v).resolve()) for k, v in given.items()}
+        for key in ("model", "retain_model"):
+            name = given.get(key)
+            if name in CATALOG and not (base / name).exists():
+                fields[key] = name  # a pulled model's name
         config = config.model_copy(update={"data": FilesSource(**fields)})
     if config.home is not None and not Path(config.home).is_absolute():
         config = config.model_copy(update={"home": str((file.parent / config.home).resolve())})
@@ -117,6 +118,8 @@ def missing_inputs(config: PipelineConfig) -> None:
         return
     try:
         model_path(config.data.model)
+        if config.data.retain_model is not None:
+            model_path(config.data.retain_model)
     except ModelLoadError as err:
         raise ConfigFileError(str(err)) from err
     for split in SPLITS:

@@ -10,10 +10,11 @@ from prefect import flow
 from flows.params import PipelineConfig
 from forgetflow.lm.dtypes import effective_dtype
 from forgetflow.paths import resolve_paths
+from storage.artifacts import ArtifactRef
 from storage.environment import environment_fingerprint, git_commit
 from storage.tracking import Tracker, default_tracking_uri
 from tasks.audit import audit
-from tasks.context import InputRefs, StageContext
+from tasks.context import InputRefs, StageContext, UnlearningRefs, VariantRef
 from tasks.evaluate_utility import evaluate_utility
 from tasks.generate_antisamples import generate_antisamples
 from tasks.ingest import ingest
@@ -28,31 +29,41 @@ class PipelineResult:
     tracking_uri: str
     artifacts: str
     parent_run_id: str
-    headline: dict[str, float]
+    headline: dict[str, float]  # the report's headline figures by key
 
 
-def run_stages(ctx: StageContext, config: PipelineConfig) -> tuple[InputRefs, object]:
+def variants(inputs: InputRefs, unlearned: UnlearningRefs) -> list[VariantRef]:
+    """The models the audit and utility evaluate: before, after and, where the scenario or the
+    user gives one, the retain model."""
+    out = [VariantRef("before", inputs.model), VariantRef("after", unlearned.model, "before")]
+    if inputs.retain_model is not None:
+        out.append(VariantRef("retain_model", inputs.retain_model))
+    return out
+
+
+def run_stages(ctx: StageContext, config: PipelineConfig) -> tuple[InputRefs, ArtifactRef, dict]:
     inputs = ingest(ctx, config.data)
     thresholds = config.thresholds
-    ledger = score_memorization(ctx, inputs, config.scoring.model_dump(), thresholds.outliers)
+    scored = score_memorization(ctx, inputs, config.scoring.model_dump(), thresholds.outliers)
     twins = None  # `antisamples.builders: []` turns the stage off
     if config.antisamples.builders:
         twins = generate_antisamples(ctx, inputs, config.antisamples.keep_first_line, config.seed)
     unlearned = run_unlearning(
-        ctx, inputs, ledger, twins, config.unlearning.method, config.unlearning.training,
+        ctx, inputs, scored.table, twins, config.unlearning.method, config.unlearning.training,
         config.seed, thresholds, config.scoring.outlier_metric,
     )  # fmt: skip
-    attacks = audit(
-        ctx, inputs, unlearned.model, config.audit.prefix_tokens, config.audit.generator
-    )
-    utility = evaluate_utility(ctx, inputs, unlearned.model)
+    models = variants(inputs, unlearned)
+    attacks = audit(ctx, inputs, models, config.audit.prefix_tokens, config.audit.generator)
+    utility = evaluate_utility(ctx, inputs, models)
     facts = {"model": inputs.model.uri, "method": config.unlearning.method.name,
-             "seed": str(config.seed), "unlearned model": unlearned.model.uri}  # fmt: skip
+             "seed": str(config.seed), "unlearned model": unlearned.model.uri,
+             "variants": ", ".join(v.label for v in models)}  # fmt: skip
+    figures = [*scored.figures, *unlearned.figures, *attacks.figures, *utility.figures]
     stops = tuple(config.unlearning.training.drive.stop_aggregate)
-    report = write_report(ctx, f"forgetflow report: {config.name}", facts, twins, unlearned,
-                          attacks, utility, config.scoring.outlier_metric, thresholds,
-                          stops)  # fmt: skip
-    return inputs, report
+    report, top = write_report(ctx, f"forgetflow report: {config.name}", facts, twins, figures,
+                               unlearned.steps, config.scoring.outlier_metric, thresholds,
+                               stops)  # fmt: skip
+    return inputs, report, {f.key: f.value for f in top}
 
 
 def fingerprint(config: PipelineConfig) -> dict[str, str]:
@@ -81,12 +92,11 @@ def unlearning_pipeline(config: PipelineConfig) -> PipelineResult:
     ctx = StageContext(str(paths.home), tracking_uri, config.experiment, parent.run_id,
                        environment)  # fmt: skip
     try:
-        inputs, report = run_stages(ctx, config)
+        inputs, report, figures = run_stages(ctx, config)
         parent.log_params({"input.kind": inputs.kind})
         for role in ("model", "forget", "retain", "holdout"):
             parent.log_ref(f"input.{role}", getattr(inputs, role))
         parent.log_ref("report", report)
-        figures = dict(tracker.client.get_run(parent.run_id).data.metrics)
     except BaseException:
         tracker.end_run(parent, failed=True)
         raise

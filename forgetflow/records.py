@@ -1,8 +1,10 @@
-"""Frozen runtime records shared by every stage."""
+"""Frozen runtime records shared by every stage: Sample, Completion, LossOutput, ModelVariant
+and Figure."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 
@@ -49,3 +51,37 @@ class LossOutput:
 
     loss: torch.Tensor
     logs: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ModelVariant:
+    """One model the audit and utility evaluate: `before` (the target), `after` (unlearned), the
+    scenario's `retain` model (never saw the forget set: the gold standard), or a variant a
+    stress makes from `parent`."""
+
+    label: str
+    model_dir: Path
+    parent: str | None = None
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One reported number: what a stage measured (`metric`) on which model (`variant`) over
+    which rows (`group`: a split such as `forget`, a split's exposure bucket such as
+    `forget_r32`, or "" for the whole model); `n` rows or tokens stand behind it (0: not a
+    count). The report and MLflow read figures; nothing parses their names back."""
+
+    stage: str
+    metric: str
+    variant: str
+    group: str
+    value: float
+    higher_is_better: bool | None = None  # None: neither (a count, a threshold)
+    n: int = 0
+
+    @property
+    def key(self) -> str:
+        """The MLflow metric key: `<stage>/<variant>/<metric>`, the metric qualified by its
+        group (`audit/after/forget/extraction`)."""
+        metric = f"{self.group}/{self.metric}" if self.group else self.metric
+        return f"{self.stage}/{self.variant}/{metric}"

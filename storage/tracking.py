@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +16,7 @@ from pathlib import Path
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
+from forgetflow.records import Figure
 from storage.artifacts import ArtifactRef
 
 PARENT_TAG = "mlflow.parentRunId"
@@ -57,6 +58,11 @@ class RunHandle:
 
     def log_metrics(self, metrics: Mapping[str, float], step: int = 0) -> None:
         self._log_metric_batch([Metric(k, float(v), 0, step) for k, v in metrics.items()])
+
+    def log_figures(self, figures: Sequence[Figure]) -> None:
+        """Each figure under its key `<stage>/<variant>/<metric>` (the metric qualified by its
+        group), so that runs compare in MLflow's chart view."""
+        self.log_metrics({f.key: f.value for f in figures})
 
     def log_curve(self, name: str, points: list[tuple[int, float]]) -> None:
         self._log_metric_batch([Metric(name, float(value), 0, step) for step, value in points])

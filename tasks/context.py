@@ -7,7 +7,7 @@ from pathlib import Path
 
 from forgetflow.data.samples import samples_from_table
 from forgetflow.paths import resolve_paths
-from forgetflow.records import Sample
+from forgetflow.records import Figure, ModelVariant, Sample
 from storage.artifacts import ArtifactRef, ArtifactStore
 from storage.tracking import Tracker
 
@@ -35,17 +35,38 @@ class StageContext:
     def model_dir(self, ref: ArtifactRef) -> Path:
         return self.store.get_dir(ref)
 
+    def variants(self, refs: list[VariantRef]) -> list[ModelVariant]:
+        return [ModelVariant(r.label, self.model_dir(r.model), r.parent) for r in refs]
+
+
+@dataclass(frozen=True)
+class VariantRef:
+    """A model variant as tasks pass it: its label, its model artifact and its parent's label."""
+
+    label: str
+    model: ArtifactRef
+    parent: str | None = None
+
+
+@dataclass(frozen=True)
+class StageResult:
+    """A stage's table artifact and the figures it reported (for the report)."""
+
+    table: ArtifactRef
+    figures: tuple[Figure, ...]
+
 
 @dataclass(frozen=True)
 class InputRefs:
-    """The pipeline's inputs as artifacts: the target model and the three splits, and the kind
-    of their rows (text or qa)."""
+    """The pipeline's inputs as artifacts: the target model and the three splits, the kind of
+    their rows (text or qa) and, where the scenario or the user gives one, the retain model."""
 
     model: ArtifactRef
     forget: ArtifactRef
     retain: ArtifactRef
     holdout: ArtifactRef
     kind: str = "text"
+    retain_model: ArtifactRef | None = None  # the scenario's or the user's gold standard
 
 
 @dataclass(frozen=True)
@@ -53,3 +74,5 @@ class UnlearningRefs:
     model: ArtifactRef
     ledger: ArtifactRef
     training_log: ArtifactRef
+    steps: int = 0
+    figures: tuple[Figure, ...] = ()  # the last step's training figures, the after ledger's

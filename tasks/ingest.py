@@ -8,7 +8,7 @@ from prefect.cache_policies import NO_CACHE
 from forgetflow.data.loaders import load_request
 from forgetflow.data.samples import samples_table
 from forgetflow.paths import resolve_paths
-from forgetflow.scenarios.sources import DataSource, source_inputs
+from forgetflow.scenarios.sources import DataSource, retain_model_dir, source_inputs
 from tasks.context import InputRefs, StageContext
 
 
@@ -26,4 +26,7 @@ def ingest(ctx: StageContext, source: DataSource) -> InputRefs:
     kind = loaded["forget"].kind
     for split, one in loaded.items():
         print(f"{split}: {len(one.samples)} {kind} samples from {one.path}")
-    return InputRefs(model=ctx.store.ref_dir(model_dir, "model"), kind=kind, **refs)
+    retain = retain_model_dir(source, ctx.home)
+    retain_ref = ctx.store.ref_dir(retain, "model") if retain is not None else None
+    return InputRefs(model=ctx.store.ref_dir(model_dir, "model"), kind=kind,
+                     retain_model=retain_ref, **refs)  # fmt: skip

@@ -10,9 +10,10 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
 from forgetflow.hashing import content_key
-from forgetflow.memorization.ledger import summary
+from forgetflow.memorization.ledger import ledger_figures
 from forgetflow.memorization.thresholds import Thresholds
 from forgetflow.paths import resolve_paths
+from forgetflow.records import Figure
 from forgetflow.unlearning.config import TrainingConfig
 from forgetflow.unlearning.run import unlearn_model
 from storage.artifacts import ArtifactRef
@@ -62,12 +63,18 @@ def run_unlearning(
             curves[row["name"]].append((row["step"], row["value"]))
         for name, points in sorted(curves.items()):
             run.log_curve(name, points)
-        after = summary(out.ledger, out.steps, outlier_metric, thresholds.outliers)
-        run.log_metrics({f"after_{k}": v for k, v in after.items()})
+        last = [Figure("unlearning", name, "after", "", points[-1][1])
+                for name, points in curves.items() if points[-1][0] == out.steps]  # fmt: skip
+        after = ledger_figures(out.ledger, out.steps, "after", outlier_metric, thresholds.outliers)
+        quantiles = ledger_figures(out.ledger, out.steps, "after", outlier_metric,
+                                   thresholds.outliers, quantiles=True)  # fmt: skip
+        run.log_figures(quantiles)
         refs = UnlearningRefs(
             model=store.put_dir(staged, "model"),
             ledger=store.put_table(out.ledger, "ledger"),
             training_log=store.put_table(out.log, "training_log"),
+            steps=out.steps,
+            figures=tuple(last + after),
         )
         for role in ("model", "ledger", "training_log"):
             run.log_ref(role, getattr(refs, role))

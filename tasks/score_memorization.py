@@ -6,19 +6,19 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from forgetflow.generation.registry import BackendConfig, backend_params
-from forgetflow.memorization.ledger import outliers, summary
+from forgetflow.memorization.ledger import ledger_figures, outliers
 from forgetflow.memorization.score import score_model
 from forgetflow.memorization.thresholds import ThresholdRule
 from forgetflow.paths import resolve_paths
-from storage.artifacts import ArtifactRef
-from tasks.context import InputRefs, StageContext
+from tasks.context import InputRefs, StageContext, StageResult
 
 
 @task(name="score_memorization", cache_policy=NO_CACHE)
 def score_memorization(
     ctx: StageContext, inputs: InputRefs, params: dict, outlier_rule: ThresholdRule
-) -> ArtifactRef:
-    """`params`: ScoringParams as a dict (batch_size, metrics, outlier_metric, window,
+) -> StageResult:
+    """`params`: ScoringParams as a dict (batch_size, metrics, outlier_metric, window: applied
+    at ingest, only logged here,
     generator: the backend that decodes extraction metrics); `outlier_rule` flags outliers."""
     rule = (params["outlier_metric"], outlier_rule)
     with ctx.tracker().stage_run("score_memorization", ctx.parent_run_id) as run:
@@ -31,17 +31,17 @@ def score_memorization(
         logs = resolve_paths(ctx.home).home / "logs" / ctx.parent_run_id / "scoring"
         try:
             metrics = tuple(params["metrics"])
-            size, window = params["batch_size"], params["window"]
             model_dir = ctx.model_dir(inputs.model)
-            ledger = score_model(model_dir, samples, metrics, size, window, generator, logs)
+            ledger = score_model(model_dir, samples, metrics, params["batch_size"], generator,
+                                 logs)  # fmt: skip
         finally:
             for log in sorted(logs.glob("*.log")):  # a vLLM server's log
                 run.log_file(log, "logs")
         ref = ctx.store.put_table(ledger, "ledger")
-        run.log_metrics(summary(ledger, 0, *rule))
+        run.log_figures(ledger_figures(ledger, 0, "before", *rule, quantiles=True))
         found = outliers(ledger, 0, *rule)
         run.log_dict({"metric": found.metric, "rule": found.rule, "threshold": found.threshold,
                       "outliers": list(found.sample_ids)}, "outliers.json")  # fmt: skip
         run.log_ref("ledger", ref)
         run.log_file(ref.path, "ledger")
-        return ref
+        return StageResult(ref, tuple(ledger_figures(ledger, 0, "before", *rule)))

@@ -11,6 +11,7 @@ import pyarrow.compute as pc
 
 from forgetflow.memorization.metrics import SampleScore, direction
 from forgetflow.memorization.thresholds import ThresholdRule
+from forgetflow.records import Figure
 
 LEDGER_COLUMNS = ("sample_id", "split", "step", "metric", "value")
 QUANTILES = (0.1, 0.5, 0.9)
@@ -84,22 +85,34 @@ def steps(ledger: pa.Table) -> list[int]:
     return sorted(set(ledger["step"].to_pylist()))
 
 
-def summary(ledger: pa.Table, step: int, metric: str, rule: ThresholdRule) -> dict[str, float]:
-    """Per split and metric at `step`: mean and the 10/50/90% quantiles; the outlier threshold
-    of `metric` under `rule` and c(D_f), the number of forget samples beyond it (when `metric`
-    was scored at `step`: a decoded metric is not rescored after training)."""
+def ledger_figures(
+    ledger: pa.Table, step: int, variant: str, metric: str, rule: ThresholdRule,
+    quantiles: bool = False,
+) -> list[Figure]:  # fmt: skip
+    """The ledger at `step` as figures of `variant`: per split and metric the mean (and the
+    10/50/90% quantiles with `quantiles`); the outlier threshold of `metric` under `rule`
+    (calibrated before unlearning) and c(D_f), the number of forget samples beyond it (when
+    `metric` was scored at `step`: a decoded metric is not rescored after training)."""
     at = ledger.filter(pc.equal(ledger["step"], step))
-    out: dict[str, float] = {}
+    out: list[Figure] = []
     for split in sorted(set(at["split"].to_pylist())):
         for name in sorted(set(at["metric"].to_pylist())):
             values = list(values_at(at, split, name, step).values())
-            if values:
-                out[f"{split}_{name}_mean"] = sum(values) / len(values)
-                for q, v in zip(QUANTILES, np.quantile(values, QUANTILES), strict=True):
-                    out[f"{split}_{name}_p{round(q * 100)}"] = float(v)
-    if not values_at(at, "forget", metric, step):
-        return out
-    found = outliers(ledger, step, metric, rule)
-    out[f"{metric}_threshold"] = found.threshold
-    out["outliers"] = float(len(found.sample_ids))
+            if not values:
+                continue
+            n = len(values)
+            out.append(Figure("memorization", f"{name}_mean", variant, split, sum(values) / n,
+                              None, n))  # fmt: skip
+            if not quantiles:
+                continue
+            for q, v in zip(QUANTILES, np.quantile(values, QUANTILES), strict=True):
+                label = f"{name}_p{round(q * 100)}"
+                out.append(Figure("memorization", label, variant, split, float(v), None, n))
+    forget = values_at(at, "forget", metric, step)
+    if forget:
+        found = outliers(ledger, step, metric, rule)
+        out.append(Figure("memorization", f"{metric}_threshold", variant, "holdout",
+                          found.threshold))  # fmt: skip
+        out.append(Figure("memorization", "outliers", variant, "forget",
+                          float(len(found.sample_ids)), False, len(forget)))  # fmt: skip
     return out

@@ -53,6 +53,10 @@ class FilesSource(BaseModel):
     forget: str = Field(description="the forget set's file: what the model must stop knowing")
     retain: str = Field(description="the retain set's file: what the model must keep")
     holdout: str = Field(description="non-members: the calibration for every threshold")
+    retain_model: str | None = Field(
+        None, description="a model trained like the target but without the forget set (a local "
+        "HF directory): the gold standard the audit and utility compare with; none by default",
+    )  # fmt: skip
 
 
 DataSource = Annotated[WorldSource | FinetunedSource | FilesSource, Field(discriminator="kind")]
@@ -72,3 +76,13 @@ def source_inputs(source: DataSource, home: str | Path | None) -> tuple[Path, di
         model_dir, files = built.model_dir, {k: str(v) for k, v in built.splits.items()}
     check_model_dir(model_dir)
     return model_dir, files
+
+
+def retain_model_dir(source: DataSource, home: str | Path | None) -> Path | None:
+    """The retain model a source gives (a scenario always builds one; the user's files may name
+    one), or None."""
+    if isinstance(source, FilesSource):
+        return model_path(source.retain_model) if source.retain_model else None
+    if isinstance(source, WorldSource):
+        return build_world(source.world, resolve_paths(home).worlds).retain_model_dir
+    return build_records(source.records, home).retain_model_dir

@@ -229,14 +229,14 @@ class UnlearningLoop:
         ledger = state.ledger
         assert ledger is not None
         forget_now = policy.latest(ledger, settings.metric)
-        values[f"forget_{settings.metric}"] = sum(forget_now.values()) / len(forget_now)
+        values[f"forget_{settings.metric}_mean"] = sum(forget_now.values()) / len(forget_now)
         left = policy.remaining(ledger, settings.metric, self.thresholds.outliers)
         values["outliers"] = float(len(left))
         if state.guard is not None:
             retain = self.retain_loss()
             values["guard_retain_loss"] = retain
             best_before = state.guard.best_step
-            broke = state.guard.record(state.step, retain, values[f"forget_{settings.metric}"])
+            broke = state.guard.record(state.step, retain, values[f"forget_{settings.metric}_mean"])
             if state.guard.best_step != best_before and self.checkpoint_dir is not None:
                 checkpoints.save_best(self.checkpoint_dir, self.model, state.step, self.rank)
             elif state.guard.best_step != best_before:

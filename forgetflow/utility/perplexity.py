@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from pathlib import Path
 
 import pyarrow as pa
 import torch
@@ -12,22 +11,27 @@ from transformers import PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from forgetflow.lm.logprobs import target_logprobs
-from forgetflow.lm.tokens import batches, encode, pad_right
+from forgetflow.lm.tokens import batches, pad_right
+from forgetflow.memorization.windows import tokenize_samples
 from forgetflow.models.io import load_model
-from forgetflow.records import Sample
+from forgetflow.records import Figure, ModelVariant, Sample
 
 
 @torch.no_grad()
 def split_nll(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
-    texts: Sequence[str],
+    samples: Sequence[Sample],
     batch_size: int = 16,
 ) -> tuple[float, int]:
-    """Summed token NLL and token count over `texts`."""
+    """Summed token NLL and token count over `samples`: a text's tokens after the first, a
+    window's own tokens given the text before it (a long text's windows count each of its tokens
+    once), a QA row's answer as a text of its own."""
+    units = [s if s.is_window else Sample(s.sample_id, s.split, s.text) for s in samples]
     total, count = 0.0, 0
-    for chunk in batches(encode(tokenizer, texts), batch_size):
-        logprobs, _, valid = target_logprobs(model, pad_right(chunk, tokenizer.pad_token_id))
+    for chunk in batches(tokenize_samples(tokenizer, units), batch_size):
+        rows = pad_right([i.ids for i in chunk], tokenizer.pad_token_id, [i.start for i in chunk])
+        logprobs, _, valid = target_logprobs(model, rows)
         total -= float((logprobs * valid).sum())
         count += int(valid.sum())
     return total, count
@@ -42,23 +46,23 @@ def perplexity_table(
     splits = sorted({s.split for s in samples})
     rows = []
     for split in splits:
-        total, count = split_nll(model, tokenizer, [s.text for s in samples if s.split == split])
+        total, count = split_nll(model, tokenizer, [s for s in samples if s.split == split])
         rows.append((split, model_label, count, total / count, math.exp(total / count)))
     names = ("split", "model", "tokens", "nll", "perplexity")
     return pa.table({n: [r[i] for r in rows] for i, n in enumerate(names)})
 
 
-def utility_summary(table: pa.Table) -> dict[str, float]:
-    return {
-        f"{row['model']}_{row['split']}_perplexity": row["perplexity"]
-        for row in table.select(["model", "split", "perplexity"]).to_pylist()
-    }
+def utility_figures(table: pa.Table) -> list[Figure]:
+    """Perplexity of each variant on each split (lower is better), over its token count."""
+    rows = table.select(["model", "split", "tokens", "perplexity"]).to_pylist()
+    return [Figure("utility", "perplexity", r["model"], r["split"], r["perplexity"], False,
+                   r["tokens"]) for r in rows]  # fmt: skip
 
 
-def utility_models(model_dirs: dict[str, Path], samples: Sequence[Sample]) -> pa.Table:
-    """Perplexity per split for every labelled model."""
+def utility_models(variants: Sequence[ModelVariant], samples: Sequence[Sample]) -> pa.Table:
+    """Perplexity per split for every model variant."""
     tables = []
-    for label, model_dir in model_dirs.items():
-        model, tokenizer = load_model(model_dir)
-        tables.append(perplexity_table(model, tokenizer, samples, label))
+    for variant in variants:
+        model, tokenizer = load_model(variant.model_dir)
+        tables.append(perplexity_table(model, tokenizer, samples, variant.label))
     return pa.concat_tables(tables)

@@ -26,7 +26,7 @@ from transformers import PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from forgetflow.atomic import write_text
-from forgetflow.audit.extraction import extraction_summary, extraction_table
+from forgetflow.audit.extraction import extraction_figures, extraction_table
 from forgetflow.generation.hf import HFBackend
 from forgetflow.hashing import content_key, content_sha256, file_sha256
 from forgetflow.lm.tokens import encode
@@ -153,7 +153,7 @@ def extraction_rates(
     (`_token_match`)."""
     samples = [Sample(i.sample_id, i.split, i.text, i.repetitions) for i in items]
     table = extraction_table(HFBackend(model, tokenizer, batch_size=24), tokenizer, samples, label)
-    return extraction_summary(table)
+    return {f"{f.variant}_{f.group}_{f.metric}": f.value for f in extraction_figures(table)}
 
 
 def write_records(

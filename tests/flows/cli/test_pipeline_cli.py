@@ -61,7 +61,7 @@ def test_run_with_a_config_file(
         filter_string="tags.mlflow.runName = 'cli-user-run'",
     )
     assert run.info.status == "FINISHED"
-    assert run.data.metrics["forget_extraction_drop_points"] >= 50
+    assert run.data.metrics["report/after/forget/extraction_drop_points"] >= 50
     assert run.data.params["config.data.forget"] == str(tmp_path / "forget.jsonl")
 
 

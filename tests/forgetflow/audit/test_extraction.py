@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from forgetflow.audit.extraction import extraction_summary, extraction_table
+from forgetflow.audit.extraction import extraction_figures, extraction_table
 from forgetflow.generation.base import SamplingParams
 from forgetflow.lm.prompts import prefix_lengths
 from forgetflow.lm.tokens import encode
@@ -45,6 +45,8 @@ def test_exact_and_token_match_per_sample(tiny_model) -> None:
     assert rows[0]["exact"] is True and rows[0]["token_match"] == 1.0
     assert rows[1]["exact"] is False
     assert rows[1]["token_match"] == pytest.approx(1 / len(suffix_b))
-    summary = extraction_summary(table)
-    assert summary["before_forget_extraction"] == 1.0
-    assert summary["before_retain_extraction"] == 0.0
+    figures = {(f.group, f.metric): f for f in extraction_figures(table)}
+    assert figures["forget", "extraction"].value == 1.0
+    assert figures["retain", "extraction"].value == 0.0
+    assert figures["forget", "extraction"].key == "audit/before/forget/extraction"
+    assert figures["retain", "token_match"].n == 1

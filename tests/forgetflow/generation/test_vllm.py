@@ -106,11 +106,12 @@ def test_the_audit_decodes_through_a_vllm_server(tiny_world, tmp_path, server_co
     from forgetflow.audit.extraction import audit_models
     from forgetflow.data.loaders import load_split
     from forgetflow.generation.config import BackendConfig
+    from forgetflow.records import ModelVariant
 
     forget = list(load_split(tiny_world.splits["forget"], "forget").samples)
     samples = [s for s in forget if s.repetitions >= 8][:16]
     assert samples
-    models = {"before": tiny_world.model_dir}
+    models = [ModelVariant("before", tiny_world.model_dir)]
     hf = audit_models(models, samples, BackendConfig(name="hf"), tmp_path / "hf")
     served = audit_models(models, samples, BackendConfig(name="vllm"), tmp_path / "vllm")
     assert set(served["backend"].to_pylist()) == {"vllm"}

@@ -5,10 +5,10 @@ import pytest
 from forgetflow.memorization.ledger import (
     append,
     beyond,
+    ledger_figures,
     ledger_rows,
     outliers,
     steps,
-    summary,
 )
 from forgetflow.memorization.metrics import SampleScore
 from forgetflow.memorization.thresholds import ThresholdRule, Thresholds
@@ -54,7 +54,12 @@ def test_after_training_the_threshold_stays_the_one_calibrated_before() -> None:
     after = outliers(constructed_ledger(), 10, "ma", MEAN)
     assert after.threshold == pytest.approx(0.3)
     assert after.sample_ids == ("forget-0",)
-    assert summary(constructed_ledger(), 10, "ma", MEAN)["ma_threshold"] == pytest.approx(0.3)
+    figures = ledger_figures(constructed_ledger(), 10, "after", "ma", MEAN)
+    threshold = next(f for f in figures if f.metric == "ma_threshold")
+    assert (
+        threshold.value == pytest.approx(0.3)
+        and threshold.key == "memorization/after/holdout/ma_threshold"
+    )
 
 
 def test_lower_is_more_memorized_for_loss() -> None:
@@ -84,18 +89,26 @@ def test_quantile_outliers_on_a_constructed_ledger() -> None:
     assert outliers(ledger, 0, "loss", quantile(0.9)).threshold == pytest.approx(2.2)
 
 
-def test_summary_and_steps() -> None:
+def figures_of(ledger, step: int, metric: str, quantiles: bool = False) -> dict:
+    found = ledger_figures(ledger, step, "v", metric, MEAN, quantiles)
+    return {(f.group, f.metric): f for f in found}
+
+
+def test_ledger_figures_and_steps() -> None:
     ledger = constructed_ledger()
     assert steps(ledger) == [0, 10]
-    got = summary(ledger, 0, "ma", MEAN)
-    assert got["forget_ma_mean"] == pytest.approx((0.9 + 0.5 + 0.2) / 3)
-    assert got["holdout_loss_mean"] == pytest.approx(3.0)
-    assert got["outliers"] == 2.0 and got["ma_threshold"] == pytest.approx(0.3)
-    assert got["forget_ma_p50"] == pytest.approx(0.5)
-    assert got["holdout_loss_p10"] == pytest.approx(2.2)
-    later = summary(ledger, 10, "ma", MEAN)
-    assert "forget_ma_mean" in later and later["outliers"] == 1.0
-    assert summary(ledger, 0, "loss", MEAN)["loss_threshold"] == pytest.approx(3.0)
+    got = figures_of(ledger, 0, "ma", quantiles=True)
+    assert got["forget", "ma_mean"].value == pytest.approx((0.9 + 0.5 + 0.2) / 3)
+    assert got["forget", "ma_mean"].n == 3
+    assert got["holdout", "loss_mean"].value == pytest.approx(3.0)
+    assert got["forget", "outliers"].value == 2.0 and got["forget", "outliers"].n == 3
+    assert got["holdout", "ma_threshold"].value == pytest.approx(0.3)
+    assert got["forget", "ma_p50"].value == pytest.approx(0.5)
+    assert got["holdout", "loss_p10"].value == pytest.approx(2.2)
+    assert ("forget", "ma_p50") not in figures_of(ledger, 0, "ma")  # quantiles only when asked
+    later = figures_of(ledger, 10, "ma")
+    assert ("forget", "ma_mean") in later and later["forget", "outliers"].value == 1.0
+    assert figures_of(ledger, 0, "loss")["holdout", "loss_threshold"].value == pytest.approx(3.0)
 
 
 def test_bad_requests_raise_clear_errors() -> None:

@@ -3,58 +3,98 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from forgetflow.memorization.ledger import append, ledger_rows
+from forgetflow.audit.extraction import extraction_figures, top_bucket_figures
+from forgetflow.memorization.ledger import append, ledger_figures, ledger_rows
 from forgetflow.memorization.metrics import SampleScore
+from forgetflow.memorization.thresholds import ThresholdRule, Thresholds
+from forgetflow.records import Figure
 from forgetflow.report.markdown import ReportInputs, headline, render_report
+from forgetflow.utility.perplexity import utility_figures
+
+QUANTILE = ThresholdRule(rule="quantile", quantile=0.9)
 
 
-def build() -> ReportInputs:
-    def scored(step: int, forget_ma: float) -> pa.Table:
-        return ledger_rows([SampleScore("f", "forget", {"ma": forget_ma}),
-                            SampleScore("h", "holdout", {"ma": 0.2})], step)  # fmt: skip
+def build(thresholds: Thresholds | None = None, metric: str = "ma") -> ReportInputs:
+    """Three variants (before, after, retain_model), one forget and one retain record each in
+    the r=1 and r=32 buckets; the ledger scores loss and zlib (no MA)."""
+    thresholds = thresholds or Thresholds()
 
+    def scored(step: int, forget_loss: float, holdout_loss: float) -> pa.Table:
+        rows = [SampleScore("f", "forget", {"loss": forget_loss, "zlib": 0.1}),
+                SampleScore("h1", "holdout", {"loss": 2.0, "zlib": 0.5}),
+                SampleScore("h2", "holdout", {"loss": holdout_loss, "zlib": 0.5})]  # fmt: skip
+        return ledger_rows(rows, step)
+
+    ledger = append(scored(0, 0.5, 4.0), scored(5, 3.5, 9.0))  # the holdout rises after
+    variants = ["before", "after", "retain_model"]
+    exact = {"before": [True, True, True, True], "after": [False, True, False, True],
+             "retain_model": [False, False, False, False]}  # fmt: skip
     extraction = pa.table({
-        "sample_id": ["f", "r", "f", "r"], "split": ["forget", "retain"] * 2,
-        "repetitions": [32] * 4,
-        "model": ["before", "before", "after", "after"], "prefix_tokens": [3] * 4,
-        "suffix_tokens": [9] * 4, "exact": [True, True, False, True],
-        "token_match": [1.0, 1.0, 0.1, 1.0],
+        "sample_id": ["f1", "f32", "r1", "r32"] * 3,
+        "split": ["forget", "forget", "retain", "retain"] * 3,
+        "repetitions": [1, 32, 1, 32] * 3, "model": [v for v in variants for _ in range(4)],
+        "prefix_tokens": [3] * 12, "suffix_tokens": [9] * 12,
+        "exact": [e for v in variants for e in exact[v]],
+        "token_match": [1.0 if e else 0.1 for v in variants for e in exact[v]],
     })  # fmt: skip
-    utility = pa.table({"split": ["retain", "retain"], "model": ["before", "after"],
-                        "tokens": [10, 10], "nll": [0.1, 0.2],
-                        "perplexity": [1.0, 1.25]})  # fmt: skip
+    utility = pa.table({"split": ["retain"] * 3, "model": variants, "tokens": [10] * 3,
+                        "nll": [0.1, 0.2, 0.3], "perplexity": [1.0, 1.25, 1.5]})  # fmt: skip
+    figures = [
+        *ledger_figures(ledger, 0, "before", metric, thresholds.outliers),
+        Figure("unlearning", "forget_loss", "after", "", 1.5),
+        *ledger_figures(ledger, 5, "after", metric, thresholds.outliers),
+        *extraction_figures(extraction),
+        *top_bucket_figures(extraction, ("forget", "retain")),
+        *utility_figures(utility),
+    ]
     return ReportInputs(
-        title="t", facts={"model": "m"}, ledger=append(scored(0, 0.9), scored(5, 0.1)),
+        title="t", facts={"model": "m"}, figures=figures,
         twins=pa.table({"sample_id": ["f~twin"], "source_id": ["f"], "text": ["x"],
                         "backend": ["template"]}),
-        training_log=pa.table({"step": [5], "name": ["loss"], "value": [1.5]}),
-        extraction=extraction, utility=utility,
+        steps=5, outlier_metric=metric, thresholds=thresholds,
     )  # fmt: skip
 
 
-def test_headline_figures() -> None:
-    figures = headline(build())
-    assert figures["forget_extraction_drop_points"] == 100.0
-    assert figures["retain_extraction_drop_points"] == 0.0
-    assert figures["forget_extraction_before_pct"] == 100.0
-    assert figures["retain_perplexity_change_pct"] == pytest.approx(25.0)
+def test_headline_figures_per_variant_from_the_most_exposed_bucket() -> None:
+    figures = {f.key: f.value for f in headline(build(metric="loss").figures)}
+    assert figures["report/after/forget/extraction_drop_points"] == 0.0  # r=32 kept its record
+    assert figures["report/before/forget/extraction_pct"] == 100.0
+    assert figures["report/retain_model/forget/extraction_pct"] == 0.0
+    assert figures["report/after/retain/extraction_drop_points"] == 0.0
+    assert figures["report/after/retain/perplexity_change_pct"] == pytest.approx(25.0)
 
 
-def test_report_has_a_section_per_stage_with_before_and_after() -> None:
-    text = render_report(build())
+def test_a_report_without_ma_states_its_quantile_rule_and_judges_after_by_the_line_before() -> None:
+    """scoring.metrics [loss, zlib], outlier_metric loss, a quantile rule: the report states the
+    rule in words, and the after model's threshold is the one calibrated before unlearning
+    (the holdout's loss at step 0: 2.0 and 4.0, whose 0.1 quantile is 2.2), not the unlearned
+    model's holdout (2.0 and 9.0)."""
+    text = render_report(build(Thresholds(outliers=QUANTILE), metric="loss"))
+    assert "0.9 quantile of the holdout's loss before unlearning" in text
+    assert "10% of non-members lie below it" in text
+    assert "| holdout | loss_threshold | - | 2.2 | 2.2 | 0 |" in text
+    assert "| forget | outliers | 1 | 1 | 0 | -1 |" in text  # loss 0.5 < 2.2; after 3.5 is not
+
+
+def test_report_has_a_section_per_stage_and_a_column_per_variant() -> None:
+    text = render_report(build(metric="loss"))
     for heading in ("Memorization scoring", "Anti-samples", "Unlearning", "Extraction audit",
                     "Utility"):  # fmt: skip
         assert heading in text
-    assert "| forget_extraction | 100 | 0 | -100 |" in text
-    assert "| forget_r32_extraction | 100 | 0 | -100 |" in text
-    assert "| forget_ma_mean | 0.9 | 0.1 |" in text
+    assert "| group | figure | n | before | after | retain_model | change |" in text
+    assert "| forget_r1 | extraction | 1 | 1 | 0 | 0 | -1 |" in text
+    assert "| forget_r32 | extraction | 1 | 1 | 1 | 0 | 0 |" in text
+    assert "| - | forget_loss | - | 1.5 |" in text  # unlearning: after only, no change
     assert "1 falsified twins from backend(s): template." in text
+    order = [text.index(f"| {g} | extraction |") for g in ("forget", "forget_r1", "forget_r32")]
+    assert order == sorted(order)  # each split, then its buckets by exposures
 
 
-def test_buckets_are_ordered_by_exposures() -> None:
-    from forgetflow.report.markdown import group_order
-
-    groups = ["retain", "forget_r16", "forget_r2", "forget", "forget_r32"]
-    assert sorted(groups, key=group_order) == [
-        "forget", "forget_r2", "forget_r16", "forget_r32", "retain"
-    ]  # fmt: skip
+def test_a_stage_without_figures_says_why() -> None:
+    report = build(metric="loss")
+    bare = ReportInputs(report.title, report.facts, [f for f in report.figures
+                                                     if f.stage != "utility"],
+                        None, 5, "loss")  # fmt: skip
+    text = render_report(bare)
+    assert "not applicable: no utility was measured" in text
+    assert "Off (`antisamples.builders: []`)" in text

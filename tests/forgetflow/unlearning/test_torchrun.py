@@ -58,5 +58,5 @@ def test_two_processes_match_one_with_the_same_effective_batch(
     assert [row["step"] for row in log] == [1, 2, 3]
     for row, expected in zip(log, single.logs, strict=True):  # gathered from both processes
         assert row["forget_nll"] == pytest.approx(expected.values["forget_nll"], abs=1e-5)
-    assert log[1]["forget_ma"] == pytest.approx(single.logs[1].values["forget_ma"])
+    assert log[1]["forget_ma_mean"] == pytest.approx(single.logs[1].values["forget_ma_mean"])
     assert torch.equal(torch.tensor([row["rows"] for row in log]), torch.tensor([4.0] * 3))
