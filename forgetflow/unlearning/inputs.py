@@ -7,15 +7,18 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 from pydantic import BaseModel
 
 from forgetflow.memorization.thresholds import Thresholds
 from forgetflow.records import Sample
-from forgetflow.unlearning.config import TrainingConfig
 from forgetflow.unlearning.methods.registry import LossMethod
 from forgetflow.unlearning.state import StepLog
+
+if TYPE_CHECKING:  # not at run time: a procedure's module may be imported while config.py is
+    from forgetflow.unlearning.config import TrainingConfig
 
 
 @dataclass(frozen=True)

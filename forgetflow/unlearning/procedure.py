@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pyarrow as pa
 import torch
@@ -35,12 +35,15 @@ from transformers import PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from forgetflow.lm.dtypes import effective_dtype
-from forgetflow.unlearning.config import TrainingConfig
 from forgetflow.unlearning.finetune import DESCENT, FinetuneConfig
-from forgetflow.unlearning.inputs import LoopInputs
 from forgetflow.unlearning.methods.registry import LossMethod, Procedure
 from forgetflow.unlearning.scoring import Scorer
 from forgetflow.unlearning.state import LoopState, StepLog, TrainingResult
+
+if TYPE_CHECKING:  # not at run time: a procedure's module imports this one while the registry
+    # discovers it, which config.py's method union may start before config.py is complete
+    from forgetflow.unlearning.config import TrainingConfig
+    from forgetflow.unlearning.inputs import LoopInputs
 
 
 class ProcedureError(ValueError):
@@ -53,8 +56,15 @@ class RunningLoop(Protocol):
     def run(self) -> TrainingResult: ...
 
 
-# builds one loop run (loop.UnlearningLoop): the context gets it from unlearn(), which imports it
-LoopFactory = Callable[[PreTrainedModel, PreTrainedTokenizerBase, LoopInputs], RunningLoop]
+class LoopFactory(Protocol):
+    """Builds one loop run (loop.UnlearningLoop): the context gets it from unlearn(), which
+    imports this module."""
+
+    def __call__(
+        self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, inputs: LoopInputs
+    ) -> RunningLoop: ...
+
+
 Stop = Callable[[StepLog], str]
 
 
@@ -98,8 +108,8 @@ class ProcedureContext:
         """The stage's training settings with `overrides`' fields replaced, validated."""
         if not overrides:
             return self.inputs.config
-        given = self.inputs.config.model_dump(exclude_unset=True)
-        return TrainingConfig.model_validate({**given, **overrides})
+        config = self.inputs.config
+        return type(config).model_validate({**config.model_dump(exclude_unset=True), **overrides})
 
     def _run(
         self, method: BaseModel, loss: LossMethod | None, training: Mapping[str, Any] | None,

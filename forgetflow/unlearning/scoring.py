@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import torch
@@ -16,7 +17,9 @@ from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 from forgetflow.memorization.ledger import append
 from forgetflow.memorization.score import score_to_ledger
 from forgetflow.records import Sample
-from forgetflow.unlearning.config import DriveConfig
+
+if TYPE_CHECKING:  # not at run time: a procedure's module may be imported while config.py is
+    from forgetflow.unlearning.config import DriveConfig
 
 
 def world() -> tuple[int, int]:

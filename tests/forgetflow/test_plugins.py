@@ -46,6 +46,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from forgetflow.unlearning.methods.registry import METHODS
+from forgetflow.unlearning.procedure import ProcedureContext
+from forgetflow.unlearning.state import TrainingResult
 
 
 class NegatedDescentConfig(BaseModel):
@@ -57,7 +59,7 @@ class NegatedDescentConfig(BaseModel):
 
 
 @METHODS.register("negated_descent", config=NegatedDescentConfig, kind="procedure")
-def run(config, context):
+def run(config: NegatedDescentConfig, context: ProcedureContext) -> TrainingResult:
     theta0 = context.weights()
     context.finetune({"steps": config.steps})
     tuned = context.weights()
@@ -176,10 +178,10 @@ def test_a_dropped_in_procedure_trains_by_name(install, tiny_world) -> None:
     the same fine-tuning (same seed), the other side of theta0."""
     got = run_in(install, tiny_world.model_dir, """
         import copy
+        from forgetflow.unlearning.loop import unlearn  # first: the order that must not break
         from flows.params import PipelineConfig
         from forgetflow.memorization.metrics import score_samples
         from forgetflow.unlearning.config import TrainingConfig
-        from forgetflow.unlearning.loop import unlearn
         from forgetflow.unlearning.methods.registry import get_loss_method, names_of
         base, tokenizer = load_model(sys.argv[1])
         method = PipelineConfig.model_validate(
