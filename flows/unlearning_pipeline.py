@@ -42,7 +42,8 @@ def variants(inputs: InputRefs, unlearned: UnlearningRefs) -> list[VariantRef]:
 
 
 def run_stages(ctx: StageContext, config: PipelineConfig) -> tuple[InputRefs, ArtifactRef, dict]:
-    inputs = ingest(ctx, config.data)
+    metrics = [*config.scoring.metrics, *config.unlearning.training.drive.metrics]
+    inputs = ingest(ctx, config.data, config.scoring.window, metrics)  # long texts in windows
     thresholds = config.thresholds
     scored = score_memorization(ctx, inputs, config.scoring.model_dump(), thresholds.outliers)
     twins = None  # `antisamples.builders: []` turns the stage off

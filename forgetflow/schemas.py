@@ -29,7 +29,7 @@ TABLE_SCHEMAS: dict[str, TableSchema] = {
                 ("split", pa.string()),
                 ("text", pa.string()),
                 ("repetitions", pa.int64()),  # exposures in training; -1 when unknown
-                ("prompt", pa.string()),  # a QA row's filled question template; "" for a text
+                ("prompt", pa.string()),  # a QA row's question; a window's text before it; or ""
                 ("source_id", pa.string()),  # the sample a window comes from; "" when none
             ),
         ),

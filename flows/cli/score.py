@@ -48,7 +48,9 @@ def score(
             "quantile:0.95), or mean (half of them)"
         ),
     ] = "quantile:0.95",
-    window: Annotated[int, typer.Option(help="split longer text rows into windows")] = 200,
+    window: Annotated[
+        int, typer.Option(help="split longer text rows into windows <id>#<k> (as ingest does)")
+    ] = 200,
     batch_size: Annotated[int, typer.Option(min=1)] = 16,
     generator: Annotated[
         str, typer.Option(help="who decodes extract_kK: hf, or vllm (a server it starts)")
@@ -60,9 +62,15 @@ def score(
     from forgetflow.generation.registry import BackendConfig
     from forgetflow.generation.server import ServerError
     from forgetflow.memorization.ledger import ledger_rows, outliers
-    from forgetflow.memorization.metrics import ScoringInputError, parse_metrics, score_samples
+    from forgetflow.memorization.metrics import (
+        ScoringInputError,
+        parse_metrics,
+        score_samples,
+        window_tail,
+    )
     from forgetflow.memorization.score import extraction_backend
     from forgetflow.memorization.thresholds import ThresholdRule
+    from forgetflow.memorization.windows import window_samples
     from forgetflow.models.io import ModelLoadError, load_model
 
     quiet_progress_bars()
@@ -90,9 +98,10 @@ def score(
         backend = BackendConfig(name=generator, batch_size=batch_size)  # type: ignore[arg-type]
         loaded, tokenizer = load_model(model)
         logs = out.parent / f"{out.stem}-logs"
+        units = window_samples(samples + reference, tokenizer, window, window_tail(names))
         with extraction_backend(backend, model, logs, (loaded, tokenizer), names) as decoder:
-            scored = score_samples(loaded, tokenizer, samples + reference, batch_size,
-                                   tuple(names), window, generator=decoder)  # fmt: skip
+            scored = score_samples(loaded, tokenizer, units, batch_size, tuple(names),
+                                   generator=decoder)  # fmt: skip
         forget = [s for s in scored if s.split == "forget"]
         outlier_ids = None
         if holdout is not None:  # the pipeline's rule, on a one-step ledger of these scores

@@ -26,7 +26,11 @@ class ScoringConfig(BaseModel):
     outlier_metric: str = Field(
         "ma", description="the metric outliers, c(D_f) and the report judge by; one of metrics"
     )
-    window: int = Field(200, ge=2, description="longer texts are scored in windows")
+    window: int = Field(
+        200, ge=2, description="applied at ingest: a longer text row (in the model's tokens) "
+        "becomes windows `<id>#<k>` of this many tokens, a short tail joining the last; every "
+        "stage works on these units, a later window scored after up to this many tokens before it",
+    )  # fmt: skip
     generator: ModelBackend = Field(
         BackendConfig(name="hf"), description="the backend that decodes extract_kK metrics (hf "
         "or vllm; used only when one is asked for)",

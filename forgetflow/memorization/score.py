@@ -25,11 +25,11 @@ def score_to_ledger(
     step: int,
     batch_size: int = 16,
     metrics: tuple[str, ...] = ("ma", "loss"),
-    window: int | None = None,
     generator: GenerationBackend | None = None,
 ) -> pa.Table:
-    scores = score_samples(model, tokenizer, samples, batch_size, metrics=metrics, window=window,
-                           generator=generator)  # fmt: skip
+    scores = score_samples(
+        model, tokenizer, samples, batch_size, metrics=metrics, generator=generator
+    )
     return ledger_rows(scores, step)
 
 
@@ -38,7 +38,6 @@ def score_model(
     samples: Sequence[Sample],
     metrics: tuple[str, ...],
     batch_size: int,
-    window: int | None,
     generator: BackendConfig,
     log_dir: Path,
 ) -> pa.Table:
@@ -46,7 +45,7 @@ def score_model(
     configured backend (opened only when one is asked for), the rest runs on the model."""
     model, tokenizer = load_model(model_dir)
     with extraction_backend(generator, model_dir, log_dir, (model, tokenizer), metrics) as backend:
-        return score_to_ledger(model, tokenizer, samples, 0, batch_size, metrics, window, backend)
+        return score_to_ledger(model, tokenizer, samples, 0, batch_size, metrics, backend)
 
 
 def extraction_backend(

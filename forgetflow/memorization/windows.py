@@ -1,7 +1,15 @@
-"""The token ids a sample is scored on: a QA row's answer span, a long document's windows.
+"""The units every stage works on, and the token ids each is scored on.
 
-Scoring works on these ids directly, so a window is never decoded and re-tokenized (which could
-tokenize differently at its edges).
+A long text row is split once, at ingest (`window_samples`), into windows `<id>#<k>` of about
+`window` tokens of the model's tokenizer. A later window's prompt is the text just before it
+(at most `window` tokens of it): unscored context, not a question (records.Sample.is_window).
+Windows are cut at the document's own token boundaries, by character offsets, and each cut is
+checked: a window, encoded with its context, scores exactly the document's ids at its place, so
+the windows' scored ids, one after another, are the document's (never a decoded and
+re-tokenized stretch, which could tokenize differently at its edges).
+
+`tokenize_samples` gives the ids a sample is scored on: a text row every token but the first, a
+QA row its answer given the question, a window its own tokens given its context.
 """
 
 from __future__ import annotations
@@ -9,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from transformers.tokenization_utils_base import PreTrainedTokenizerBase
+from transformers.tokenization_utils_base import BatchEncoding, PreTrainedTokenizerBase
 
 from forgetflow.lm.prompts import full_text
 from forgetflow.lm.tokens import encode
@@ -23,12 +31,17 @@ class ScoringInputError(ValueError):
     """A sample cannot be scored (e.g. fewer than two tokens)."""
 
 
+class WindowingError(ValueError):
+    """A long text cannot be cut into windows that keep its token ids."""
+
+
 @dataclass(frozen=True)
 class TokenizedSample:
     """A sample and the ids x_0..x_{T-1} it is scored on (special tokens included).
 
     The scored targets are ids[start:end]: every token after the first for a text row, the
-    answer's tokens (given the question) for a QA row.
+    answer's tokens (given the question) for a QA row, its own tokens (given the text before it)
+    for a window.
     """
 
     sample: Sample
@@ -38,17 +51,18 @@ class TokenizedSample:
 
     @property
     def is_qa(self) -> bool:
-        return bool(self.sample.prompt)
+        return bool(self.sample.prompt) and not self.sample.is_window
 
 
 def tokenize_samples(
     tokenizer: PreTrainedTokenizerBase, samples: Sequence[Sample]
 ) -> list[TokenizedSample]:
-    """Text rows score every token but the first; QA rows the tokens of `text` given `prompt`."""
+    """Text rows score every token but the first; QA rows and windows the tokens of `text` given
+    `prompt`."""
     texts = [s for s in samples if not s.prompt]
-    qas = [s for s in samples if s.prompt]
+    prompted = [s for s in samples if s.prompt]
     encoded = iter(encode(tokenizer, [s.text for s in texts]) if texts else [])
-    answered = iter(tokenize_qa(tokenizer, qas) if qas else [])
+    answered = iter(tokenize_prompted(tokenizer, prompted) if prompted else [])
     out = []
     for sample in samples:
         if sample.prompt:
@@ -61,80 +75,130 @@ def tokenize_samples(
     return out
 
 
-def tokenize_qa(
+def tokenize_prompted(
     tokenizer: PreTrainedTokenizerBase, samples: Sequence[Sample]
 ) -> list[TokenizedSample]:
-    """prompt + text as one string; the answer tokens are those starting at or after the prompt."""
+    """prompt + text as one string; the scored tokens are those starting at or after the prompt
+    (a QA row's answer, a window's own stretch)."""
     if not tokenizer.is_fast:
-        raise ScoringInputError("QA samples need a fast tokenizer (character offsets)")
-    encoded = tokenizer(
+        raise ScoringInputError("QA samples and windows need a fast tokenizer (character offsets)")
+    encoded = encode_prompted(tokenizer, samples)
+    out = []
+    for row, sample in enumerate(samples):
+        span = scored_span(encoded, row, len(sample.prompt))
+        if span is None:
+            raise ScoringInputError(
+                f"sample {sample.sample_id!r} has no token to score after its prompt"
+            )
+        out.append(TokenizedSample(sample, tuple(encoded["input_ids"][row]), *span))
+    return out
+
+
+def encode_prompted(tokenizer: PreTrainedTokenizerBase, samples: Sequence[Sample]) -> BatchEncoding:
+    return tokenizer(
         [full_text(s) for s in samples],
         add_special_tokens=True,
         return_offsets_mapping=True,
         return_special_tokens_mask=True,
     )
-    out = []
-    for row, sample in enumerate(samples):
-        offsets, special = encoded["offset_mapping"][row], encoded["special_tokens_mask"][row]
-        answer = [
-            i
-            for i, (begin, _) in enumerate(offsets)
-            if begin >= len(sample.prompt) and not special[i] and i > 0
-        ]
-        if not answer:
-            raise ScoringInputError(
-                f"QA sample {sample.sample_id!r} has no answer token after its prompt"
-            )
-        ids = tuple(encoded["input_ids"][row])
-        out.append(TokenizedSample(sample, ids, answer[0], answer[-1] + 1))
-    return out
 
 
-def split_windows(
-    samples: Sequence[Sample | TokenizedSample],
+def scored_span(encoded: BatchEncoding, row: int, prompt_chars: int) -> tuple[int, int] | None:
+    """(start, end) of the tokens of row `row` that begin at or after its prompt (special tokens
+    and the first token aside); None when there is none."""
+    offsets, special = encoded["offset_mapping"][row], encoded["special_tokens_mask"][row]
+    after = [
+        i
+        for i, (begin, _) in enumerate(offsets)
+        if begin >= prompt_chars and not special[i] and i > 0
+    ]
+    return (after[0], after[-1] + 1) if after else None
+
+
+def window_samples(
+    samples: Sequence[Sample],
     tokenizer: PreTrainedTokenizerBase,
     window: int = DEFAULT_WINDOW,
     min_tail: int = DEFAULT_MIN_TAIL,
-) -> list[TokenizedSample]:
-    """Text rows longer than `window` tokens become windows `<sample_id>#<k>` (k from 0).
+) -> list[Sample]:
+    """Text rows longer than `window` tokens become windows `<sample_id>#<k>` (k from 0), in order.
 
-    Each window keeps the document's leading special tokens (BOS) and holds up to `window` ids
-    in all; a last window with fewer than `min_tail` content tokens joins the one before it.
-    QA rows and rows that fit pass through unchanged.
+    Each window holds up to `window` of the document's tokens (special tokens aside; a cut moves a
+    few tokens earlier where the document's ids would not survive it there); a last window with
+    fewer than `min_tail` tokens joins the one before it, so a text shorter than
+    `window + min_tail` tokens stays whole. With its context, a window is at most about
+    `2 * window + min_tail` tokens long. QA rows, texts that fit and samples already windowed
+    pass through unchanged.
     """
     if window < 2 or min_tail < 1:
         raise ValueError(f"window must be >= 2 and min_tail >= 1, got {window} and {min_tail}")
-    raw = [s for s in samples if isinstance(s, Sample)]
-    tokenized = iter(tokenize_samples(tokenizer, raw) if raw else [])
-    out: list[TokenizedSample] = []
-    for item in samples:
-        item = next(tokenized) if isinstance(item, Sample) else item
-        if item.is_qa or len(item.ids) <= window:
-            out.append(item)
+    if not tokenizer.is_fast:
+        raise WindowingError("windows need a fast tokenizer (character offsets)")
+    texts = [s for s in samples if not (s.prompt or s.source_id)]
+    encoded = tokenizer([s.text for s in texts], add_special_tokens=False,
+                        return_offsets_mapping=True) if texts else {}  # fmt: skip
+    rows = iter(zip(encoded.get("input_ids", []), encoded.get("offset_mapping", []), strict=True))
+    out: list[Sample] = []
+    for sample in samples:
+        if sample.prompt or sample.source_id:
+            out.append(sample)
+            continue
+        ids, offsets = next(rows)
+        cuts = [0] + [end for _, end in offsets[:-1]] + [len(sample.text)]
+        out.extend(document_windows(sample, tokenizer, ids, cuts, window, min_tail))
+    return out
+
+
+def document_windows(
+    doc: Sample,
+    tokenizer: PreTrainedTokenizerBase,
+    ids: Sequence[int],
+    cuts: Sequence[int],
+    window: int,
+    min_tail: int,
+) -> list[Sample]:
+    """The windows of one text of token ids `ids`; `cuts[i]` is the character where token i
+    begins (the end of token i - 1, so whitespace stays with the token after it)."""
+    bounds = [0]
+    while len(ids) - bounds[-1] >= window + min_tail:
+        begin, k = bounds[-1], len(bounds) - 1
+        for end in range(begin + window, begin + window // 2, -1):
+            if own_ids(tokenizer, cut_window(doc, cuts, k, (begin, end), window)) == ids[begin:end]:
+                bounds.append(end)
+                break
         else:
-            out.extend(windows_of(item, tokenizer, window, min_tail))
-    return out
+            raise WindowingError(
+                f"sample {doc.sample_id!r}: no cut near its token {begin + window} keeps the "
+                "document's token ids; choose another window size"
+            )
+    if len(bounds) == 1:
+        return [doc]
+    bounds.append(len(ids))
+    last = cut_window(doc, cuts, len(bounds) - 2, (bounds[-2], bounds[-1]), window)
+    if own_ids(tokenizer, last) != ids[bounds[-2] :]:
+        raise WindowingError(
+            f"sample {doc.sample_id!r}: its last window from token {bounds[-2]} does not keep "
+            "the document's token ids; choose another window size"
+        )
+    pairs = zip(bounds[:-2], bounds[1:-1], strict=True)
+    return [cut_window(doc, cuts, k, pair, window) for k, pair in enumerate(pairs)] + [last]
 
 
-def windows_of(
-    item: TokenizedSample, tokenizer: PreTrainedTokenizerBase, window: int, min_tail: int
-) -> list[TokenizedSample]:
-    special = tokenizer.get_special_tokens_mask(list(item.ids), already_has_special_tokens=True)
-    lead = next((i for i, flag in enumerate(special) if not flag), len(special))
-    trail = next((i for i, flag in enumerate(reversed(special)) if not flag), 0)
-    prefix, suffix = item.ids[:lead], item.ids[len(item.ids) - trail :]
-    content = item.ids[lead : len(item.ids) - trail]
-    size = window - len(prefix)
-    if size < 1:
-        raise ValueError(f"window {window} leaves no room after {len(prefix)} special tokens")
-    chunks = [content[i : i + size] for i in range(0, len(content), size)]
-    if len(chunks) > 1 and len(chunks[-1]) < min_tail:
-        chunks[-2:] = [chunks[-2] + chunks[-1]]
-    out = []
-    for k, chunk in enumerate(chunks):
-        ids = prefix + chunk + (suffix if k == len(chunks) - 1 else ())
-        text = tokenizer.decode(list(chunk), skip_special_tokens=True)
-        origin = item.sample.sample_id
-        sample = replace(item.sample, sample_id=f"{origin}#{k}", text=text, source_id=origin)
-        out.append(TokenizedSample(sample, ids, max(1, len(prefix)), len(ids)))
-    return out
+def cut_window(
+    doc: Sample, cuts: Sequence[int], k: int, span: tuple[int, int], window: int
+) -> Sample:
+    """Window `k` of `doc`: its tokens span[0]..span[1]-1 after up to `window` tokens before."""
+    begin, end = span
+    context = cuts[max(0, begin - window)]
+    text, prompt = doc.text[cuts[begin] : cuts[end]], doc.text[context : cuts[begin]]
+    return replace(doc, sample_id=f"{doc.sample_id}#{k}", text=text, prompt=prompt,
+                   source_id=doc.sample_id)  # fmt: skip
+
+
+def own_ids(tokenizer: PreTrainedTokenizerBase, window: Sample) -> list[int]:
+    """The ids a window's own text takes: after its context when it has one."""
+    if not window.prompt:
+        return list(tokenizer(window.text, add_special_tokens=False)["input_ids"])
+    encoded = encode_prompted(tokenizer, [window])
+    span = scored_span(encoded, 0, len(window.prompt))
+    return list(encoded["input_ids"][0][slice(*span)]) if span else []

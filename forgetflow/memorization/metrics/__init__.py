@@ -13,6 +13,7 @@ from forgetflow.memorization.metrics.registry import (
     metric_forms,
     parse_metric,
     parse_metrics,
+    window_tail,
 )
 from forgetflow.memorization.metrics.scoring import SampleScore, score_samples
 from forgetflow.memorization.metrics.teacher_forced import (
@@ -44,5 +45,6 @@ __all__ = [
     "score_samples",
     "token_batches",
     "token_scores",
+    "window_tail",
     "zlib_ratio",
 ]

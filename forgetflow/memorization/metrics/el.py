@@ -3,6 +3,7 @@ in forgetflow.memorization.el."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 
 from forgetflow.memorization.el import el_scores
@@ -14,11 +15,11 @@ def check(item: TokenizedSample, spec: MetricSpec) -> None:
     name = item.sample.sample_id
     if item.is_qa:
         raise ScoringInputError(
-            f"{spec.name} asked for QA sample {name!r}: EL_n scores text rows only"
+            f"{spec.name} asked for QA sample {name!r}: EL_n scores text rows and windows only"
         )
-    if len(item.ids) < spec.param + 1:
+    if item.end - item.start < spec.param:
         raise ScoringInputError(
-            f"{spec.name} asked for sample {name!r} of {len(item.ids)} tokens: "
+            f"{spec.name} asked for sample {name!r} of {item.end - item.start + 1} tokens: "
             f"EL_{spec.param} needs at least {spec.param + 1}"
         )
 
@@ -33,6 +34,16 @@ def min_tail(n: int) -> int:
     min_tail=min_tail,
 )  # fmt: skip
 def el_values(run: ScoringRun, items: Sequence[TokenizedSample], spec: MetricSpec) -> list[float]:
-    """Extraction likelihood of each text row."""
-    sequences = [list(i.ids) for i in items]
-    return el_scores(run.model, sequences, spec.param, start=1, batch_size=run.batch_size)
+    """Extraction likelihood of each text row over its tokens after the first, of each window
+    over its own tokens (given the text before it): one EL computation per start."""
+    out = [0.0] * len(items)
+    by_start: dict[int, list[int]] = defaultdict(list)
+    for index, item in enumerate(items):
+        by_start[item.start].append(index)
+    for start, rows in by_start.items():
+        sequences = [list(items[i].ids[: items[i].end]) for i in rows]
+        values = el_scores(run.model, sequences, spec.param, start=start,
+                           batch_size=run.batch_size)  # fmt: skip
+        for row, value in zip(rows, values, strict=True):
+            out[row] = value
+    return out

@@ -35,8 +35,9 @@ def greedy_continuations(
 def extraction(
     backend: GenerationBackend, items: Sequence[TokenizedSample], spec: MetricSpec, chunk: int
 ) -> list[float]:
-    """Carlini et al. 2022: 1.0 when greedy decoding from ids[:k] reproduces ids[k:] exactly;
-    for a QA row, when the greedy continuation of the question starts with the answer."""
+    """Carlini et al. 2022: 1.0 when greedy decoding from ids[:k] reproduces ids[k:] exactly (a
+    window's prefix is its context and its own first k - 1 tokens); for a QA row, when the
+    greedy continuation of the question starts with the answer."""
     qa = [i for i, item in enumerate(items) if item.is_qa]
     text = [i for i, item in enumerate(items) if not item.is_qa]
     out = [0.0] * len(items)
@@ -45,8 +46,9 @@ def extraction(
     said = [text for _, text in greedy_continuations(backend, prompts, lengths, False, chunk)]
     for index, continuation in zip(qa, said, strict=True):
         out[index] = float(answer_matches(items[index].sample.text, continuation))
-    suffixes = [list(items[i].ids[spec.param :]) for i in text]
-    prompts = [items[i].ids[: spec.param] for i in text]
+    cuts = [items[i].start - 1 + spec.param for i in text]  # a window's prefix: its context too
+    suffixes = [list(items[i].ids[cut : items[i].end]) for i, cut in zip(text, cuts, strict=True)]
+    prompts = [items[i].ids[:cut] for i, cut in zip(text, cuts, strict=True)]
     lengths = [len(s) for s in suffixes]
     done = greedy_continuations(backend, prompts, lengths, True, chunk)
     for index, suffix, (produced, _) in zip(text, suffixes, done, strict=True):
@@ -55,9 +57,10 @@ def extraction(
 
 
 def check(item: TokenizedSample, spec: MetricSpec) -> None:
-    if not item.is_qa and len(item.ids) <= spec.param:
+    size = item.end - item.start + 1  # a window's own tokens and one before them
+    if not item.is_qa and size <= spec.param:
         raise ScoringInputError(
-            f"{spec.name} asked for sample {item.sample.sample_id!r} of {len(item.ids)} tokens: "
+            f"{spec.name} asked for sample {item.sample.sample_id!r} of {size} tokens: "
             f"extraction from a {spec.param}-token prefix needs more than {spec.param}"
         )
 

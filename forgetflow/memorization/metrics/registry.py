@@ -19,7 +19,7 @@ from transformers import PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from forgetflow.generation.base import GenerationBackend
-from forgetflow.memorization.windows import TokenizedSample
+from forgetflow.memorization.windows import DEFAULT_MIN_TAIL, TokenizedSample
 from forgetflow.registry import Registry, UnknownNameError, did_you_mean
 
 USES = frozenset({"logprobs", "zscores"})  # what a teacher-forced family reads beyond the argmax
@@ -142,3 +142,11 @@ def parse_metrics(names: Iterable[str]) -> tuple[MetricSpec, ...]:
 def direction(name: str) -> int:
     """+1 when a higher value of metric `name` means more memorized, -1 when lower does."""
     return 1 if METRICS.get(parse_metric(name).kind).higher_is_memorized else -1
+
+
+def window_tail(names: Iterable[str]) -> int:
+    """The fewest tokens a last window may keep and still be scored by every metric in `names`
+    (EL_n needs n + 1; a shorter tail joins the window before it at ingest)."""
+    specs = parse_metrics(names)
+    tails = [s.family.min_tail(s.param) for s in specs if s.family and s.family.min_tail]
+    return max(tails, default=DEFAULT_MIN_TAIL)

@@ -17,12 +17,7 @@ from forgetflow.generation.hf import HFBackend
 from forgetflow.memorization.el import LOGIT_ELEMENTS
 from forgetflow.memorization.metrics.registry import MetricSpec, ScoringRun, parse_metrics
 from forgetflow.memorization.metrics.teacher_forced import teacher_forced
-from forgetflow.memorization.windows import (
-    DEFAULT_MIN_TAIL,
-    TokenizedSample,
-    split_windows,
-    tokenize_samples,
-)
+from forgetflow.memorization.windows import TokenizedSample, tokenize_samples
 from forgetflow.records import Sample
 
 
@@ -42,18 +37,9 @@ def check_requests(items: Sequence[TokenizedSample], specs: Sequence[MetricSpec]
 
 
 def prepare(
-    tokenizer: PreTrainedTokenizerBase,
-    samples: Sequence[Sample | TokenizedSample],
-    specs: Sequence[MetricSpec],
-    window: int | None,
+    tokenizer: PreTrainedTokenizerBase, samples: Sequence[Sample | TokenizedSample]
 ) -> list[TokenizedSample]:
-    """Token ids of each sample, or of each window of the long text rows when `window` is set
-    (a tail shorter than the metrics' longest minimum joins the window before it)."""
-    if window is not None:
-        tails = [s.family.min_tail(s.param) for s in specs if s.family and s.family.min_tail]
-        return split_windows(
-            samples, tokenizer, window, min_tail=max(tails, default=DEFAULT_MIN_TAIL)
-        )
+    """Token ids of each sample (pre-tokenized ones pass through)."""
     raw = [s for s in samples if isinstance(s, Sample)]
     tokenized = iter(tokenize_samples(tokenizer, raw) if raw else [])
     return [next(tokenized) if isinstance(s, Sample) else s for s in samples]
@@ -77,22 +63,22 @@ def score_samples(
     samples: Sequence[Sample | TokenizedSample],
     batch_size: int = 16,
     metrics: Sequence[str] = ("ma", "loss"),
-    window: int | None = None,
     token_budget: int | None = None,
     generator: GenerationBackend | None = None,
 ) -> list[SampleScore]:
-    """The requested metrics of each sample (of each window when `window` is set), in order,
-    with the model in eval mode (its mode is restored after).
+    """The requested metrics of each sample, in order, with the model in eval mode (its mode is
+    restored after).
 
     Teacher-forced metrics and EL_n run on `model` itself; extraction (`extract_k`) decodes
     through `generator` (any backend serving this model: a vLLM server for a big forget set),
     by default an HF backend on `model`.
 
     MA(x) = (1/(T-1)) * sum_{t=1..T-1} [argmax p(. | x_<t) == x_t], as in Jang et al.; a QA row
-    scores its answer tokens given the question. Samples may come pre-tokenized (split_windows).
+    scores its answer tokens given the question, a window of a long text (windows.py: made at
+    ingest) its own tokens given the text before it. Samples may come pre-tokenized.
     """
     specs = parse_metrics(metrics)
-    items = prepare(tokenizer, samples, specs, window)
+    items = prepare(tokenizer, samples)
     check_requests(items, specs)
     forced = [s for s in specs if s.teacher_forced]
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0

@@ -9,6 +9,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from flows.cli import app
+from forgetflow.data.loaders import load_split
+from forgetflow.memorization.windows import window_samples
+from forgetflow.models.io import load_tokenizer
 
 
 def invoke(capsys, *args: str) -> tuple[int, str]:
@@ -134,3 +137,15 @@ def test_bad_requests_are_one_line_exit_2(tiny_world, files, tmp_path, capsys) -
         errors = [line for line in output.splitlines() if line.startswith("error:")]
         assert code == 2 and len(errors) == 1 and message in errors[0], (args, output)
         assert not out.exists()
+
+
+def test_long_texts_are_scored_in_the_windows_ingest_makes(tiny_world, files, tmp_path, capsys):
+    out = tmp_path / "windows.parquet"
+    code, output = invoke(capsys, "score", "--model", str(tiny_world.model_dir),
+                          "--data", str(files["forget"]), "--out", str(out),
+                          "--metrics", "ma,loss", "--window", "40")  # fmt: skip
+    assert code == 0, output
+    records = load_split(files["forget"], "forget").samples
+    windows = window_samples(records, load_tokenizer(tiny_world.model_dir), 40)
+    assert pq.read_table(out)["sample_id"].to_pylist() == [w.sample_id for w in windows]
+    assert len(windows) > len(records)  # every record: 76..102 tokens

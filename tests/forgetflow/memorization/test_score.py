@@ -23,7 +23,7 @@ def test_no_backend_is_opened_without_extraction(tiny_world, tmp_path, monkeypat
 
     monkeypatch.setattr(score, "open_backend", refuse)
     ledger = score_model(tiny_world.model_dir, profiles(tiny_world, "forget", 3), ("ma", "loss"),
-                         4, None, BackendConfig(name="vllm"), tmp_path)  # fmt: skip
+                         4, BackendConfig(name="vllm"), tmp_path)  # fmt: skip
     assert ledger.num_rows == 3 * 2
     assert not list(tmp_path.iterdir())
 
@@ -31,7 +31,7 @@ def test_no_backend_is_opened_without_extraction(tiny_world, tmp_path, monkeypat
 @pytest.mark.parametrize("name", ["hf", "fake"])
 def test_extraction_goes_through_the_configured_backend(tiny_world, tmp_path, name) -> None:
     samples = profiles(tiny_world, "forget", 4)
-    ledger = score_model(tiny_world.model_dir, samples, ("ma", "extract_k4"), 4, None,
+    ledger = score_model(tiny_world.model_dir, samples, ("ma", "extract_k4"), 4,
                          BackendConfig(name=name), tmp_path)  # fmt: skip
     rows = [r for r in ledger.to_pylist() if r["metric"] == "extract_k4"]
     assert len(rows) == len(samples)
