@@ -12,14 +12,26 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
-from forgetflow.records import Figure
 from storage.artifacts import ArtifactRef
 
 PARENT_TAG = "mlflow.parentRunId"
+
+
+class Reported(Protocol):
+    """What a figure (forgetflow.records.Figure) gives MLflow: its key and its value."""
+
+    @property
+    def key(self) -> str: ...
+
+    @property
+    def value(self) -> float: ...
+
+
 MAX_PARAM_CHARS = 6000
 
 
@@ -59,7 +71,7 @@ class RunHandle:
     def log_metrics(self, metrics: Mapping[str, float], step: int = 0) -> None:
         self._log_metric_batch([Metric(k, float(v), 0, step) for k, v in metrics.items()])
 
-    def log_figures(self, figures: Sequence[Figure]) -> None:
+    def log_figures(self, figures: Sequence[Reported]) -> None:
         """Each figure under its key `<stage>/<variant>/<metric>` (the metric qualified by its
         group), so that runs compare in MLflow's chart view."""
         self.log_metrics({f.key: f.value for f in figures})
