@@ -9,7 +9,7 @@ from forgetflow.data.loaders import load_request
 from forgetflow.data.samples import samples_table
 from forgetflow.memorization.metrics import window_tail
 from forgetflow.memorization.windows import window_samples
-from forgetflow.models.io import load_tokenizer
+from forgetflow.models.io import load_tokenizer, max_positions
 from forgetflow.paths import resolve_paths
 from forgetflow.scenarios.sources import DataSource, retain_model_dir, source_inputs
 from tasks.context import InputRefs, StageContext
@@ -27,7 +27,8 @@ def ingest(ctx: StageContext, source: DataSource, window: int, metrics: list[str
     cache = resolve_paths(ctx.home).home / "datasets-cache"
     loaded = load_request(files, cache)
     tokenizer, tail = load_tokenizer(model_dir), window_tail(metrics)
-    units = {split: window_samples(one.samples, tokenizer, window, tail)
+    longest = max_positions(model_dir)
+    units = {split: window_samples(one.samples, tokenizer, window, tail, longest)
              for split, one in loaded.items()}  # fmt: skip
     refs = {
         split: ctx.store.put_table(samples_table(rows), "samples") for split, rows in units.items()

@@ -22,11 +22,12 @@ def execute(config: PipelineConfig) -> None:
     configure_environment(resolve_paths(config.home))
     from flows.unlearning_pipeline import unlearning_pipeline  # after the environment is set
     from forgetflow.data.loaders import DataInputError
+    from forgetflow.memorization.windows import WindowingError
     from forgetflow.models.io import ModelLoadError
 
     try:
         result = unlearning_pipeline(config)
-    except (DataInputError, ModelLoadError) as err:
+    except (DataInputError, ModelLoadError, WindowingError) as err:
         fail(err)
     table = Table("figure", "value", title="headline")
     for key, value in sorted(result.headline.items()):

@@ -71,7 +71,7 @@ def score(
     from forgetflow.memorization.score import extraction_backend
     from forgetflow.memorization.thresholds import ThresholdRule
     from forgetflow.memorization.windows import window_samples
-    from forgetflow.models.io import ModelLoadError, load_model
+    from forgetflow.models.io import ModelLoadError, load_model, max_positions
 
     quiet_progress_bars()
     try:
@@ -98,7 +98,8 @@ def score(
         backend = BackendConfig(name=generator, batch_size=batch_size)  # type: ignore[arg-type]
         loaded, tokenizer = load_model(model)
         logs = out.parent / f"{out.stem}-logs"
-        units = window_samples(samples + reference, tokenizer, window, window_tail(names))
+        units = window_samples(samples + reference, tokenizer, window, window_tail(names),
+                               max_positions(model))  # fmt: skip
         with extraction_backend(backend, model, logs, (loaded, tokenizer), names) as decoder:
             scored = score_samples(loaded, tokenizer, units, batch_size, tuple(names),
                                    generator=decoder)  # fmt: skip

@@ -120,18 +120,29 @@ def window_samples(
     tokenizer: PreTrainedTokenizerBase,
     window: int = DEFAULT_WINDOW,
     min_tail: int = DEFAULT_MIN_TAIL,
+    max_length: int | None = None,
 ) -> list[Sample]:
     """Text rows longer than `window` tokens become windows `<sample_id>#<k>` (k from 0), in order.
 
     Each window holds up to `window` of the document's tokens (special tokens aside; a cut moves a
     few tokens earlier where the document's ids would not survive it there); a last window with
     fewer than `min_tail` tokens joins the one before it, so a text shorter than
-    `window + min_tail` tokens stays whole. With its context, a window is at most about
-    `2 * window + min_tail` tokens long. QA rows, texts that fit and samples already windowed
-    pass through unchanged.
+    `window + min_tail` tokens stays whole. A window's context is at most `window` tokens, and
+    fewer where the model's `max_length` positions would not hold context, window and tail (and
+    two special tokens). QA rows, texts that fit and samples already windowed pass through
+    unchanged.
     """
     if window < 2 or min_tail < 1:
         raise ValueError(f"window must be >= 2 and min_tail >= 1, got {window} and {min_tail}")
+    context = window
+    if max_length is not None:
+        context = min(window, max_length - window - min_tail - 2)
+        if context < 0:
+            raise WindowingError(
+                f"a window of {window} tokens (and a tail of up to {min_tail - 1}) does not fit "
+                f"the model's {max_length} positions: set scoring.window to at most "
+                f"{max_length - min_tail - 2}"
+            )
     if not tokenizer.is_fast:
         raise WindowingError("windows need a fast tokenizer (character offsets)")
     texts = [s for s in samples if not (s.prompt or s.source_id)]
@@ -145,7 +156,8 @@ def window_samples(
             continue
         ids, offsets = next(rows)
         cuts = [0] + [end for _, end in offsets[:-1]] + [len(sample.text)]
-        out.extend(document_windows(sample, tokenizer, ids, cuts, window, min_tail))
+        spans = (window, min_tail, context)
+        out.extend(document_windows(sample, tokenizer, ids, cuts, *spans))
     return out
 
 
@@ -156,14 +168,19 @@ def document_windows(
     cuts: Sequence[int],
     window: int,
     min_tail: int,
+    context: int,
 ) -> list[Sample]:
-    """The windows of one text of token ids `ids`; `cuts[i]` is the character where token i
-    begins (the end of token i - 1, so whitespace stays with the token after it)."""
+    """The windows of one text of token ids `ids`, each after up to `context` tokens before it;
+    `cuts[i]` is the character where token i begins (the end of token i - 1, so whitespace stays
+    with the token after it)."""
     bounds = [0]
     while len(ids) - bounds[-1] >= window + min_tail:
         begin, k = bounds[-1], len(bounds) - 1
         for end in range(begin + window, begin + window // 2, -1):
-            if own_ids(tokenizer, cut_window(doc, cuts, k, (begin, end), window)) == ids[begin:end]:
+            if (
+                own_ids(tokenizer, cut_window(doc, cuts, k, (begin, end), context))
+                == ids[begin:end]
+            ):
                 bounds.append(end)
                 break
         else:
@@ -174,22 +191,22 @@ def document_windows(
     if len(bounds) == 1:
         return [doc]
     bounds.append(len(ids))
-    last = cut_window(doc, cuts, len(bounds) - 2, (bounds[-2], bounds[-1]), window)
+    last = cut_window(doc, cuts, len(bounds) - 2, (bounds[-2], bounds[-1]), context)
     if own_ids(tokenizer, last) != ids[bounds[-2] :]:
         raise WindowingError(
             f"sample {doc.sample_id!r}: its last window from token {bounds[-2]} does not keep "
             "the document's token ids; choose another window size"
         )
     pairs = zip(bounds[:-2], bounds[1:-1], strict=True)
-    return [cut_window(doc, cuts, k, pair, window) for k, pair in enumerate(pairs)] + [last]
+    return [cut_window(doc, cuts, k, pair, context) for k, pair in enumerate(pairs)] + [last]
 
 
 def cut_window(
-    doc: Sample, cuts: Sequence[int], k: int, span: tuple[int, int], window: int
+    doc: Sample, cuts: Sequence[int], k: int, span: tuple[int, int], context_tokens: int
 ) -> Sample:
-    """Window `k` of `doc`: its tokens span[0]..span[1]-1 after up to `window` tokens before."""
+    """Window `k` of `doc`: its tokens span[0]..span[1]-1 after up to `context_tokens` before."""
     begin, end = span
-    context = cuts[max(0, begin - window)]
+    context = cuts[max(0, begin - context_tokens)]
     text, prompt = doc.text[cuts[begin] : cuts[end]], doc.text[context : cuts[begin]]
     return replace(doc, sample_id=f"{doc.sample_id}#{k}", text=text, prompt=prompt,
                    source_id=doc.sample_id)  # fmt: skip

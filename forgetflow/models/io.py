@@ -46,6 +46,16 @@ def model_path(model: str | Path) -> Path:
     return path
 
 
+def max_positions(model_dir: str | Path) -> int | None:
+    """The longest sequence the directory's model takes (its config's position limit), or None
+    when the config names none."""
+    config = json.loads((model_path(model_dir) / "config.json").read_text())
+    for key in ("max_position_embeddings", "n_positions", "n_ctx"):
+        if isinstance(config.get(key), int):
+            return int(config[key])
+    return None
+
+
 def load_tokenizer(model_dir: str | Path) -> PreTrainedTokenizerBase:
     """The directory's tokenizer (or a pulled model's); one without a pad token pads with EOS."""
     path = model_path(model_dir)

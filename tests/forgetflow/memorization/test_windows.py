@@ -11,7 +11,7 @@ from forgetflow.lm.prompts import qa_prompt
 from forgetflow.lm.tokens import encode
 from forgetflow.memorization.el import el_naive
 from forgetflow.memorization.metrics import score_samples, window_tail
-from forgetflow.memorization.windows import tokenize_samples, window_samples
+from forgetflow.memorization.windows import WindowingError, tokenize_samples, window_samples
 from forgetflow.records import Sample
 
 
@@ -116,3 +116,17 @@ def test_the_tail_rule_follows_the_largest_el_n(tiny_world, tiny_model) -> None:
     plain = window_samples([doc], tokenizer, size, window_tail(["ma"]))
     el = window_samples([doc], tokenizer, size, window_tail(["ma", "el_29"]))
     assert len(el) == len(plain) - 1  # a tail of 11..29 tokens stands alone for EL_10, not EL_29
+
+
+def test_a_window_and_its_context_fit_the_model_positions(tiny_world, tiny_model) -> None:
+    """The context shrinks so that context, window, tail and two special tokens fit a model's
+    positions; a window that cannot fit at all is one error naming the setting."""
+    _, tokenizer = tiny_model
+    doc = long_document(tiny_world)
+    windows = window_samples([doc], tokenizer, window=40, min_tail=11, max_length=60)
+    assert len(windows) > 4 and windows[2].prompt  # 60 - 40 - 11 - 2 = 7 tokens of context
+    for window in tokenize_samples(tokenizer, windows):
+        assert len(window.ids) <= 60
+    assert "".join(w.text for w in windows) == doc.text
+    with pytest.raises(WindowingError, match="set scoring.window to at most 47"):
+        window_samples([doc], tokenizer, window=50, min_tail=11, max_length=60)
