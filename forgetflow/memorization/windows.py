@@ -134,15 +134,7 @@ def window_samples(
     """
     if window < 2 or min_tail < 1:
         raise ValueError(f"window must be >= 2 and min_tail >= 1, got {window} and {min_tail}")
-    context = window
-    if max_length is not None:
-        context = min(window, max_length - window - min_tail - 2)
-        if context < 0:
-            raise WindowingError(
-                f"a window of {window} tokens (and a tail of up to {min_tail - 1}) does not fit "
-                f"the model's {max_length} positions: set scoring.window to at most "
-                f"{max_length - min_tail - 2}"
-            )
+    context = window if max_length is None else min(window, max_length - window - min_tail - 2)
     if not tokenizer.is_fast:
         raise WindowingError("windows need a fast tokenizer (character offsets)")
     texts = [s for s in samples if not (s.prompt or s.source_id)]
@@ -155,6 +147,12 @@ def window_samples(
             out.append(sample)
             continue
         ids, offsets = next(rows)
+        if context < 0 and len(ids) >= window + min_tail:
+            raise WindowingError(
+                f"sample {sample.sample_id!r} needs windows, and a window of {window} tokens "
+                f"(and a tail of up to {min_tail - 1}) does not fit the model's {max_length} "
+                f"positions: set scoring.window to at most {max_length - min_tail - 2}"
+            )
         cuts = [0] + [end for _, end in offsets[:-1]] + [len(sample.text)]
         spans = (window, min_tail, context)
         out.extend(document_windows(sample, tokenizer, ids, cuts, *spans))

@@ -120,7 +120,8 @@ def test_the_tail_rule_follows_the_largest_el_n(tiny_world, tiny_model) -> None:
 
 def test_a_window_and_its_context_fit_the_model_positions(tiny_world, tiny_model) -> None:
     """The context shrinks so that context, window, tail and two special tokens fit a model's
-    positions; a window that cannot fit at all is one error naming the setting."""
+    positions; a text that needs windows that cannot fit at all is one error naming the
+    setting."""
     _, tokenizer = tiny_model
     doc = long_document(tiny_world)
     windows = window_samples([doc], tokenizer, window=40, min_tail=11, max_length=60)
@@ -128,5 +129,7 @@ def test_a_window_and_its_context_fit_the_model_positions(tiny_world, tiny_model
     for window in tokenize_samples(tokenizer, windows):
         assert len(window.ids) <= 60
     assert "".join(w.text for w in windows) == doc.text
-    with pytest.raises(WindowingError, match="set scoring.window to at most 47"):
+    with pytest.raises(WindowingError, match="'doc' needs windows.*scoring.window to at most 47"):
         window_samples([doc], tokenizer, window=50, min_tail=11, max_length=60)
+    short = Sample("short", "retain", "Name: Ann")  # needs no window: nothing to fit
+    assert window_samples([short], tokenizer, window=50, min_tail=11, max_length=60) == [short]
