@@ -18,7 +18,7 @@ from typing import Literal
 import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
@@ -45,9 +45,8 @@ class WorldConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     size: Literal["tiny", "small", "base"] = Field(
-        "tiny", description="the size's name, which names the world's folder; the other fields "
-        "keep their own values (`forgetflow world build --size` and `forgetflow demo --size` "
-        "apply a size's settings; the defaults are tiny's)",
+        "tiny", description="the size's preset (it names the world's folder): every field not "
+        "given takes the size's value (the defaults listed here are tiny's)",
     )  # fmt: skip
     seed: int = Field(0, description="seed of the world's data draw and of its models' training")
     forget_profiles: int = Field(
@@ -108,6 +107,14 @@ class WorldConfig(BaseModel):
         1.5e-3, gt=0, description="peak AdamW learning rate of the world's models' training"
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def size_preset(cls, data: object) -> object:
+        """A size's settings for every field the config does not give."""
+        if isinstance(data, dict) and data.get("size") in SIZES:
+            return {**SIZES[data["size"]], **data}
+        return data
+
     def content_key(self) -> str:
         fingerprint = source_fingerprint(self.background_source)
         return content_key({"format": WORLD_FORMAT, "background": fingerprint, **self.model_dump()})
@@ -139,7 +146,7 @@ def world_config(size: str, seed: int = 0) -> WorldConfig:
     """The preset of a size (see SIZES), with a seed."""
     if size not in SIZES:
         raise ValueError(f"unknown world size {size!r}; sizes: {sorted(SIZES)}")
-    return WorldConfig(size=size, seed=seed, **SIZES[size])
+    return WorldConfig(size=size, seed=seed)
 
 
 @dataclass(frozen=True)

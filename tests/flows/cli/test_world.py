@@ -25,6 +25,18 @@ def test_size_presets() -> None:
         world_config("huge")
 
 
+def test_a_config_naming_a_size_gets_its_settings() -> None:
+    """`data: {kind: world, world: {size: small}}` in a pipeline config is the small world (it
+    kept tiny's numbers under small's name); a field the config gives still wins."""
+    from flows.params import PipelineConfig
+
+    config = PipelineConfig.model_validate({"data": {"kind": "world", "world": {"size": "small"}}})
+    assert config.data.world == world_config("small")
+    assert config.data.world.n_positions == SIZES["small"]["n_positions"]
+    mine = WorldConfig.model_validate({"size": "small", "n_layer": 3})
+    assert mine.n_layer == 3 and mine.forget_profiles == SIZES["small"]["forget_profiles"]
+
+
 def test_world_check_prints_the_figures_and_passes_on_a_good_world(tiny_world, capsys) -> None:
     app(["world", "check", "--size", "tiny", "--out", str(tiny_world.root.parent), "--json"],
         standalone_mode=False)  # fmt: skip
