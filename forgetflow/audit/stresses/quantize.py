@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from forgetflow.atomic import staged_dir
-from forgetflow.audit.stresses.registry import STRESSES, variant_label
+from forgetflow.audit.stresses.registry import STRESSES, StressContext, read_record, variant_label
 from forgetflow.hashing import dir_sha256
 from forgetflow.models.io import load_model, model_path, save_model
 from forgetflow.models.quantize import GROUP_SIZE, SCHEME, Quantization, quantize_model
@@ -47,13 +47,7 @@ def record(source: ModelVariant, source_sha256: str, done: Quantization) -> dict
 
 def recorded(variant_dir: Path, source_sha256: str, bits: int) -> bool:
     """Whether `variant_dir` already holds this rounding of this source (a rerun reuses it)."""
-    path = variant_dir / RECORD
-    if not path.is_file():
-        return False
-    try:
-        held = json.loads(path.read_text())
-    except ValueError:
-        return False
+    held = read_record(variant_dir / RECORD)
     wanted = {"scheme": SCHEME, "bits": bits, "group_size": GROUP_SIZE}
     same_source = held.get("source", {}).get("sha256") == source_sha256
     return same_source and all(held.get(key) == value for key, value in wanted.items())
@@ -78,12 +72,12 @@ def quantized(source: ModelVariant, root: Path, bits: int) -> ModelVariant:
 
 
 @STRESSES.register("int8", kind="quantize", bits=8)
-def int8(source: ModelVariant, root: Path) -> ModelVariant:
-    """Round the blocks' weights to 8 bits (255 levels per group)."""
+def int8(source: ModelVariant, root: Path, context: StressContext) -> ModelVariant:
+    """Round the blocks' weights to 8 bits (255 levels per group); `context` is not needed."""
     return quantized(source, root, 8)
 
 
 @STRESSES.register("int4", kind="quantize", bits=4)
-def int4(source: ModelVariant, root: Path) -> ModelVariant:
-    """Round the blocks' weights to 4 bits (15 levels per group)."""
+def int4(source: ModelVariant, root: Path, context: StressContext) -> ModelVariant:
+    """Round the blocks' weights to 4 bits (15 levels per group); `context` is not needed."""
     return quantized(source, root, 4)
