@@ -70,6 +70,20 @@ TABLE_SCHEMAS: dict[str, TableSchema] = {
             ),
         ),
         TableSchema(
+            "membership",
+            1,
+            _schema(
+                ("sample_id", pa.string()),
+                ("split", pa.string()),
+                ("repetitions", pa.int64()),
+                ("member", pa.bool_()),
+                ("variant", pa.string()),
+                ("attack", pa.string()),
+                ("score", pa.float64()),  # higher = more likely a member
+                ("group", pa.string()),  # forget_vs_holdout, retain_vs_holdout
+            ),
+        ),
+        TableSchema(
             "utility",
             1,
             _schema(

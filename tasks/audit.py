@@ -1,35 +1,53 @@
-"""Stage 4: extraction-attack audit of every model variant (before, after, the retain model)."""
+"""Stage 4: the audit of every model variant (before, after, the retain model): the greedy
+extraction attack and membership inference (forget vs holdout, retain vs holdout)."""
 
 from __future__ import annotations
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from forgetflow.audit.config import AuditConfig
 from forgetflow.audit.extraction import audit_models, extraction_figures, top_bucket_figures
-from forgetflow.generation.registry import BackendConfig, backend_params
+from forgetflow.audit.variants import membership_over_variants
+from forgetflow.generation.registry import backend_params
 from forgetflow.paths import resolve_paths
 from tasks.context import InputRefs, StageContext, StageResult, VariantRef
 
 
 @task(name="audit", cache_policy=NO_CACHE)
 def audit(
-    ctx: StageContext, inputs: InputRefs, variants: list[VariantRef], prefix_tokens: int,
-    generator: BackendConfig,
+    ctx: StageContext, inputs: InputRefs, variants: list[VariantRef], settings: AuditConfig,
+    seed: int,
 ) -> StageResult:  # fmt: skip
+    generator = settings.generator
     with ctx.tracker().stage_run("audit", ctx.parent_run_id) as run:
-        run.log_params({"attack": "greedy_prefix_suffix", "prefix_tokens": prefix_tokens,
-                        "variants": ",".join(v.label for v in variants)}
+        run.log_params({"attack": "greedy_prefix_suffix", "prefix_tokens": settings.prefix_tokens,
+                        "variants": ",".join(v.label for v in variants),
+                        "mia_attacks": ",".join(settings.mia_attacks or ["all"]),
+                        "mia_fpr": settings.mia_fpr}
                        | backend_params(generator))  # fmt: skip
         run.set_tags({"backend": generator.name})
-        samples = ctx.samples(inputs.forget, inputs.retain, inputs.holdout)
+        models = ctx.variants(variants)
+        forget, retain, holdout = (ctx.samples(ref) for ref in (inputs.forget, inputs.retain,
+                                                                inputs.holdout))  # fmt: skip
         logs = resolve_paths(ctx.home).home / "logs" / ctx.parent_run_id / "audit"
         try:
-            table = audit_models(ctx.variants(variants), samples, generator, logs, prefix_tokens)
+            table = audit_models(models, [*forget, *retain, *holdout], generator, logs,
+                                 settings.prefix_tokens)  # fmt: skip
         finally:
             for log in sorted(logs.glob("*/*.log")):  # the vLLM servers' logs
                 run.log_file(log, f"logs/{log.parent.name}")
         ref = ctx.store.put_table(table, "extraction")
-        figures = extraction_figures(table) + top_bucket_figures(table, ("forget", "retain"))
-        run.log_figures(figures)
         run.log_ref("extraction", ref)
+        figures = extraction_figures(table) + top_bucket_figures(table, ("forget", "retain"))
+        if settings.mia_attacks != []:
+            found = membership_over_variants(
+                models, forget, retain, holdout, settings.mia_attacks, settings.mia_fpr, seed
+            )
+            run.log_ref("membership", ctx.store.put_table(found.table, "membership"))
+            figures += found.figures
+            for warning in found.warnings:
+                print(f"warning: {warning}")
+            run.log_dict({"warnings": found.warnings}, "membership_warnings.json")
+        run.log_figures(figures)
         return StageResult(ref, tuple(figures))

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from forgetflow.audit.membership import ATTACKS
 from forgetflow.generation.config import BackendConfig, ModelBackend
+from forgetflow.registry import unknown_name_message
 
 
 class AuditConfig(BaseModel):
-    """Extraction attacks on the model before and after unlearning."""
+    """Extraction and membership-inference attacks on every model variant (before, after and
+    the retain model)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -21,3 +24,20 @@ class AuditConfig(BaseModel):
         BackendConfig(name="hf"), description="the backend that decodes the attack's "
         "completions: hf or vllm",
     )  # fmt: skip
+    mia_attacks: list[str] | None = Field(
+        None, description="membership-inference attacks (loss, zlib, min_k_20, min_kpp_20, "
+        "neighbour, reference) on forget vs holdout and retain vs holdout; null: every one "
+        "(reference only with a retain model, never on the retain model itself); []: none",
+    )  # fmt: skip
+    mia_fpr: float = Field(
+        0.01, gt=0.0, lt=1.0, description="the false-positive rate the TPR is reported at (only "
+        "where the holdout has at least 1/FPR samples)",
+    )  # fmt: skip
+
+    @field_validator("mia_attacks")
+    @classmethod
+    def known_attacks(cls, names: list[str] | None) -> list[str] | None:
+        for name in names or []:
+            if name not in ATTACKS:
+                raise ValueError(unknown_name_message("membership attack", name, ATTACKS))
+        return names

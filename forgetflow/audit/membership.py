@@ -37,22 +37,15 @@ from forgetflow.memorization.metrics.scoring import eval_mode, prepare
 from forgetflow.memorization.windows import TokenizedSample
 from forgetflow.records import Figure, Sample
 from forgetflow.registry import did_you_mean
+from forgetflow.schemas import table_schema
 
 METRIC_ATTACKS = ("loss", "zlib", "min_k_20", "min_kpp_20")  # memorization metrics as attacks
 ATTACKS = (*METRIC_ATTACKS, "neighbour", "reference")
 HEADLINE = "min_k_20"  # the attack behind the headline `privleak` (MUSE's choice)
 
-TABLE_SCHEMA = pa.schema(
-    [
-        ("sample_id", pa.string()),
-        ("split", pa.string()),
-        ("repetitions", pa.int64()),
-        ("member", pa.bool_()),
-        ("variant", pa.string()),
-        ("attack", pa.string()),
-        ("score", pa.float64()),  # higher = more likely a member
-    ]
-)
+# one row per (sample, attack); the stored artifact (schemas "membership") adds its `group`
+STORED = table_schema("membership").schema
+TABLE_SCHEMA = STORED.remove(STORED.get_field_index("group"))
 
 
 class MembershipInputError(ValueError):

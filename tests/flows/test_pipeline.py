@@ -100,6 +100,20 @@ def test_the_scoring_run_logs_means_quantiles_and_outliers(demo_run, tmp_path: P
     assert client.list_artifacts(scoring.info.run_id, "ledger")
 
 
+def test_membership_inference_on_every_variant_beside_the_retain_model(demo_run) -> None:
+    """The target tells forget from holdout; the retain model, which never saw the forget set,
+    hardly does; every variant tells the retain set (trained on) from the holdout: the
+    positive control. privleak compares each variant with the retain model."""
+    client = MlflowClient(demo_run.tracking_uri)
+    metrics = child_runs(client, demo_run.parent_run_id)["audit"].data.metrics
+    assert metrics["audit/before/forget_vs_holdout/mia_auc_loss"] >= 0.85
+    assert metrics["audit/retain_model/forget_vs_holdout/mia_auc_loss"] <= 0.75
+    for variant in ("before", "after", "retain_model"):
+        assert metrics[f"audit/{variant}/retain_vs_holdout/mia_auc_loss"] >= 0.85
+    assert "audit/after/forget_vs_holdout/privleak" in metrics
+    assert "audit/retain_model/forget_vs_holdout/mia_auc_reference" not in metrics  # itself
+
+
 def test_every_logged_artifact_validates(demo_run, tmp_path: Path) -> None:
     client = MlflowClient(demo_run.tracking_uri)
     store = ArtifactStore(resolve_paths(None).artifacts)
@@ -109,7 +123,7 @@ def test_every_logged_artifact_validates(demo_run, tmp_path: Path) -> None:
     refs = [ref for run_id in run_ids for ref in logged_refs(client, run_id, tmp_path)]
     kinds = {ref.schema_name for ref in refs}
     assert {"samples", "ledger", "antisamples", "model", "training_log", "extraction",
-            "utility", "report"} <= kinds  # fmt: skip
+            "membership", "utility", "report"} <= kinds  # fmt: skip
     for ref in refs:
         store.verify(ref)
     extraction = next(ref for ref in refs if ref.schema_name == "extraction")

@@ -71,6 +71,7 @@ def test_run_with_a_config_file(
         ({"nmae": "typo"}, "nmae"),
         ({"unlearning": {"training": {"steps": 0}}}, "steps"),
         ({"data": {"kind": "files", "model": "m"}}, "forget"),
+        ({"audit": {"mia_attacks": ["lossy"]}}, "unknown membership attack 'lossy'"),
     ],
 )
 def test_invalid_configs_exit_2_with_the_reason(
