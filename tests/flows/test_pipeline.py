@@ -140,6 +140,7 @@ def test_any_registered_method_runs_by_name_and_any_metric_and_rule_judges(
     config["scoring"]["metrics"], config["scoring"]["outlier_metric"] = ["loss", "zlib"], "loss"
     config["thresholds"] = {"outliers": {"rule": "quantile", "quantile": 0.9}}
     config["unlearning"]["method"] = {"name": "npo", "beta": 0.1}
+    config["audit"]["mia_attacks"] = ["loss"]
     config["unlearning"]["training"] = {
         "steps": 4,
         "batch_size": 4,
@@ -167,6 +168,7 @@ def test_antisamples_builders_empty_turns_the_stage_off(prefect_harness, session
         PipelineConfig.model_validate(config)
     config["unlearning"]["method"]["antisample_weight"] = 0.0
     config["unlearning"]["training"] = {"steps": 2, "batch_size": 4}
+    config["audit"]["mia_attacks"] = []  # off: the audit's cost is not what this tests
     result = unlearning_pipeline(PipelineConfig.model_validate(config))
     runs = child_runs(MlflowClient(result.tracking_uri), result.parent_run_id)
     assert set(runs) == STAGES - {"generate_antisamples"}
