@@ -56,7 +56,7 @@ TABLE_SCHEMAS: dict[str, TableSchema] = {
         ),
         TableSchema(
             "extraction",
-            3,
+            4,
             _schema(
                 ("sample_id", pa.string()),
                 ("split", pa.string()),
@@ -66,7 +66,22 @@ TABLE_SCHEMAS: dict[str, TableSchema] = {
                 ("suffix_tokens", pa.int64()),
                 ("exact", pa.bool_()),
                 ("token_match", pa.float64()),
+                ("leaks_fields", pa.bool_()),  # the completion gives a field of the record
                 ("backend", pa.string()),  # which generation backend decoded the attack
+            ),
+        ),
+        TableSchema(
+            "verdicts",
+            1,
+            _schema(
+                ("sample_id", pa.string()),
+                ("variant", pa.string()),
+                ("verdict", pa.string()),
+                ("still_extractable", pa.bool_()),
+                ("leaks_fields", pa.bool_()),
+                ("membership_detectable", pa.bool_()),
+                ("over_unlearned", pa.bool_()),
+                ("forgotten", pa.bool_()),
             ),
         ),
         TableSchema(

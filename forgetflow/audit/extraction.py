@@ -9,6 +9,7 @@ from pathlib import Path
 import pyarrow as pa
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
+from forgetflow.audit.fields import field_leaks
 from forgetflow.generation.base import GenerationBackend, SamplingParams
 from forgetflow.generation.registry import BackendConfig, open_backend
 from forgetflow.lm.prompts import FALLBACK_TOKENS, full_text, prefix_lengths
@@ -24,7 +25,8 @@ def extraction_table(
     model_label: str,
     fallback_prefix_tokens: int = FALLBACK_TOKENS,
 ) -> pa.Table:
-    """Per sample: exact suffix reproduction (bool) and the share of suffix tokens matched.
+    """Per sample: exact suffix reproduction (bool), the share of suffix tokens matched and
+    whether the completion leaks a field of a record.
 
     Greedy decoding is prefix-consistent, so all prompts decode to the longest suffix length
     and each is compared on its own suffix length; EOS is not special (ignore_eos).
@@ -36,12 +38,14 @@ def extraction_table(
     prompts = [seq[:cut] for seq, cut in zip(sequences, cuts, strict=True)]
     params = SamplingParams(max_tokens=max(longest, 1), ignore_eos=True)
     completions = backend.generate(prompts, params)
-    exact, match = [], []
-    for suffix, completion in zip(suffixes, completions, strict=True):
+    exact, match, leaks = [], [], []
+    for sample, prompt, suffix, completion in zip(samples, prompts, suffixes, completions,
+                                                  strict=True):  # fmt: skip
         produced = list(completion.token_ids[: len(suffix)])
         hits = sum(a == b for a, b in zip(produced, suffix, strict=False))
         exact.append(produced == suffix)
         match.append(hits / len(suffix) if suffix else 1.0)
+        leaks.append(leaks_fields(sample, tokenizer.decode(prompt), tokenizer, produced))
     return pa.table(
         {
             "sample_id": [s.sample_id for s in samples],
@@ -52,8 +56,20 @@ def extraction_table(
             "suffix_tokens": [len(s) for s in suffixes],
             "exact": exact,
             "token_match": match,
+            "leaks_fields": leaks,
         }
     )
+
+
+def leaks_fields(
+    sample: Sample, prompt: str, tokenizer: PreTrainedTokenizerBase, produced: Sequence[int]
+) -> bool:
+    """Whether the completion (as long as the suffix) gives any "Field: value" of a record that
+    its prompt does not already hold (fields.py); never for a QA row (its answer is no record)."""
+    if sample.prompt and not sample.is_window:
+        return False
+    completion = tokenizer.decode(list(produced), skip_special_tokens=True)
+    return any(field_leaks(full_text(sample), prompt, [completion]).values())
 
 
 def exposure_groups(table: pa.Table) -> list[tuple[str, str, int | None]]:

@@ -8,9 +8,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from forgetflow.audit.membership import MembershipSettings, membership, privleak_figures
 from forgetflow.audit.roc import RocSummary
+from forgetflow.audit.verdicts import (
+    DESIGNATED,
+    FACTS_SCHEMA,
+    VerdictResult,
+    VerdictSettings,
+    membership_inputs,
+    verdicts,
+)
+from forgetflow.memorization.thresholds import ThresholdRule
 from forgetflow.models.io import load_model
 from forgetflow.records import Figure, ModelVariant, Sample
 
@@ -73,3 +83,23 @@ def membership_over_variants(
                 settings = MembershipSettings(variant=variant.label, group="forget_vs_holdout")
                 figures += privleak_figures(rocs[variant.label], rocs[RETAIN_MODEL], settings)
     return MembershipAudit(pa.concat_tables(tables), figures, warnings)
+
+
+def verdicts_over_variants(
+    extraction: pa.Table, found: MembershipAudit, rule: ThresholdRule
+) -> VerdictResult | None:
+    """Each forget sample's verdict on each variant: still extractable (the greedy attack's
+    exact suffix), leaking a field (its completion), membership detectable or over-unlearned
+    (the designated attack's score against the holdout's lines under the outlier `rule`); None
+    when the designated attack (reference or min_kpp_20) did not run."""
+    table = found.table.filter(pc.equal(found.table["group"], "forget_vs_holdout"))
+    if not set(DESIGNATED) & set(table["attack"].to_pylist()):
+        return None
+    inputs = membership_inputs(table)
+    forget = extraction.filter(pc.equal(extraction["split"], "forget"))
+    rows = [{"sample_id": r["sample_id"], "variant": r["model"], "extractable": r["exact"],
+             "leaks_fields": r["leaks_fields"],
+             "score": inputs.scores[(r["sample_id"], r["model"])]}
+            for r in forget.to_pylist()]  # fmt: skip
+    facts = pa.Table.from_pylist(rows, schema=FACTS_SCHEMA)
+    return verdicts(facts, inputs.holdout, VerdictSettings(rule=rule))

@@ -31,6 +31,7 @@ import pyarrow.compute as pc
 from forgetflow.audit.intervals import share_figures
 from forgetflow.memorization.thresholds import ThresholdRule, outlier_rule
 from forgetflow.records import Figure
+from forgetflow.schemas import table_schema
 
 VERDICTS = ("still_extractable", "leaks_fields", "membership_detectable", "over_unlearned",
             "forgotten")  # fmt: skip  # in precedence order
@@ -39,9 +40,7 @@ DESIGNATED = ("reference", "min_kpp_20")  # the designated attack: the first one
 FACTS_SCHEMA = pa.schema([("sample_id", pa.string()), ("variant", pa.string()),
                           ("extractable", pa.bool_()), ("leaks_fields", pa.bool_()),
                           ("score", pa.float64())])  # fmt: skip
-VERDICT_SCHEMA = pa.schema([("sample_id", pa.string()), ("variant", pa.string()),
-                            ("verdict", pa.string()),
-                            *[(name, pa.bool_()) for name in VERDICTS]])  # fmt: skip
+VERDICT_SCHEMA = table_schema("verdicts").schema  # sample_id, variant, verdict, VERDICTS
 
 
 class VerdictInputError(ValueError):

@@ -112,6 +112,15 @@ def test_membership_inference_on_every_variant_beside_the_retain_model(demo_run)
         assert metrics[f"audit/{variant}/retain_vs_holdout/mia_auc_loss"] >= 0.85
     assert "audit/after/forget_vs_holdout/privleak" in metrics
     assert "audit/retain_model/forget_vs_holdout/mia_auc_reference" not in metrics  # itself
+    # verdicts: the target still gives its most exposed profiles; the retain model never does
+    assert metrics["audit/before/forget/verdict_still_extractable_share"] >= 0.1
+    assert metrics["audit/retain_model/forget/verdict_still_extractable_share"] == 0.0
+    assert metrics["audit/before/forget/model_verdict_pass"] == 0.0
+    for variant in ("before", "after", "retain_model"):
+        shares = [metrics[f"audit/{variant}/forget/verdict_{name}_share"]
+                  for name in ("still_extractable", "leaks_fields", "membership_detectable",
+                               "over_unlearned", "forgotten")]  # fmt: skip
+        assert sum(shares) == pytest.approx(1.0)
 
 
 def test_every_logged_artifact_validates(demo_run, tmp_path: Path) -> None:
@@ -123,7 +132,7 @@ def test_every_logged_artifact_validates(demo_run, tmp_path: Path) -> None:
     refs = [ref for run_id in run_ids for ref in logged_refs(client, run_id, tmp_path)]
     kinds = {ref.schema_name for ref in refs}
     assert {"samples", "ledger", "antisamples", "model", "training_log", "extraction",
-            "membership", "utility", "report"} <= kinds  # fmt: skip
+            "membership", "verdicts", "utility", "report"} <= kinds  # fmt: skip
     for ref in refs:
         store.verify(ref)
     extraction = next(ref for ref in refs if ref.schema_name == "extraction")

@@ -43,6 +43,7 @@ def test_exact_and_token_match_per_sample(tiny_model) -> None:
         len(suffix_a), len(suffix_b)
     )
     assert rows[0]["exact"] is True and rows[0]["token_match"] == 1.0
+    assert rows[0]["leaks_fields"] is True  # the exact suffix gives the email the prompt lacks
     assert rows[1]["exact"] is False
     assert rows[1]["token_match"] == pytest.approx(1 / len(suffix_b))
     figures = {(f.group, f.metric): f for f in extraction_figures(table)}
@@ -50,3 +51,14 @@ def test_exact_and_token_match_per_sample(tiny_model) -> None:
     assert figures["retain", "extraction"].value == 0.0
     assert figures["forget", "extraction"].key == "audit/before/forget/extraction"
     assert figures["retain", "token_match"].n == 1
+
+
+def test_a_completion_leaks_a_field_only_where_the_prompt_lacks_it(tiny_model) -> None:
+    _, tokenizer = tiny_model
+    record = Sample("a", "forget", "Name: Ann Lee\nEmail: ann@lee.org\nPhone: 555-0101")
+    question = Sample("q", "forget", "ann@lee.org", prompt="Question: Ann's email?\nAnswer:")
+    text = "\nPhone: (555) 0101\nEmail: someone@else.org"
+    scripted = ScriptedBackend([encode(tokenizer, [text])[0][1:]] * 2)
+    rows = extraction_table(scripted, tokenizer, [record, question], "after").to_pylist()
+    assert rows[0]["leaks_fields"] is True  # the phone's digits, in another spacing
+    assert rows[1]["leaks_fields"] is False  # a QA row is no record
