@@ -43,7 +43,8 @@ def audit(
                 run.log_file(log, f"logs/{log.parent.name}")
         ref = ctx.store.put_table(table, "extraction")
         run.log_ref("extraction", ref)
-        figures = extraction_figures(table) + top_bucket_figures(table, ("forget", "retain"))
+        figures = extraction_figures(table)
+        figures += top_bucket_figures(table, figures, ("forget", "retain"))
         if settings.mia_attacks != []:
             found = membership_over_variants(
                 models, forget, retain, holdout, settings.mia_attacks, settings.mia_fpr, seed

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from forgetflow.audit.membership import ATTACKS
+from forgetflow.audit.membership import check_attacks
 from forgetflow.generation.config import BackendConfig, ModelBackend
-from forgetflow.registry import unknown_name_message
 
 
 class AuditConfig(BaseModel):
@@ -37,7 +36,5 @@ class AuditConfig(BaseModel):
     @field_validator("mia_attacks")
     @classmethod
     def known_attacks(cls, names: list[str] | None) -> list[str] | None:
-        for name in names or []:
-            if name not in ATTACKS:
-                raise ValueError(unknown_name_message("membership attack", name, ATTACKS))
+        check_attacks(names or [])
         return names

@@ -108,11 +108,13 @@ def top_bucket(table: pa.Table, split: str) -> str:
     return groups[-1] if groups else split
 
 
-def top_bucket_figures(table: pa.Table, splits: Sequence[str]) -> list[Figure]:
+def top_bucket_figures(
+    table: pa.Table, figures: Sequence[Figure], splits: Sequence[str]
+) -> list[Figure]:
     """`extraction_top`: each variant's extraction share on each split's most-exposed bucket
-    (where a forgotten record shows first), grouped under the split."""
-    by_group = {(f.variant, f.group): f for f in extraction_figures(table)
-                if f.metric == "extraction"}  # fmt: skip
+    (where a forgotten record shows first), grouped under the split; `figures` are the table's
+    extraction_figures."""
+    by_group = {(f.variant, f.group): f for f in figures if f.metric == "extraction"}
     out = []
     for split in splits:
         top = top_bucket(table, split)

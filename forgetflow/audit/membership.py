@@ -36,7 +36,7 @@ from forgetflow.memorization.metrics import direction, score_samples, token_batc
 from forgetflow.memorization.metrics.scoring import eval_mode, prepare
 from forgetflow.memorization.windows import TokenizedSample
 from forgetflow.records import Figure, Sample
-from forgetflow.registry import did_you_mean
+from forgetflow.registry import unknown_name_message
 from forgetflow.schemas import table_schema
 
 METRIC_ATTACKS = ("loss", "zlib", "min_k_20", "min_kpp_20")  # memorization metrics as attacks
@@ -88,15 +88,17 @@ class MembershipResult:
     warnings: list[str]
 
 
+def check_attacks(names: Sequence[str]) -> None:
+    """One error line for the first name that is no attack (the config's check too)."""
+    for name in names:
+        if name not in ATTACKS:
+            raise MembershipInputError(unknown_name_message("membership attack", name, ATTACKS))
+
+
 def resolve_attacks(asked: Sequence[str] | None, has_reference: bool) -> tuple[str, ...]:
     if asked is None:
         return tuple(a for a in ATTACKS if has_reference or a != "reference")
-    for name in asked:
-        if name not in ATTACKS:
-            raise MembershipInputError(
-                f"unknown membership attack {name!r}; known: {', '.join(ATTACKS)}"
-                f"{did_you_mean(name, ATTACKS)}"
-            )
+    check_attacks(asked)
     if "reference" in asked and not has_reference:
         raise MembershipInputError(
             "the reference attack needs a reference model (--reference, else the retain model)"

@@ -39,12 +39,13 @@ def build(thresholds: Thresholds | None = None, metric: str = "ma") -> ReportInp
     })  # fmt: skip
     utility = pa.table({"split": ["retain"] * 3, "model": variants, "tokens": [10] * 3,
                         "nll": [0.1, 0.2, 0.3], "perplexity": [1.0, 1.25, 1.5]})  # fmt: skip
+    extracted = extraction_figures(extraction)
     figures = [
         *ledger_figures(ledger, 0, "before", metric, thresholds.outliers),
         Figure("unlearning", "forget_loss", "after", "", 1.5),
         *ledger_figures(ledger, 5, "after", metric, thresholds.outliers),
-        *extraction_figures(extraction),
-        *top_bucket_figures(extraction, ("forget", "retain")),
+        *extracted,
+        *top_bucket_figures(extraction, extracted, ("forget", "retain")),
         *utility_figures(utility),
     ]
     return ReportInputs(
