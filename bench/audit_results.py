@@ -1,0 +1,403 @@
+"""Bench: the audit's figures per unlearning method and scenario (issue 17), into docs/results.md.
+
+    python bench/audit_results.py [--scenarios small,smollm2] [--methods grad_ascent,grad_diff,npo]
+                                  [--out-dir bench/results/audit] [--home DIR] [--threads N]
+                                  [--write-results docs/results.md]
+
+Each (scenario, method) cell is one pipeline run (Prefect's ephemeral mode, as `forgetflow demo`)
+with that unlearning method: the scenario's preset with its other settings kept, the preset's own
+method settings where it names that method, the method's defaults otherwise. Scenarios: `tiny` and
+`small` (the demo on that world), `smollm2` (the real-smollm2 preset). A cell's figures are read
+from the audit's MLflow child run (its metrics and `audit_summary.json`) and written atomically to
+`<out-dir>/<scenario>-<method>.json` with the command, date, machine, the method, its steps and
+the run's seconds; a cell whose JSON exists is loaded, not run again (resume).
+
+Per cell: for before, after and the retain model, greedy extraction and leak@16 on forget, on each
+exposure bucket (`forget_r<r>`) and on holdout, field leaks, every membership attack's AUC (forget
+vs holdout), the verdicts' shares and counts (share x n, n the forget group's) and the model
+verdict; after.int8 / after.int4 against after on forget (greedy extraction, field leaks, loss
+AUC); what comes back on half B after 10 and 50 relearning steps (`<metric>_comes_back`).
+
+`--write-results FILE` replaces the section `## Audit results (issue 17)` of FILE (or appends it)
+with one table per scenario from the cell JSONs present, every other byte of FILE unchanged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shlex
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+import torch
+
+from flows.environment import configure_environment
+from flows.params import PipelineConfig
+from flows.presets import demo_config, load_preset
+from forgetflow.atomic import write_text
+from forgetflow.audit.verdicts import VERDICTS
+from forgetflow.paths import resolve_paths
+from storage.artifacts import ArtifactRef, ArtifactStore
+from storage.tracking import PARENT_TAG
+
+SCENARIOS = ("tiny", "small", "smollm2")
+METHODS = ("grad_ascent", "grad_diff", "npo")
+SMOLLM2 = "real-smollm2"
+MAIN_VARIANTS = ("before", "after", "retain_model")
+QUANTIZED = ("after.int8", "after.int4")
+RELEARNED = ("after.relearn_10", "after.relearn_50")
+EXTRACTION = ("extraction_greedy", "leak_at_16")
+QUANTIZED_METRICS = ("extraction_greedy", "field_leaks", "mia_auc_loss")
+SECTION = "## Audit results (issue 17)"
+# the `_comes_back` figures in the table (the cell JSON holds them all)
+BACK_SHOWN = ("extraction_greedy", "field_leaks", "token_match", "mia_auc_loss", "mia_auc_zlib",
+              "mia_auc_min_k_20", "mia_auc_min_kpp_20")  # fmt: skip
+SHORT = {"still_extractable": "extractable", "leaks_fields": "leaks", "over_unlearned": "over",
+         "membership_detectable": "detectable", "forgotten": "forgotten"}  # fmt: skip
+
+
+def scenario_config(scenario: str, method: str, home: str | None) -> PipelineConfig:
+    """The scenario's preset with `method`: the preset's settings of it, or its defaults."""
+    if scenario == "smollm2":
+        config = load_preset(SMOLLM2)
+        config = config if home is None else config.model_copy(update={"home": home})
+    else:
+        config = demo_config(home, scenario)
+    if config.unlearning.method.name == method:
+        return config
+    raw = config.model_dump()
+    raw["name"] = f"{raw['name']}-{method}"
+    raw["unlearning"]["method"] = {"name": method}
+    return PipelineConfig.model_validate(raw)
+
+
+def audit_run(tracking_uri: str, parent_run_id: str, home: str | None) -> tuple[dict, dict, dict]:
+    """The audit child run's metrics, its `audit_summary.json` and the verdict counts per variant
+    (from its verdicts table: the summary's n is the extraction's, not the verdicts')."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    parent = client.get_run(parent_run_id)
+    runs = client.search_runs([parent.info.experiment_id],
+                              filter_string=f"tags.`{PARENT_TAG}` = '{parent_run_id}'")  # fmt: skip
+    run = next(r for r in runs if r.info.run_name == "audit")
+    with tempfile.TemporaryDirectory(prefix="audit-results-") as scratch:
+        path = client.download_artifacts(run.info.run_id, "audit_summary.json", scratch)
+        summary = json.loads(Path(path).read_text())
+        counts = {}
+        if "artifact.verdicts.uri" in run.data.tags:
+            ref = client.download_artifacts(run.info.run_id, "refs/verdicts.json", scratch)
+            counts = verdict_counts(ArtifactRef(**json.loads(Path(ref).read_text())), home)
+    return dict(run.data.metrics), summary, counts
+
+
+def verdict_counts(ref: ArtifactRef, home: str | None) -> dict[str, dict[str, int]]:
+    """{variant: {verdict: samples}} from the verdicts table, every verdict named (0 included)."""
+    rows = ArtifactStore(resolve_paths(home).artifacts).get_table(ref).to_pylist()
+    counts: dict[str, dict[str, int]] = {}
+    for r in rows:
+        mine = counts.setdefault(r["variant"], dict.fromkeys(VERDICTS, 0))
+        mine[r["verdict"]] += 1
+    return counts
+
+
+def by_variant(metrics: dict[str, float]) -> dict[str, dict[str, dict[str, float]]]:
+    """`audit/<variant>/<group>/<metric>` keys as {variant: {group: {metric: value}}}."""
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for key, value in metrics.items():
+        parts = key.split("/")
+        if len(parts) == 4 and parts[0] == "audit":
+            out.setdefault(parts[1], {}).setdefault(parts[2], {})[parts[3]] = value
+    return out
+
+
+def bucket_groups(groups: dict[str, dict[str, float]]) -> list[str]:
+    """forget, its exposure buckets by r, holdout: the groups present among them."""
+    buckets = sorted((g for g in groups if re.fullmatch(r"forget_r\d+", g)),
+                     key=lambda g: int(g.removeprefix("forget_r")))  # fmt: skip
+    return [g for g in ("forget", *buckets, "holdout") if g in groups]
+
+
+def variant_figures(groups: dict[str, dict[str, float]], summary: dict, counts: dict) -> dict:
+    """A main variant's figures: extraction per bucket, MIA AUCs with their 95% intervals,
+    verdict shares and counts, model verdict."""
+    forget = groups.get("forget", {})
+    shares = {v: forget[f"verdict_{v}_share"] for v in VERDICTS if f"verdict_{v}_share" in forget}
+    mia = groups.get("forget_vs_holdout", {})
+    return {
+        "n": summary.get("n"),
+        "verdict_n": sum(counts.values()) if counts else None,
+        "extraction": {
+            g: {m: groups[g][m] for m in EXTRACTION if m in groups[g]}
+            for g in bucket_groups(groups)
+        },
+        "field_leaks": forget.get("field_leaks"),
+        "mia_auc": {m.removeprefix("mia_auc_"): v for m, v in mia.items() if is_auc(m)},
+        "mia_auc_ci": {
+            m.removeprefix("mia_auc_"): [mia.get(f"{m}_low"), mia.get(f"{m}_high")]
+            for m in mia
+            if is_auc(m)
+        },
+        "verdict_shares": shares,
+        "verdict_counts": counts,
+        "model_verdict": summary.get("model_verdict"),
+    }
+
+
+def is_auc(metric: str) -> bool:
+    """An attack's AUC, not one of its interval's ends."""
+    return metric.startswith("mia_auc_") and not metric.endswith(("_low", "_high"))
+
+
+def cell_figures(metrics: dict[str, float], summary: dict, counts: dict) -> dict:
+    """The figures of one cell (see the module), from the audit run's metrics, its summary and
+    its verdict counts."""
+    groups = by_variant(metrics)
+    labels = summary["variants"]
+    relearned = {}
+    for label in RELEARNED:
+        mine = groups.get(label, {})
+        back = mine.get("forget_half_b", {}) | mine.get("forget_half_b_vs_holdout", {})
+        relearned[label] = {m: v for m, v in sorted(back.items()) if is_back(m)}
+    return {
+        "variants": {
+            v: variant_figures(groups.get(v, {}), labels.get(v, {}), counts.get(v, {}))
+            for v in MAIN_VARIANTS
+            if v in groups
+        },
+        "quantized": {
+            v: {m: quantized(groups[v], m) for m in QUANTIZED_METRICS}
+            for v in ("after", *QUANTIZED)
+            if v in groups
+        },
+        "relearned": {v: back for v, back in relearned.items() if back},
+        "model_verdict": summary.get("model_verdict"),
+        "model_verdict_reason": summary.get("model_verdict_reason"),
+    }
+
+
+def is_back(metric: str) -> bool:
+    """A `<metric>_comes_back` figure, not one of its interval's ends."""
+    return metric.endswith("_comes_back") and not metric.endswith(
+        ("_low_comes_back", "_high_comes_back")
+    )
+
+
+def quantized(groups: dict[str, dict[str, float]], metric: str) -> float | None:
+    """A rounded variant's figure on forget (an AUC: forget vs holdout)."""
+    group = "forget_vs_holdout" if metric.startswith("mia_auc_") else "forget"
+    return groups.get(group, {}).get(metric)
+
+
+def run_cell(scenario: str, method: str, home: str | None, command: str) -> dict:
+    """Run the pipeline for one cell and return its JSON record."""
+    config = scenario_config(scenario, method, home)
+    configure_environment(resolve_paths(config.home))
+    from flows.unlearning_pipeline import unlearning_pipeline  # after the environment is set
+
+    start = time.perf_counter()
+    result = unlearning_pipeline(config)
+    seconds = time.perf_counter() - start
+    metrics, summary, counts = audit_run(result.tracking_uri, result.parent_run_id, config.home)
+    return {
+        "bench": "audit_results", "scenario": scenario, "method": method, "command": command,
+        "date": datetime.now().astimezone().isoformat(timespec="seconds"),
+        "machine": {"platform": platform.platform(), "processor": platform.processor(),
+                    "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads()},
+        "config": {"name": config.name, "method": config.unlearning.method.model_dump(),
+                   "steps": config.unlearning.training.steps},
+        "seconds": round(seconds, 1),
+        "tracking_uri": result.tracking_uri, "parent_run_id": result.parent_run_id,
+        "figures": cell_figures(metrics, summary, counts),
+        "audit_metrics": metrics,
+        "audit_summary": summary,
+        "verdict_counts": counts,
+    }  # fmt: skip
+
+
+def cell(scenario: str, method: str, out_dir: Path, home: str | None, command: str) -> dict:
+    """A cell's record: loaded when its JSON exists, else run and written atomically."""
+    path = out_dir / f"{scenario}-{method}.json"
+    if path.exists():
+        print(f"{scenario} / {method}: {path} exists, not run again", file=sys.stderr)
+        return json.loads(path.read_text())
+    print(f"{scenario} / {method}: running", file=sys.stderr)
+    record = run_cell(scenario, method, home, command)
+    write_text(path, json.dumps(record, indent=1) + "\n")
+    print(f"{scenario} / {method}: {record['seconds']} s -> {path}", file=sys.stderr)
+    return record
+
+
+def fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def signed(value: float | None) -> str:
+    return "-" if value is None else f"{value:+.2f}"
+
+
+def pair(figures: dict) -> str:
+    """`greedy / leak@16` of one group."""
+    return f"{fmt(figures.get('extraction_greedy'))} / {fmt(figures.get('leak_at_16'))}"
+
+
+def row(cells: list[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def main_rows(method: str, figures: dict, groups: list[str]) -> list[list[str]]:
+    """One row per main variant: extraction per group, field leaks, AUCs, verdicts."""
+    rows = []
+    for label, v in figures["variants"].items():
+        mia = ", ".join(f"{a} {fmt(x)}" for a, x in v["mia_auc"].items()) or "-"
+        n = f"{v['n']} ({v['verdict_n']})"
+        counts = ", ".join(f"{SHORT[k]} {c}" for k, c in v["verdict_counts"].items()) or "-"
+        extraction = [pair(v["extraction"].get(g, {})) for g in groups]
+        rows.append([method, label, n, *extraction, fmt(v["field_leaks"]), mia,
+                     counts, v["model_verdict"] or "-"])  # fmt: skip
+    return rows
+
+
+def stress_rows(method: str, figures: dict, groups: list[str]) -> list[list[str]]:
+    """after.int8 / after.int4 on forget (greedy, field leaks, loss AUC) and what comes back
+    after relearning (half B, against the relearned retain model)."""
+    rows, blank = [], ["-"] * (len(groups) - 1)
+    for label in QUANTIZED:
+        q = figures["quantized"].get(label)
+        if q is not None:
+            forget = f"{fmt(q['extraction_greedy'])} / -"
+            rows.append([method, label, "", forget, *blank, fmt(q["field_leaks"]),
+                         f"loss {fmt(q['mia_auc_loss'])}", "", ""])  # fmt: skip
+    for label, back in figures["relearned"].items():
+        shown = [m for m in BACK_SHOWN if f"{m}_comes_back" in back]
+        text = ", ".join(f"{m} {signed(back[f'{m}_comes_back'])}" for m in shown)
+        rows.append([method, f"{label} (comes back, half B)", "", *(["-"] * len(groups)), "",
+                     text, "", ""])  # fmt: skip
+    return rows
+
+
+def leak_exceeds(records: list[dict]) -> tuple[int, int]:
+    """(variant, group) pairs where leak@16 > greedy extraction, and all pairs with both."""
+    pairs = [fig for r in records for v in r["figures"]["variants"].values()
+             for fig in v["extraction"].values() if set(EXTRACTION) <= set(fig)]  # fmt: skip
+    return sum(f["leak_at_16"] > f["extraction_greedy"] for f in pairs), len(pairs)
+
+
+def leak_sentence(records: list[dict]) -> str:
+    exceeds, total = leak_exceeds(records)
+    if total == 0:
+        return "No cell has both greedy extraction and leak@16."
+    if exceeds == 0:
+        return f"leak@16 never exceeds greedy extraction ({total} (variant, bucket) cells)."
+    return f"leak@16 exceeds greedy extraction in {exceeds} of {total} (variant, bucket) cells."
+
+
+def scenario_table(scenario: str, records: dict[str, dict]) -> list[str]:
+    """A scenario's subsection: each cell's command and machine, one table (a method without a
+    cell JSON: "not run"), the leak sentence."""
+    present = [records[m] for m in METHODS if m in records]
+    groups = sorted({g for r in present for v in r["figures"]["variants"].values()
+                     for g in v["extraction"]}, key=group_order)  # fmt: skip
+    groups = groups or ["forget"]
+    names = [g.replace("forget_r", "r=") for g in groups]
+    header = [
+        "method",
+        "variant",
+        "n",
+        *(f"{g}: greedy / leak@16" for g in names),
+        "field leaks",
+        "MIA AUC (forget vs holdout)",
+        "verdicts (counts)",
+        "model verdict",
+    ]
+    lines = [f"### {scenario}", ""]
+    for r in present:
+        lines.append(f"- {r['method']}: `{r['command']}` ({r['date']}, {r['machine']['platform']},"
+                     f" {r['machine']['cpu_count']} CPUs, {r['machine']['torch_threads']} torch"
+                     f" threads; {r['config']['steps']} steps, {r['seconds']} s)")  # fmt: skip
+    lines += ["", row(header), row(["---"] * len(header))]
+    for method in METHODS:
+        if method not in records:
+            lines.append(row([method, "not run", *([""] * (len(header) - 2))]))
+            continue
+        figures = records[method]["figures"]
+        lines += [row(r) for r in main_rows(method, figures, groups)]
+        lines += [row(r) for r in stress_rows(method, figures, groups)]
+    return [*lines, "", leak_sentence(present), ""]
+
+
+def group_order(group: str) -> tuple[int, int]:
+    if group == "forget":
+        return (0, 0)
+    if group.startswith("forget_r"):
+        return (1, int(group.removeprefix("forget_r")))
+    return (2, 0)
+
+
+def results_section(records: dict[str, dict[str, dict]], cmd: str) -> str:
+    """The `## Audit results (issue 17)` section from the cell records present."""
+    lines = [SECTION, "", f"Command: `{cmd}` (one JSON per (scenario, method) cell, a finished "
+             "cell is loaded, not rerun). Per group `greedy / leak@16`: the share of samples "
+             "greedily extracted at any prefix and the share leaked within 16 samples; verdict "
+             "counts are samples per verdict (n: the extraction's samples, in brackets the "
+             "verdicts'); stresses: after.int8 / after.int4 on forget (AUC: loss), and each "
+             "metric's rise on half B after relearning over the relearned "
+             "retain model's (`<metric>_comes_back`).", ""]  # fmt: skip
+    for scenario, cells in records.items():
+        lines += scenario_table(scenario, cells)
+    return "\n".join(lines)
+
+
+def replace_section(text: str, section: str) -> str:
+    """`text` with its `## Audit results (issue 17)` section (to the next `## ` heading or the
+    end) replaced by `section`, or `section` appended; every other byte kept."""
+    start = re.search(rf"^{re.escape(SECTION)}[ \t]*$", text, flags=re.MULTILINE)
+    if start is None:
+        glue = "" if not text or text.endswith("\n") else "\n"
+        return f"{text}{glue}\n{section.rstrip()}\n"
+    after = re.search(r"^## ", text[start.end() :], flags=re.MULTILINE)
+    end = len(text) if after is None else start.end() + after.start()
+    tail = "\n" if after is None else "\n\n"
+    return text[: start.start()] + section.rstrip() + tail + text[end:]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scenarios", default="small,smollm2", help=f"of {','.join(SCENARIOS)}")
+    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--out-dir", type=Path, default=Path("bench/results/audit"))
+    parser.add_argument("--home", help="forgetflow's folder (default: FORGETFLOW_HOME's)")
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's)")
+    parser.add_argument("--write-results", type=Path, help="the results file to write into")
+    args = parser.parse_args()
+    scenarios, methods = args.scenarios.split(","), args.methods.split(",")
+    if unknown := set(scenarios) - set(SCENARIOS):
+        parser.error(f"unknown scenarios {sorted(unknown)}; known: {', '.join(SCENARIOS)}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    command = shlex.join(["python", *sys.argv])
+    records = {s: {m: cell(s, m, args.out_dir, args.home, command) for m in methods}
+               for s in scenarios}  # fmt: skip
+    if args.write_results is not None:
+        found = {s: present_cells(args.out_dir, s) for s in scenarios}
+        section = results_section(found, command)
+        write_text(args.write_results, replace_section(args.write_results.read_text(), section))
+    print(json.dumps({s: {m: r["figures"] for m, r in cells.items()}
+                      for s, cells in records.items()}))  # fmt: skip
+
+
+def present_cells(out_dir: Path, scenario: str) -> dict[str, dict]:
+    """The cell JSONs of a scenario in `out_dir`, by method."""
+    paths = {m: out_dir / f"{scenario}-{m}.json" for m in METHODS}
+    return {m: json.loads(p.read_text()) for m, p in paths.items() if p.exists()}
+
+
+if __name__ == "__main__":
+    main()
