@@ -54,7 +54,8 @@ def run_stages(ctx: StageContext, config: PipelineConfig) -> tuple[InputRefs, Ar
         config.seed, thresholds, config.scoring.outlier_metric,
     )  # fmt: skip
     models = variants(inputs, unlearned)
-    attacks = audit(ctx, inputs, models, config.audit, thresholds.outliers, config.seed)
+    attacks = audit(ctx, inputs, models, config.audit, thresholds.outliers, config.seed,
+                    config.unlearning.training)  # fmt: skip
     utility = evaluate_utility(ctx, inputs, models)
     facts = {"model": inputs.model.uri, "method": config.unlearning.method.name,
              "seed": str(config.seed), "unlearned model": unlearned.model.uri,

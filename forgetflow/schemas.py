@@ -71,6 +71,18 @@ TABLE_SCHEMAS: dict[str, TableSchema] = {
             ),
         ),
         TableSchema(
+            "audit_samples",  # the audit per sample: one row per (sample, variant, measure)
+            1,
+            _schema(
+                ("sample_id", pa.string()),
+                ("split", pa.string()),
+                ("variant", pa.string()),
+                ("attack", pa.string()),  # e.g. carlini_32_leak_at_16, mia_loss, verdict
+                ("value", pa.float64()),  # a score, a share's 0/1, a length
+                ("detail", pa.string()),  # a verdict's name, a score's group, a field; or ""
+            ),
+        ),
+        TableSchema(
             "verdicts",
             1,
             _schema(

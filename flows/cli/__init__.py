@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from flows.cli.audit import audit
 from flows.cli.config import app as config_app
 from flows.cli.deployments import app as deployments_app
 from flows.cli.models import app as models_app
@@ -21,6 +22,7 @@ app.add_typer(models_app, name="models")
 app.add_typer(deployments_app, name="deployments")
 app.add_typer(config_app, name="config")
 app.command()(score)
+app.command()(audit)
 
 
 if __name__ == "__main__":

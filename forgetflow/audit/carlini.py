@@ -201,9 +201,11 @@ def carlini_extraction(
     samples: Sequence[Sample],
     variant_label: str,
     settings: CarliniSettings,
+    sampled: bool = True,
 ) -> pa.Table:
-    """One row per (sample, prefix): greedy and sampled extraction of its suffix (null measures
-    where too_short); two backend requests in all, greedy and sampled with n."""
+    """One row per (sample, prefix): greedy and, unless `sampled` is False, sampled extraction
+    of its suffix (null measures where too_short or not sampled); two backend requests in all,
+    greedy and sampled with n."""
     every = probes(tokenizer, samples, settings)
     asked = [p for p in every if not p.too_short]
     measures = {id(p): {} for p in asked}
@@ -213,16 +215,22 @@ def carlini_extraction(
         greedy = SamplingParams(max_tokens=longest, ignore_eos=True, seed=settings.seed)
         for probe, done in zip(asked, backend.generate(prompts, greedy), strict=True):
             measures[id(probe)].update(greedy_measures(probe, done))
-        sampled = SamplingParams(
-            max_tokens=longest, temperature=settings.temperature, top_k=settings.top_k,
-            n=settings.samples, seed=settings.seed, ignore_eos=True, logprobs=True,
-        )  # fmt: skip
-        drawn = with_logprobs(backend.generate(prompts, sampled), backend)
+    if asked and sampled:
+        params = sampling(settings, longest)
+        drawn = with_logprobs(backend.generate(prompts, params), backend)
         for i, probe in enumerate(asked):
             chunk = drawn[i * settings.samples : (i + 1) * settings.samples]
             measures[id(probe)].update(sampled_measures(probe, chunk, tokenizer, settings))
     rows = [probe_row(p, variant_label, measures.get(id(p), {})) for p in every]
     return pa.Table.from_pylist(rows, schema=table_schema(settings))
+
+
+def sampling(settings: CarliniSettings, max_tokens: int) -> SamplingParams:
+    """The sampled completions' parameters: n seeded samples per prompt, with log-probabilities."""
+    return SamplingParams(
+        max_tokens=max_tokens, temperature=settings.temperature, top_k=settings.top_k,
+        n=settings.samples, seed=settings.seed, ignore_eos=True, logprobs=True,
+    )  # fmt: skip
 
 
 def probe_row(probe: Probe, variant: str, measures: dict) -> dict:
@@ -276,9 +284,55 @@ def group_figures(
         return out
     for column, stem in metrics:
         named = replace(template, metric=f"{stem}_{template.metric}")
-        values = [r[column] for r in rows]
+        values = [r[column] for r in rows if r[column] is not None]  # None: not sampled
+        if not values:
+            continue
         if column in MEANS:
             out.append(replace(named, value=sum(values) / len(values), n=len(values)))
         else:
             out += share_figures(named, sum(values), len(values))
+    return out
+
+
+def largest_leak(table: pa.Table) -> str | None:
+    """The leak@k column of the largest k (None without one)."""
+    leaks = [c for c in table.column_names if c.startswith("leak_at_")]
+    return max(leaks, key=lambda c: int(c.removeprefix("leak_at_")), default=None)
+
+
+def sample_flags(table: pa.Table) -> dict[tuple[str, str], dict[str, bool | None]]:
+    """Per (sample_id, variant) with a prefix asked: `greedy`, the exact suffix came out
+    greedily at any prefix; `leaked`, at any prefix one of the samples up to the largest k gave
+    it (None where not sampled)."""
+    column = largest_leak(table)
+    out: dict[tuple[str, str], dict[str, bool | None]] = {}
+    for row in table.filter(pc.invert(table["too_short"])).to_pylist():
+        held = out.setdefault((row["sample_id"], row["variant"]), {"greedy": False, "leaked": None})
+        held["greedy"] = held["greedy"] or row["greedy_exact"]
+        found = row[column] if column else None
+        if found is not None:
+            held["leaked"] = bool(held["leaked"]) or found
+    return out
+
+
+def sample_figures(table: pa.Table) -> list[Figure]:
+    """Per variant and group, over the samples with a prefix asked: `extraction_greedy`, the
+    share extracted greedily at any prefix, and `leak_at_<k>` for the largest k, the share that
+    leaked at any prefix (sampled variants only); Wilson intervals, lower is better."""
+    flags = sample_flags(table)
+    leak = largest_leak(table)
+    kinds = {(r["sample_id"], r["variant"]): r for r in table.to_pylist()}
+    out: list[Figure] = []
+    for variant in dict.fromkeys(table["variant"].to_pylist()):
+        for split, group, reps in exposure_groups(table):
+            picked = [flag for key, flag in flags.items() if key[1] == variant
+                      and kinds[key]["split"] == split
+                      and reps in (None, kinds[key]["repetitions"])]  # fmt: skip
+            if not picked:
+                continue
+            greedy = Figure("audit", "extraction_greedy", variant, group, 0.0, False)
+            out += share_figures(greedy, sum(f["greedy"] for f in picked), len(picked))
+            sampled = [f["leaked"] for f in picked if f["leaked"] is not None]
+            if leak and sampled:
+                out += share_figures(replace(greedy, metric=leak), sum(sampled), len(sampled))
     return out

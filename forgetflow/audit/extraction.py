@@ -86,8 +86,9 @@ def exposure_groups(table: pa.Table) -> list[tuple[str, str, int | None]]:
 
 
 def extraction_figures(table: pa.Table) -> list[Figure]:
-    """Per variant and group: the share of samples exactly extracted (`extraction`) and the
-    mean share of suffix tokens matched (`token_match`), lower is better for both."""
+    """Per variant and group it was asked about: the share of samples exactly extracted
+    (`extraction`) and the mean share of suffix tokens matched (`token_match`), lower is better
+    for both."""
     rows = table.select(["model", "split", "repetitions", "exact", "token_match"]).to_pylist()
     out = []
     for variant in dict.fromkeys(table["model"].to_pylist()):
@@ -95,6 +96,8 @@ def extraction_figures(table: pa.Table) -> list[Figure]:
             picked = [r for r in rows if r["model"] == variant and r["split"] == split
                       and (reps is None or r["repetitions"] == reps)]  # fmt: skip
             n = len(picked)
+            if not n:  # a stressed variant is not asked about every split
+                continue
             exact = sum(r["exact"] for r in picked) / n
             match = sum(r["token_match"] for r in picked) / n
             out.append(Figure("audit", "extraction", variant, group, exact, False, n))

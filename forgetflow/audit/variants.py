@@ -1,105 +1,99 @@
-"""Membership inference over the model variants: forget vs holdout (the audit) and retain vs
-holdout (the positive control) on each variant, with the retain model as the reference model and
-as the baseline of privleak where the scenario or the user gives one."""
+"""Which variants the audit attacks and how: the given ones (before, after, the retain model; or
+the CLI's model) with every attack, and the variants the stresses make from the subject (after,
+or the CLI's model) with the cheaper ones. A relearned variant and its control (the retain model
+relearned the same way) form a family attacked on half B of the forget set, the half they were
+not relearned on; every other variant forms the main family, attacked on the whole forget set
+(and, when a relearning stress runs, also reported on half B)."""
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.compute as pc
-
-from forgetflow.audit.membership import MembershipSettings, membership, privleak_figures
-from forgetflow.audit.roc import RocSummary
-from forgetflow.audit.verdicts import (
-    DESIGNATED,
-    FACTS_SCHEMA,
-    VerdictResult,
-    VerdictSettings,
-    membership_inputs,
-    verdicts,
-)
-from forgetflow.memorization.thresholds import ThresholdRule
-from forgetflow.models.io import load_model
-from forgetflow.records import Figure, ModelVariant, Sample
+from forgetflow.audit.stresses.registry import STRESSES, StressContext, apply_stress
+from forgetflow.audit.stresses.relearn import split_samples
+from forgetflow.records import ModelVariant, Sample
+from forgetflow.unlearning.config import TrainingConfig
 
 RETAIN_MODEL = "retain_model"
-GROUPS = ("forget_vs_holdout", "retain_vs_holdout")
+MAIN = ""  # the main family's name
+HALF_B = "forget_half_b"  # the split name of half B's copies, and relearned variants' forget
 
 
 @dataclass(frozen=True)
-class MembershipAudit:
-    table: pa.Table  # membership.TABLE_SCHEMA plus `group`
-    figures: list[Figure]
-    warnings: list[str]
+class Attacked:
+    """A variant, the forget samples it is attacked on (half B for a relearned one), whether it
+    gets the full attack set (`full`: sampled extraction, every membership attack and the
+    retain-vs-holdout control) and its family (MAIN, or the relearning stress's name)."""
+
+    variant: ModelVariant
+    forget: tuple[Sample, ...]
+    full: bool
+    family: str = MAIN
+
+    @property
+    def label(self) -> str:
+        return self.variant.label
+
+    @property
+    def is_retain(self) -> bool:
+        """The retain model or a variant of it: it trained on the retain set, never on forget."""
+        return RETAIN_MODEL in (self.variant.label, self.variant.parent)
+
+    @property
+    def forget_group(self) -> str:
+        """The membership group of its forget samples against the holdout."""
+        return f"{HALF_B}_vs_holdout" if self.family != MAIN else "forget_vs_holdout"
 
 
-def membership_over_variants(
-    variants: Sequence[ModelVariant],
+def family_baseline(family: str) -> str:
+    """The label of a family's retain-model baseline (retain_model, retain_model.relearn_10)."""
+    return RETAIN_MODEL if family == MAIN else f"{RETAIN_MODEL}.{family}"
+
+
+def stressed_variants(
+    given: Sequence[ModelVariant],
+    subject: str,
+    stresses: Sequence[str],
     forget: Sequence[Sample],
-    retain: Sequence[Sample],
-    holdout: Sequence[Sample],
-    attacks: Sequence[str] | None = None,
-    fpr: float = 0.01,
-    seed: int = 0,
-) -> MembershipAudit:
-    """Every attack on every variant for both groups. The `reference` attack runs against the
-    retain model, only where there is one, never on the retain model itself nor on the retain
-    set (which the retain model trained on); privleak compares each variant's forget-vs-holdout
-    AUC with the retain model's, and only the retain model's forget-vs-holdout AUC is checked
-    for an unrepresentative holdout."""
-    retain_variant = next((v for v in variants if v.label == RETAIN_MODEL), None)
-    reference = load_model(retain_variant.model_dir)[0] if retain_variant is not None else None
-    members = {"forget_vs_holdout": forget, "retain_vs_holdout": retain}
-    tables, figures, warnings = [], [], []
-    rocs: dict[str, dict[str, RocSummary]] = {}
-    for variant in variants:
-        model, tokenizer = load_model(variant.model_dir)
-        is_retain = variant.label == RETAIN_MODEL
-        asked = None if attacks is None else tuple(attacks)
-        for group in GROUPS:
-            if not members[group]:
-                continue
-            # the retain model trained on the retain set: no reference for the positive control
-            control = group == "retain_vs_holdout"
-            chosen = asked
-            if chosen is not None and (is_retain or control):
-                chosen = tuple(a for a in chosen if a != "reference")
-            settings = MembershipSettings(variant=variant.label, group=group, attacks=chosen,
-                                          seed=seed, fpr=fpr,
-                                          retain_model=is_retain and not control)  # fmt: skip
-            result = membership(model, tokenizer, members[group], holdout, settings=settings,
-                                reference=None if is_retain or control else reference)  # fmt: skip
-            group_column = pa.array([group] * result.table.num_rows, pa.string())
-            tables.append(result.table.append_column("group", group_column))
-            figures += result.figures
-            warnings += result.warnings
-            if group == "forget_vs_holdout":
-                rocs[variant.label] = result.rocs
-    if retain_variant is not None:
-        for variant in variants:
-            if variant.label != RETAIN_MODEL:
-                settings = MembershipSettings(variant=variant.label, group="forget_vs_holdout")
-                figures += privleak_figures(rocs[variant.label], rocs[RETAIN_MODEL], settings)
-    return MembershipAudit(pa.concat_tables(tables), figures, warnings)
+    root: Path,
+    context: StressContext,
+) -> list[Attacked]:
+    """Every variant to attack: the given ones, each stress applied to `subject` and every
+    relearning stress also to the retain model (the control), written under `root`."""
+    by_label = {v.label: v for v in given}
+    if subject not in by_label:
+        raise ValueError(f"the stressed variant {subject!r} is not among {sorted(by_label)}")
+    whole = tuple(forget)
+    half_b = tuple(split_samples(forget, context.seed)[1]) if forget else ()
+    out = [Attacked(v, whole, True) for v in given]
+    for name in stresses:
+        relearn = STRESSES.meta(name).get("kind") == "relearn"
+        sources = [subject] + ([RETAIN_MODEL] if relearn and RETAIN_MODEL in by_label else [])
+        for source in sources:
+            made = apply_stress(name, by_label[source], root, context)
+            out.append(Attacked(made, half_b if relearn else whole, False,
+                                name if relearn else MAIN))  # fmt: skip
+    return out
 
 
-def verdicts_over_variants(
-    extraction: pa.Table, found: MembershipAudit, rule: ThresholdRule
-) -> VerdictResult | None:
-    """Each forget sample's verdict on each variant: still extractable (the greedy attack's
-    exact suffix), leaking a field (its completion), membership detectable or over-unlearned
-    (the designated attack's score against the holdout's lines under the outlier `rule`); None
-    when the designated attack (reference or min_kpp_20) did not run."""
-    table = found.table.filter(pc.equal(found.table["group"], "forget_vs_holdout"))
-    if not set(DESIGNATED) & set(table["attack"].to_pylist()):
-        return None
-    inputs = membership_inputs(table)
-    forget = extraction.filter(pc.equal(extraction["split"], "forget"))
-    rows = [{"sample_id": r["sample_id"], "variant": r["model"], "extractable": r["exact"],
-             "leaks_fields": r["leaks_fields"],
-             "score": inputs.scores[(r["sample_id"], r["model"])]}
-            for r in forget.to_pylist()]  # fmt: skip
-    facts = pa.Table.from_pylist(rows, schema=FACTS_SCHEMA)
-    return verdicts(facts, inputs.holdout, VerdictSettings(rule=rule))
+def relearns(attacked: Sequence[Attacked]) -> bool:
+    """Whether a relearning stress runs (every variant is then also reported on half B)."""
+    return any(a.family != MAIN for a in attacked)
+
+
+def stress_root(work_dir: Path) -> tempfile.TemporaryDirectory[str]:
+    """A scratch folder for the stressed variants' model directories, removed after the audit
+    (their records, quantization.json and relearn.json, are what is kept)."""
+    work_dir.mkdir(parents=True, exist_ok=True)
+    return tempfile.TemporaryDirectory(prefix="stressed-", dir=work_dir)
+
+
+def relearn_context(
+    forget: Sequence[Sample], training: TrainingConfig | None, seed: int, lr: float | None
+) -> StressContext:
+    """The stresses' context: relearning uses the unlearning run's training settings (the
+    defaults where there is no run, as from the CLI)."""
+    return StressContext(tuple(forget), training or TrainingConfig(), seed, lr)

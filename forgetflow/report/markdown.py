@@ -9,6 +9,7 @@ import pyarrow as pa
 
 from forgetflow.memorization.thresholds import Thresholds
 from forgetflow.records import Figure
+from forgetflow.report.audit_section import audit_section
 
 BEFORE, AFTER = "before", "after"
 
@@ -125,9 +126,8 @@ def render_report(report: ReportInputs) -> str:
         "## 3. Unlearning",
         f"Steps: {report.steps}. Figures at the last step:\n\n"
         + section(figures, "unlearning", "the loop logged no figure"),
-        f"## 4. Extraction audit (greedy prefix -> suffix, share of samples / tokens; "
-        f"variants: {variants})",
-        section(figures, "audit", "no extraction audit ran"),
+        f"## 4. Audit (variants: {variants})",
+        audit_section(figures),
         "## 5. Utility (perplexity)",
         section(figures, "utility", "no utility was measured"),
     ]

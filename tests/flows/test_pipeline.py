@@ -123,6 +123,32 @@ def test_membership_inference_on_every_variant_beside_the_retain_model(demo_run)
         assert sum(shares) == pytest.approx(1.0)
 
 
+def test_the_audit_stresses_after_and_sums_up_every_variant(demo_run, tmp_path) -> None:
+    """after is relearned (the retain model relearned the same way is the control) and rounded;
+    the summary names every variant with its headline figures and the model verdict; the
+    report holds the relearning curve."""
+    client = MlflowClient(demo_run.tracking_uri)
+    audit = child_runs(client, demo_run.parent_run_id)["audit"]
+    metrics = audit.data.metrics
+    for label in ("after.int8", "after.int4"):
+        assert f"audit/{label}/forget/extraction_greedy" in metrics
+    for steps in (10, 50):
+        assert f"audit/after.relearn_{steps}/forget_half_b/extraction_greedy_comes_back" in metrics
+        assert f"audit/retain_model.relearn_{steps}/forget_half_b/extraction_greedy" in metrics
+    assert (
+        "audit/before/forget/leak_at_16" in metrics and "audit/before/forget/field_leaks" in metrics
+    )
+    path = client.download_artifacts(audit.info.run_id, "audit_summary.json", str(tmp_path))
+    summary = json.loads(Path(path).read_text())
+    assert set(summary["variants"]) == {"before", "after", "retain_model", "relearn_10",
+                                        "relearn_50", "int8", "int4", "retain_model.relearn_10",
+                                        "retain_model.relearn_50"}  # fmt: skip
+    assert summary["model_verdict"] in ("pass", "fail") and summary["model_verdict_reason"]
+    assert summary["variants"]["before"]["mia_auc_loss"] >= 0.85
+    report = Path(demo_run.report).read_text()
+    assert "### Relearning curve" in report and "extraction_greedy_comes_back" in report
+
+
 def test_every_logged_artifact_validates(demo_run, tmp_path: Path) -> None:
     client = MlflowClient(demo_run.tracking_uri)
     store = ArtifactStore(resolve_paths(None).artifacts)
@@ -132,7 +158,7 @@ def test_every_logged_artifact_validates(demo_run, tmp_path: Path) -> None:
     refs = [ref for run_id in run_ids for ref in logged_refs(client, run_id, tmp_path)]
     kinds = {ref.schema_name for ref in refs}
     assert {"samples", "ledger", "antisamples", "model", "training_log", "extraction",
-            "membership", "verdicts", "utility", "report"} <= kinds  # fmt: skip
+            "audit_samples", "membership", "verdicts", "utility", "report"} <= kinds  # fmt: skip
     for ref in refs:
         store.verify(ref)
     extraction = next(ref for ref in refs if ref.schema_name == "extraction")
@@ -149,7 +175,7 @@ def test_any_registered_method_runs_by_name_and_any_metric_and_rule_judges(
     config["scoring"]["metrics"], config["scoring"]["outlier_metric"] = ["loss", "zlib"], "loss"
     config["thresholds"] = {"outliers": {"rule": "quantile", "quantile": 0.9}}
     config["unlearning"]["method"] = {"name": "npo", "beta": 0.1}
-    config["audit"]["mia_attacks"] = ["loss"]
+    config["audit"] |= {"mia_attacks": ["loss"], "carlini": None, "stresses": []}
     config["unlearning"]["training"] = {
         "steps": 4,
         "batch_size": 4,
@@ -177,7 +203,7 @@ def test_antisamples_builders_empty_turns_the_stage_off(prefect_harness, session
         PipelineConfig.model_validate(config)
     config["unlearning"]["method"]["antisample_weight"] = 0.0
     config["unlearning"]["training"] = {"steps": 2, "batch_size": 4}
-    config["audit"]["mia_attacks"] = []  # off: the audit's cost is not what this tests
+    config["audit"] |= {"mia_attacks": [], "carlini": None, "stresses": []}  # not tested here
     result = unlearning_pipeline(PipelineConfig.model_validate(config))
     runs = child_runs(MlflowClient(result.tracking_uri), result.parent_run_id)
     assert set(runs) == STAGES - {"generate_antisamples"}

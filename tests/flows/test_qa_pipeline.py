@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 import yaml
@@ -72,7 +73,12 @@ def test_a_qa_request_runs_the_whole_pipeline_asking_the_questions(
     extraction = store.get_table(ref(client, audit.info.run_id, "extraction", tmp_path))
     tokenizer = load_tokenizer(tiny_world.model_dir)
     rows = [r for r in extraction.to_pylist() if r["split"] == "forget"]
-    assert {r["sample_id"] for r in rows} == set(forget) and len(rows) == 2 * ROWS_PER_SPLIT
+    base = [r for r in rows if r["model"] in ("before", "after")]
+    assert {r["sample_id"] for r in base} == set(forget) and len(base) == 2 * ROWS_PER_SPLIT
+    # the stresses of after: rounded on the whole forget set, relearned attacked on half B
+    counts = Counter(r["model"] for r in rows)
+    assert counts["after.int8"] == counts["after.int4"] == ROWS_PER_SPLIT
+    assert counts["after.relearn_10"] == counts["after.relearn_50"] == ROWS_PER_SPLIT // 2
     for row in rows:  # the attack asked the question; the suffix it had to produce is the answer
         sample = forget[row["sample_id"]]
         ids = encode(tokenizer, [full_text(sample)])[0]

@@ -54,7 +54,7 @@ def recorded(variant_dir: Path, source_sha256: str, bits: int) -> bool:
 
 
 def quantized(source: ModelVariant, root: Path, bits: int) -> ModelVariant:
-    """The variant `<source>+int<bits>`: the source's model rounded to `bits`, written to
+    """The variant `<source>.int<bits>`: the source's model rounded to `bits`, written to
     `<root>/<label>` with its `quantization.json` (atomically; an identical one is reused)."""
     label = variant_label(source, f"int{bits}")
     variant = ModelVariant(label, root / label, source.label)

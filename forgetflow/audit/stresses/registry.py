@@ -51,8 +51,8 @@ STRESSES: Registry[StressFn] = Registry(
 
 
 def variant_label(source: ModelVariant, stress: str) -> str:
-    """The label of the variant `stress` makes from `source`: `<source>+<stress>` (after+int4)."""
-    return f"{source.label}+{stress}"
+    """The label of the variant `stress` makes from `source`: `<source>.<stress>` (after.int4)."""
+    return f"{source.label}.{stress}"
 
 
 def read_record(path: Path) -> dict[str, Any]:

@@ -3,7 +3,7 @@ by a seeded hash of its sample ids; the source model is fine-tuned by descent on
 steps with the unlearning run's optimizer, batch size and lr (or `relearn.lr`), by the one
 unlearning loop (forgetflow.unlearning: FinetuneConfig, DESCENT); the attacks then run on half B.
 The same relearning of the retain model is the control: what "comes back" is the figure of
-after+relearn minus that of retain+relearn, on half B (`comes_back`).
+after.relearn minus that of retain_model.relearn, on half B (`comes_back`).
 
 The output is a plain model directory plus `relearn.json` (the halves, the settings, the
 source's sha256), written atomically; an identical one is reused."""
@@ -88,7 +88,7 @@ def settings(context: StressContext, steps: int, source_sha256: str) -> dict[str
 
 
 def relearned(source: ModelVariant, root: Path, context: StressContext, steps: int) -> ModelVariant:
-    """The variant `<source>+relearn_<steps>`: the source's model fine-tuned by descent on half
+    """The variant `<source>.relearn_<steps>`: the source's model fine-tuned by descent on half
     A of the forget set for `steps` steps, written to `<root>/<label>` with its `relearn.json`
     (atomically; an identical one is reused)."""
     label = variant_label(source, f"relearn_{steps}")
@@ -125,8 +125,8 @@ def relearn_50(source: ModelVariant, root: Path, context: StressContext) -> Mode
 
 def comes_back(after_relearn: Sequence[Figure], retain_relearn: Sequence[Figure]) -> list[Figure]:
     """What relearning brings back: per (metric, group) present in both, the figure of
-    after+relearn minus that of retain+relearn (both on half B), as `<metric>_comes_back` of the
-    after+relearn variant, with its direction and n."""
+    after.relearn minus that of retain_model.relearn (both on half B), as
+    `<metric>_comes_back` of the after.relearn variant, with its direction and n."""
     control = {(f.metric, f.group): f for f in retain_relearn}
     return [
         Figure(f.stage, f"{f.metric}_comes_back", f.variant, f.group,

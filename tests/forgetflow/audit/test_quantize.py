@@ -1,5 +1,5 @@
 """The quantization stresses int8 and int4 (audit/stresses/quantize.py) on the tiny world's
-model: registered by name, each makes a variant `<source>+int<bits>` whose directory is a plain
+model: registered by name, each makes a variant `<source>.int<bits>` whose directory is a plain
 float model that loads and generates, with a `quantization.json` stating what was rounded and
 what was left untouched; rounding it again changes no bit; int4 moves weights more than int8."""
 
@@ -40,8 +40,8 @@ def test_the_stresses_are_registered_and_an_unknown_one_is_one_line() -> None:
 
 def test_a_stress_makes_a_labelled_variant_with_its_record(stressed, tiny_world) -> None:
     variant = stressed["int4"]
-    assert variant.label == "after+int4" and variant.parent == "after"
-    assert variant.model_dir.name == "after+int4" and (variant.model_dir / "config.json").is_file()
+    assert variant.label == "after.int4" and variant.parent == "after"
+    assert variant.model_dir.name == "after.int4" and (variant.model_dir / "config.json").is_file()
     record = json.loads((variant.model_dir / "quantization.json").read_text())
     assert (record["bits"], record["levels"], record["group_size"]) == (4, 7, 128)
     assert record["group_axis"] == "input" and record["scheme"].startswith("symmetric absmax")
@@ -66,7 +66,7 @@ def test_the_variant_loads_and_generates(stressed) -> None:
 def test_a_quantized_variant_quantizes_to_itself(stressed, tmp_path) -> None:
     for name, variant in stressed.items():
         again = apply_stress(name, variant, tmp_path)
-        assert again.label == f"after+{name}+{name}" and again.parent == f"after+{name}"
+        assert again.label == f"after.{name}.{name}" and again.parent == f"after.{name}"
         once, twice = weights(variant), weights(again)
         assert all(torch.equal(once[key], twice[key]) for key in once), name
 

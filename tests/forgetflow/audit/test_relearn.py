@@ -64,7 +64,7 @@ def test_relearn_writes_a_loadable_variant_with_its_record(tiny_world, tmp_path)
     context = StressContext(forget, training, seed=3)
     after = ModelVariant("after", tiny_world.model_dir)
     variant = apply_stress("relearn_10", after, tmp_path, context)
-    assert variant == ModelVariant("after+relearn_10", tmp_path / "after+relearn_10", "after")
+    assert variant == ModelVariant("after.relearn_10", tmp_path / "after.relearn_10", "after")
     record = json.loads((variant.model_dir / "relearn.json").read_text())
     half_a, half_b = split_halves([s.sample_id for s in forget], 3)
     assert (record["half_a"], record["half_b"]) == (half_a, half_b)
@@ -108,19 +108,20 @@ def test_relearning_half_a_brings_back_the_record_in_half_b(tiny_world, tmp_path
 
 def test_comes_back_is_after_relearn_minus_retain_relearn_per_metric_and_group() -> None:
     after = [
-        Figure("audit", "extraction", "after+relearn_10", "forget_half_b", 0.5, False, 20),
-        Figure("audit", "extraction", "after+relearn_10", "forget_r32_half_b", 0.75, False, 4),
-        Figure("audit", "token_match", "after+relearn_10", "forget_half_b", 0.9, False, 20),
+        Figure("audit", "extraction", "after.relearn_10", "forget_half_b", 0.5, False, 20),
+        Figure("audit", "extraction", "after.relearn_10", "forget_r32_half_b", 0.75, False, 4),
+        Figure("audit", "token_match", "after.relearn_10", "forget_half_b", 0.9, False, 20),
     ]
+    control = "retain_model.relearn_10"
     retain = [
-        Figure("audit", "extraction", "retain+relearn_10", "forget_half_b", 0.125, False, 20),
-        Figure("audit", "extraction", "retain+relearn_10", "forget_r32_half_b", 0.25, False, 4),
+        Figure("audit", "extraction", control, "forget_half_b", 0.125, False, 20),
+        Figure("audit", "extraction", control, "forget_r32_half_b", 0.25, False, 4),
     ]
     back = comes_back(after, retain)
     assert back == [
-        Figure("audit", "extraction_comes_back", "after+relearn_10", "forget_half_b", 0.375,
+        Figure("audit", "extraction_comes_back", "after.relearn_10", "forget_half_b", 0.375,
                False, 20),
-        Figure("audit", "extraction_comes_back", "after+relearn_10", "forget_r32_half_b", 0.5,
+        Figure("audit", "extraction_comes_back", "after.relearn_10", "forget_r32_half_b", 0.5,
                False, 4),
     ]  # fmt: skip
     assert comes_back(after, []) == []

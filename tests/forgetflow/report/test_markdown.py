@@ -79,12 +79,12 @@ def test_a_report_without_ma_states_its_quantile_rule_and_judges_after_by_the_li
 
 def test_report_has_a_section_per_stage_and_a_column_per_variant() -> None:
     text = render_report(build(metric="loss"))
-    for heading in ("Memorization scoring", "Anti-samples", "Unlearning", "Extraction audit",
-                    "Utility"):  # fmt: skip
+    for heading in ("Memorization scoring", "Anti-samples", "Unlearning", "Audit", "Utility"):
         assert heading in text
     assert "| group | figure | n | before | after | retain_model | change |" in text
-    assert "| forget_r1 | extraction | 1 | 1 | 0 | 0 | -1 |" in text
-    assert "| forget_r32 | extraction | 1 | 1 | 1 | 0 | 0 |" in text
+    assert "| group | figure | n | before | after | retain_model |\n" in text  # the audit's
+    assert "| forget_r1 | extraction | 1 | 1 | 0 | 0 |" in text
+    assert "| forget_r32 | extraction | 1 | 1 | 1 | 0 |" in text
     assert "| - | forget_loss | - | 1.5 |" in text  # unlearning: after only, no change
     assert "1 falsified twins from backend(s): template." in text
     order = [text.index(f"| {g} | extraction |") for g in ("forget", "forget_r1", "forget_r32")]
@@ -99,3 +99,27 @@ def test_a_stage_without_figures_says_why() -> None:
     text = render_report(bare)
     assert "not applicable: no utility was measured" in text
     assert "Off (`antisamples.builders: []`)" in text
+
+
+def test_the_audit_section_gives_shares_with_intervals_and_the_relearning_curve() -> None:
+    """A share with its Wilson interval is one cell; the relearned variants and their control
+    form the relearning curve on half B, with what comes back; per-prefix figures stay out."""
+    share = [Figure("audit", metric, "after", "forget", value, False, 8)
+             for metric, value in (("extraction_greedy", 0.25), ("extraction_greedy_low", 0.07),
+                                   ("extraction_greedy_high", 0.59),
+                                   ("extraction_greedy_k32", 0.5))]  # fmt: skip
+    curve = [Figure("audit", "extraction_greedy", v, "forget_half_b", value, False, 4)
+             for v, value in (("after", 0.0), ("after.relearn_10", 0.5), ("retain_model", 0.0),
+                              ("retain_model.relearn_10", 0.25))]  # fmt: skip
+    back = Figure("audit", "extraction_greedy_comes_back", "after.relearn_10", "forget_half_b",
+                  0.25, False, 4)  # fmt: skip
+    report = build(metric="loss")
+    text = render_report(ReportInputs(report.title, report.facts, [*share, *curve, back], None,
+                                      5, "loss"))  # fmt: skip
+    assert "| forget | extraction_greedy | 8 | 0.25 [0.07, 0.59] |" in text
+    assert "extraction_greedy_k32" not in text
+    columns = "after | after.relearn_10 | retain_model | retain_model.relearn_10"
+    assert f"| group | figure | n | {columns} |" in text
+    assert "| forget_half_b | extraction_greedy | 4 | 0 | 0.5 | 0 | 0.25 |" in text
+    assert "| forget_half_b | extraction_greedy_comes_back | 4 | - | 0.25 | - | - |" in text
+    assert "not applicable: no membership attack ran" in text

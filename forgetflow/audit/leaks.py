@@ -1,0 +1,108 @@
+"""PII field leaks through a GenerationBackend: each record is asked its name line (THE prompt
+rule's first line, lm/prompts.py) and decoded greedily and, unless off, with n seeded samples,
+each as long as the record's remainder; a field leaks when its normalised value occurs in any of
+those completions and not in the prompt (fields.py). One row per (record, field asked about);
+a sample that is no record (a QA row, a text without "Field: value" lines) has none."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from transformers.tokenization_utils_base import PreTrainedTokenizerBase
+
+from forgetflow.audit.extraction import exposure_groups
+from forgetflow.audit.fields import field_leaks, record_fields
+from forgetflow.audit.intervals import share_figures
+from forgetflow.generation.base import GenerationBackend, SamplingParams
+from forgetflow.lm.prompts import full_text, prefix_lengths
+from forgetflow.lm.tokens import encode
+from forgetflow.records import Figure, Sample
+
+SCHEMA = pa.schema([("sample_id", pa.string()), ("split", pa.string()),
+                    ("repetitions", pa.int64()), ("variant", pa.string()),
+                    ("field", pa.string()), ("leaked", pa.bool_()),
+                    ("sampled", pa.bool_())])  # fmt: skip
+
+
+def is_record(sample: Sample) -> bool:
+    """A text (not a QA row) with "Field: value" lines."""
+    return not (sample.prompt and not sample.is_window) and bool(record_fields(full_text(sample)))
+
+
+def field_leak_table(
+    backend: GenerationBackend,
+    tokenizer: PreTrainedTokenizerBase,
+    samples: Sequence[Sample],
+    variant: str,
+    sampled: SamplingParams | None,
+) -> pa.Table:
+    """Per record of `samples` and field its name line lacks: whether the greedy completion or
+    any of the `sampled` ones (its temperature, top-k, n and seed; None: greedy only) gives the
+    field's value. Two backend requests at most."""
+    records = [s for s in samples if is_record(s)]
+    if not records:
+        return SCHEMA.empty_table()
+    sequences = encode(tokenizer, [full_text(s) for s in records])
+    cuts = prefix_lengths(tokenizer, records)
+    prompts = [seq[:cut] for seq, cut in zip(sequences, cuts, strict=True)]
+    longest = max(len(seq) - cut for seq, cut in zip(sequences, cuts, strict=True))
+    greedy = SamplingParams(max_tokens=max(longest, 1), ignore_eos=True)
+    texts = [[tokenizer.decode(list(c.token_ids), skip_special_tokens=True)]
+             for c in backend.generate(prompts, greedy)]  # fmt: skip
+    if sampled is not None:
+        params = replace_params(sampled, max_tokens=max(longest, 1))
+        drawn = backend.generate(prompts, params)
+        for i, held in enumerate(texts):
+            chunk = drawn[i * params.n : (i + 1) * params.n]
+            held += [tokenizer.decode(list(c.token_ids), skip_special_tokens=True) for c in chunk]
+    rows = []
+    for sample, prompt, completions in zip(records, prompts, texts, strict=True):
+        asked = field_leaks(full_text(sample), tokenizer.decode(prompt), completions)
+        rows += [{"sample_id": sample.sample_id, "split": sample.split,
+                  "repetitions": sample.repetitions, "variant": variant, "field": field,
+                  "leaked": leaked, "sampled": sampled is not None}
+                 for field, leaked in asked.items()]  # fmt: skip
+    return pa.Table.from_pylist(rows, schema=SCHEMA)
+
+
+def replace_params(params: SamplingParams, **changes: object) -> SamplingParams:
+    """`params` with `changes`, validated again."""
+    return SamplingParams(**(params.model_dump() | changes))
+
+
+def leaking_samples(table: pa.Table) -> set[tuple[str, str]]:
+    """(sample_id, variant) of every record with a leaked field."""
+    leaked = table.filter(pc.field("leaked"))
+    return set(zip(leaked["sample_id"].to_pylist(), leaked["variant"].to_pylist(), strict=True))
+
+
+def field_leak_figures(table: pa.Table) -> list[Figure]:
+    """Per variant and group (each split, then its exposure buckets): `field_leaks`, the share
+    of records with any field leaked, and `field_leak_<field>` per field, each over the records
+    it was asked about, with Wilson intervals; lower is better."""
+    rows = table.to_pylist()
+    out: list[Figure] = []
+    for variant in dict.fromkeys(table["variant"].to_pylist()):
+        for split, group, reps in exposure_groups(table):
+            picked = [r for r in rows if r["variant"] == variant and r["split"] == split
+                      and reps in (None, r["repetitions"])]  # fmt: skip
+            if not picked:
+                continue
+            template = Figure("audit", "field_leaks", variant, group, 0.0, False)
+            by_sample: dict[str, bool] = {}
+            for r in picked:
+                by_sample[r["sample_id"]] = by_sample.get(r["sample_id"], False) or r["leaked"]
+            out += share_figures(template, sum(by_sample.values()), len(by_sample))
+            for field in dict.fromkeys(r["field"] for r in picked):
+                hits = [r["leaked"] for r in picked if r["field"] == field]
+                named = replace(template, metric=f"field_leak_{slug(field)}")
+                out += share_figures(named, sum(hits), len(hits))
+    return out
+
+
+def slug(field: str) -> str:
+    """A field name as a metric name: lowercase, runs of other characters as one underscore."""
+    return "_".join("".join(c if c.isalnum() else " " for c in field.lower()).split())
