@@ -1,6 +1,7 @@
 """Every attack on one variant: the greedy whole-remainder extraction (all splits for a fully
-attacked variant), Carlini prefix extraction and field leaks (forget and holdout; sampled only
-for a fully attacked variant) through the configured backend, then membership inference
+attacked variant), Carlini prefix extraction and field leaks (forget and holdout; sampled on the
+forget set of a fully attacked variant, greedy otherwise: the holdout's greedy level is the
+comparison) through the configured backend, then membership inference
 in-process (forget vs holdout, and retain vs holdout as the positive control for a fully
 attacked variant)."""
 
@@ -65,14 +66,19 @@ def attack(
     carlini = leaks = None
     with open_backend(settings.generator, target.variant.model_dir, log_dir / label,
                       loaded=(model, tokenizer)) as backend:  # fmt: skip
+        greedy: dict[str, str] = {}  # the whole-remainder completions, for field leaks too
         extraction = extraction_table(backend, tokenizer, everything, label,
-                                      settings.prefix_tokens)  # fmt: skip
+                                      settings.prefix_tokens, greedy)  # fmt: skip
         extraction = extraction.append_column("backend", pa.array([backend.name] * len(everything)))
-        if settings.carlini is not None:
+        if settings.carlini is not None:  # sampled on the forget set, the holdout greedily
             chosen = settings.carlini
-            carlini = carlini_extraction(backend, tokenizer, asked, label, chosen, target.full)
             params = replace_params(sampling(chosen, 1), logprobs=False) if target.full else None
-            leaks = field_leak_table(backend, tokenizer, asked, label, params)
+            drawn = {s.sample_id for s in target.forget} if target.full else False
+            carlini = carlini_extraction(backend, tokenizer, asked, label, chosen, drawn)
+            leaks = pa.concat_tables([
+                field_leak_table(backend, tokenizer, target.forget, label, params, greedy),
+                field_leak_table(backend, tokenizer, data.holdout, label, None, greedy),
+            ])  # fmt: skip
     groups = [(target.forget_group, target.forget)]
     if target.full:
         groups.append(("retain_vs_holdout", data.retain))

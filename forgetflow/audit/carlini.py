@@ -11,7 +11,7 @@ ratio). EOS is not special (ignore_eos). docs/metrics.md ("Extraction") states e
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from typing import Annotated, Literal
 
@@ -201,11 +201,11 @@ def carlini_extraction(
     samples: Sequence[Sample],
     variant_label: str,
     settings: CarliniSettings,
-    sampled: bool = True,
+    sampled: bool | Collection[str] = True,
 ) -> pa.Table:
-    """One row per (sample, prefix): greedy and, unless `sampled` is False, sampled extraction
-    of its suffix (null measures where too_short or not sampled); two backend requests in all,
-    greedy and sampled with n."""
+    """One row per (sample, prefix): greedy and sampled extraction of its suffix (null measures
+    where too_short or not sampled); `sampled`: every sample (True), none (False) or those with
+    these ids. Two backend requests in all, greedy and sampled with n."""
     every = probes(tokenizer, samples, settings)
     asked = [p for p in every if not p.too_short]
     measures = {id(p): {} for p in asked}
@@ -215,10 +215,12 @@ def carlini_extraction(
         greedy = SamplingParams(max_tokens=longest, ignore_eos=True, seed=settings.seed)
         for probe, done in zip(asked, backend.generate(prompts, greedy), strict=True):
             measures[id(probe)].update(greedy_measures(probe, done))
-    if asked and sampled:
-        params = sampling(settings, longest)
-        drawn = with_logprobs(backend.generate(prompts, params), backend)
-        for i, probe in enumerate(asked):
+    drawing = [p for p in asked if sampled is True
+               or (sampled is not False and p.sample.sample_id in sampled)]  # fmt: skip
+    if drawing:
+        params = sampling(settings, max(len(p.suffix) for p in drawing))
+        drawn = with_logprobs(backend.generate([p.prompt for p in drawing], params), backend)
+        for i, probe in enumerate(drawing):
             chunk = drawn[i * settings.samples : (i + 1) * settings.samples]
             measures[id(probe)].update(sampled_measures(probe, chunk, tokenizer, settings))
     rows = [probe_row(p, variant_label, measures.get(id(p), {})) for p in every]

@@ -12,6 +12,7 @@ from forgetflow.generation.config import BackendConfig, ModelBackend
 # the teacher-forced attacks (one pass over the model) and the reference attack, so that the
 # stressed variants are judged by the same designated attack as the variant they come from
 STRESSED_ATTACKS = [*METRIC_ATTACKS, "reference"]
+AUDIT_BATCH = 256  # hf rows per generation batch: n = 16 samples of 16 prompts
 
 
 class AuditConfig(BaseModel):
@@ -26,8 +27,9 @@ class AuditConfig(BaseModel):
         "question)",
     )  # fmt: skip
     generator: ModelBackend = Field(
-        BackendConfig(name="hf"), description="the backend that decodes the attack's "
-        "completions: hf or vllm",
+        BackendConfig(name="hf", batch_size=AUDIT_BATCH), description="the backend that "
+        "decodes the attack's completions: hf or vllm (hf: in batches of 256 rows, each "
+        "sampled completion a row)",
     )  # fmt: skip
     carlini: CarliniSettings | None = Field(
         CarliniSettings(), description="prefix extraction after Carlini et al. 2022 on the "

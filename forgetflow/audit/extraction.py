@@ -24,9 +24,11 @@ def extraction_table(
     samples: Sequence[Sample],
     model_label: str,
     fallback_prefix_tokens: int = FALLBACK_TOKENS,
+    texts: dict[str, str] | None = None,
 ) -> pa.Table:
     """Per sample: exact suffix reproduction (bool), the share of suffix tokens matched and
-    whether the completion leaks a field of a record.
+    whether the completion leaks a field of a record; each completion's text (as long as its
+    sample's suffix) goes into `texts` by sample id where a dict is given.
 
     Greedy decoding is prefix-consistent, so all prompts decode to the longest suffix length
     and each is compared on its own suffix length; EOS is not special (ignore_eos).
@@ -45,7 +47,10 @@ def extraction_table(
         hits = sum(a == b for a, b in zip(produced, suffix, strict=False))
         exact.append(produced == suffix)
         match.append(hits / len(suffix) if suffix else 1.0)
-        leaks.append(leaks_fields(sample, tokenizer.decode(prompt), tokenizer, produced))
+        text = tokenizer.decode(produced, skip_special_tokens=True)
+        leaks.append(leaks_fields(sample, tokenizer.decode(prompt), text))
+        if texts is not None:
+            texts[sample.sample_id] = text
     return pa.table(
         {
             "sample_id": [s.sample_id for s in samples],
@@ -61,14 +66,11 @@ def extraction_table(
     )
 
 
-def leaks_fields(
-    sample: Sample, prompt: str, tokenizer: PreTrainedTokenizerBase, produced: Sequence[int]
-) -> bool:
+def leaks_fields(sample: Sample, prompt: str, completion: str) -> bool:
     """Whether the completion (as long as the suffix) gives any "Field: value" of a record that
     its prompt does not already hold (fields.py); never for a QA row (its answer is no record)."""
     if sample.prompt and not sample.is_window:
         return False
-    completion = tokenizer.decode(list(produced), skip_special_tokens=True)
     return any(field_leaks(full_text(sample), prompt, [completion]).values())
 
 

@@ -6,7 +6,7 @@ a sample that is no record (a QA row, a text without "Field: value" lines) has n
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 import pyarrow as pa
@@ -38,10 +38,13 @@ def field_leak_table(
     samples: Sequence[Sample],
     variant: str,
     sampled: SamplingParams | None,
+    greedy: Mapping[str, str] | None = None,
 ) -> pa.Table:
     """Per record of `samples` and field its name line lacks: whether the greedy completion or
     any of the `sampled` ones (its temperature, top-k, n and seed; None: greedy only) gives the
-    field's value. Two backend requests at most."""
+    field's value. `greedy`: the greedy completions by sample id where already decoded (the
+    whole-remainder extraction's, extraction.py), else asked here. Two backend requests at
+    most."""
     records = [s for s in samples if is_record(s)]
     if not records:
         return SCHEMA.empty_table()
@@ -49,9 +52,12 @@ def field_leak_table(
     cuts = prefix_lengths(tokenizer, records)
     prompts = [seq[:cut] for seq, cut in zip(sequences, cuts, strict=True)]
     longest = max(len(seq) - cut for seq, cut in zip(sequences, cuts, strict=True))
-    greedy = SamplingParams(max_tokens=max(longest, 1), ignore_eos=True)
-    texts = [[tokenizer.decode(list(c.token_ids), skip_special_tokens=True)]
-             for c in backend.generate(prompts, greedy)]  # fmt: skip
+    if greedy is None:
+        params = SamplingParams(max_tokens=max(longest, 1), ignore_eos=True)
+        texts = [[tokenizer.decode(list(c.token_ids), skip_special_tokens=True)]
+                 for c in backend.generate(prompts, params)]  # fmt: skip
+    else:
+        texts = [[greedy[s.sample_id]] for s in records]
     if sampled is not None:
         params = replace_params(sampled, max_tokens=max(longest, 1))
         drawn = backend.generate(prompts, params)
