@@ -9,8 +9,9 @@ with that unlearning method: the scenario's preset with its other settings kept,
 method settings where it names that method, the method's defaults otherwise. Scenarios: `tiny` and
 `small` (the demo on that world), `smollm2` (the real-smollm2 preset). A cell's figures are read
 from the audit's MLflow child run (its metrics and `audit_summary.json`) and written atomically to
-`<out-dir>/<scenario>-<method>.json` with the command, date, machine, the method, its steps and
-the run's seconds; a cell whose JSON exists is loaded, not run again (resume).
+`<out-dir>/<scenario>-<method>.json` with the command, date, machine, the method, its steps, the
+run's seconds, each stage's seconds and `audit_to_unlearning_time` (the audit stage's seconds over
+the unlearning stage's); a cell whose JSON exists is loaded, not run again (resume).
 
 Per cell: for before, after and the retain model, greedy extraction and leak@16 on forget, on each
 exposure bucket (`forget_r<r>`) and on holdout, field leaks, every membership attack's AUC (forget
@@ -78,9 +79,17 @@ def scenario_config(scenario: str, method: str, home: str | None) -> PipelineCon
     return PipelineConfig.model_validate(raw)
 
 
-def audit_run(tracking_uri: str, parent_run_id: str, home: str | None) -> tuple[dict, dict, dict]:
-    """The audit child run's metrics, its `audit_summary.json` and the verdict counts per variant
-    (from its verdicts table: the summary's n is the extraction's, not the verdicts')."""
+def stage_seconds(runs: list) -> dict[str, float]:
+    """Each stage's wall seconds, from its MLflow child run's start and end."""
+    return {r.info.run_name: round((r.info.end_time - r.info.start_time) / 1000, 1) for r in runs
+            if r.info.end_time is not None}  # fmt: skip
+
+
+def audit_run(
+    tracking_uri: str, parent_run_id: str, home: str | None
+) -> tuple[dict, dict, dict, dict]:
+    """The audit child run's metrics, its `audit_summary.json`, the verdict counts per variant
+    (from its verdicts table) and every stage's seconds."""
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri)
@@ -95,7 +104,7 @@ def audit_run(tracking_uri: str, parent_run_id: str, home: str | None) -> tuple[
         if "artifact.verdicts.uri" in run.data.tags:
             ref = client.download_artifacts(run.info.run_id, "refs/verdicts.json", scratch)
             counts = verdict_counts(ArtifactRef(**json.loads(Path(ref).read_text())), home)
-    return dict(run.data.metrics), summary, counts
+    return dict(run.data.metrics), summary, counts, stage_seconds(runs)
 
 
 def verdict_counts(ref: ArtifactRef, home: str | None) -> dict[str, dict[str, int]]:
@@ -205,7 +214,9 @@ def run_cell(scenario: str, method: str, home: str | None, command: str) -> dict
     start = time.perf_counter()
     result = unlearning_pipeline(config)
     seconds = time.perf_counter() - start
-    metrics, summary, counts = audit_run(result.tracking_uri, result.parent_run_id, config.home)
+    metrics, summary, counts, stages = audit_run(result.tracking_uri, result.parent_run_id,
+                                                 config.home)  # fmt: skip
+    ratio = stages["audit"] / stages["run_unlearning"] if stages.get("run_unlearning") else None
     return {
         "bench": "audit_results", "scenario": scenario, "method": method, "command": command,
         "date": datetime.now().astimezone().isoformat(timespec="seconds"),
@@ -213,7 +224,8 @@ def run_cell(scenario: str, method: str, home: str | None, command: str) -> dict
                     "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads()},
         "config": {"name": config.name, "method": config.unlearning.method.model_dump(),
                    "steps": config.unlearning.training.steps},
-        "seconds": round(seconds, 1),
+        "seconds": round(seconds, 1), "stage_seconds": stages,
+        "audit_to_unlearning_time": None if ratio is None else round(ratio, 2),
         "tracking_uri": result.tracking_uri, "parent_run_id": result.parent_run_id,
         "figures": cell_figures(metrics, summary, counts),
         "audit_metrics": metrics,
