@@ -21,6 +21,7 @@ AUC); what comes back on half B after 10 and 50 relearning steps (`<metric>_come
 
 `--write-results FILE` replaces the section `## Audit results (issue 17)` of FILE (or appends it)
 with one table per scenario from the cell JSONs present, every other byte of FILE unchanged.
+The Markdown is written by bench/audit_results_markdown.py.
 """
 
 from __future__ import annotations
@@ -38,6 +39,13 @@ from datetime import datetime
 from pathlib import Path
 
 import torch
+from audit_results_markdown import (
+    EXTRACTION,
+    METHODS,
+    QUANTIZED,
+    replace_section,
+    results_section,
+)
 
 from flows.environment import configure_environment
 from flows.params import PipelineConfig
@@ -49,19 +57,10 @@ from storage.artifacts import ArtifactRef, ArtifactStore
 from storage.tracking import PARENT_TAG
 
 SCENARIOS = ("tiny", "small", "smollm2")
-METHODS = ("grad_ascent", "grad_diff", "npo")
 SMOLLM2 = "real-smollm2"
 MAIN_VARIANTS = ("before", "after", "retain_model")
-QUANTIZED = ("after.int8", "after.int4")
 RELEARNED = ("after.relearn_10", "after.relearn_50")
-EXTRACTION = ("extraction_greedy", "leak_at_16")
 QUANTIZED_METRICS = ("extraction_greedy", "field_leaks", "mia_auc_loss")
-SECTION = "## Audit results (issue 17)"
-# the `_comes_back` figures in the table (the cell JSON holds them all)
-BACK_SHOWN = ("extraction_greedy", "field_leaks", "token_match", "mia_auc_loss", "mia_auc_zlib",
-              "mia_auc_min_k_20", "mia_auc_min_kpp_20")  # fmt: skip
-SHORT = {"still_extractable": "extractable", "leaks_fields": "leaks", "over_unlearned": "over",
-         "membership_detectable": "detectable", "forgotten": "forgotten"}  # fmt: skip
 
 
 def scenario_config(scenario: str, method: str, home: str | None) -> PipelineConfig:
@@ -245,139 +244,6 @@ def cell(scenario: str, method: str, out_dir: Path, home: str | None, command: s
     write_text(path, json.dumps(record, indent=1) + "\n")
     print(f"{scenario} / {method}: {record['seconds']} s -> {path}", file=sys.stderr)
     return record
-
-
-def fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}"
-
-
-def signed(value: float | None) -> str:
-    return "-" if value is None else f"{value:+.2f}"
-
-
-def pair(figures: dict) -> str:
-    """`greedy / leak@16` of one group."""
-    return f"{fmt(figures.get('extraction_greedy'))} / {fmt(figures.get('leak_at_16'))}"
-
-
-def row(cells: list[str]) -> str:
-    return "| " + " | ".join(cells) + " |"
-
-
-def main_rows(method: str, figures: dict, groups: list[str]) -> list[list[str]]:
-    """One row per main variant: extraction per group, field leaks, AUCs, verdicts."""
-    rows = []
-    for label, v in figures["variants"].items():
-        mia = ", ".join(f"{a} {fmt(x)}" for a, x in v["mia_auc"].items()) or "-"
-        n = f"{v['n']} ({v['verdict_n']})"
-        counts = ", ".join(f"{SHORT[k]} {c}" for k, c in v["verdict_counts"].items()) or "-"
-        extraction = [pair(v["extraction"].get(g, {})) for g in groups]
-        rows.append([method, label, n, *extraction, fmt(v["field_leaks"]), mia,
-                     counts, v["model_verdict"] or "-"])  # fmt: skip
-    return rows
-
-
-def stress_rows(method: str, figures: dict, groups: list[str]) -> list[list[str]]:
-    """after.int8 / after.int4 on forget (greedy, field leaks, loss AUC) and what comes back
-    after relearning (half B, against the relearned retain model)."""
-    rows, blank = [], ["-"] * (len(groups) - 1)
-    for label in QUANTIZED:
-        q = figures["quantized"].get(label)
-        if q is not None:
-            forget = f"{fmt(q['extraction_greedy'])} / -"
-            rows.append([method, label, "", forget, *blank, fmt(q["field_leaks"]),
-                         f"loss {fmt(q['mia_auc_loss'])}", "", ""])  # fmt: skip
-    for label, back in figures["relearned"].items():
-        shown = [m for m in BACK_SHOWN if f"{m}_comes_back" in back]
-        text = ", ".join(f"{m} {signed(back[f'{m}_comes_back'])}" for m in shown)
-        rows.append([method, f"{label} (comes back, half B)", "", *(["-"] * len(groups)), "",
-                     text, "", ""])  # fmt: skip
-    return rows
-
-
-def leak_exceeds(records: list[dict]) -> tuple[int, int]:
-    """(variant, group) pairs where leak@16 > greedy extraction, and all pairs with both."""
-    pairs = [fig for r in records for v in r["figures"]["variants"].values()
-             for fig in v["extraction"].values() if set(EXTRACTION) <= set(fig)]  # fmt: skip
-    return sum(f["leak_at_16"] > f["extraction_greedy"] for f in pairs), len(pairs)
-
-
-def leak_sentence(records: list[dict]) -> str:
-    exceeds, total = leak_exceeds(records)
-    if total == 0:
-        return "No cell has both greedy extraction and leak@16."
-    if exceeds == 0:
-        return f"leak@16 never exceeds greedy extraction ({total} (variant, bucket) cells)."
-    return f"leak@16 exceeds greedy extraction in {exceeds} of {total} (variant, bucket) cells."
-
-
-def scenario_table(scenario: str, records: dict[str, dict]) -> list[str]:
-    """A scenario's subsection: each cell's command and machine, one table (a method without a
-    cell JSON: "not run"), the leak sentence."""
-    present = [records[m] for m in METHODS if m in records]
-    groups = sorted({g for r in present for v in r["figures"]["variants"].values()
-                     for g in v["extraction"]}, key=group_order)  # fmt: skip
-    groups = groups or ["forget"]
-    names = [g.replace("forget_r", "r=") for g in groups]
-    header = [
-        "method",
-        "variant",
-        "n",
-        *(f"{g}: greedy / leak@16" for g in names),
-        "field leaks",
-        "MIA AUC (forget vs holdout)",
-        "verdicts (counts)",
-        "model verdict",
-    ]
-    lines = [f"### {scenario}", ""]
-    for r in present:
-        lines.append(f"- {r['method']}: `{r['command']}` ({r['date']}, {r['machine']['platform']},"
-                     f" {r['machine']['cpu_count']} CPUs, {r['machine']['torch_threads']} torch"
-                     f" threads; {r['config']['steps']} steps, {r['seconds']} s)")  # fmt: skip
-    lines += ["", row(header), row(["---"] * len(header))]
-    for method in METHODS:
-        if method not in records:
-            lines.append(row([method, "not run", *([""] * (len(header) - 2))]))
-            continue
-        figures = records[method]["figures"]
-        lines += [row(r) for r in main_rows(method, figures, groups)]
-        lines += [row(r) for r in stress_rows(method, figures, groups)]
-    return [*lines, "", leak_sentence(present), ""]
-
-
-def group_order(group: str) -> tuple[int, int]:
-    if group == "forget":
-        return (0, 0)
-    if group.startswith("forget_r"):
-        return (1, int(group.removeprefix("forget_r")))
-    return (2, 0)
-
-
-def results_section(records: dict[str, dict[str, dict]], cmd: str) -> str:
-    """The `## Audit results (issue 17)` section from the cell records present."""
-    lines = [SECTION, "", f"Command: `{cmd}` (one JSON per (scenario, method) cell, a finished "
-             "cell is loaded, not rerun). Per group `greedy / leak@16`: the share of samples "
-             "greedily extracted at any prefix and the share leaked within 16 samples; verdict "
-             "counts are samples per verdict (n: the extraction's samples, in brackets the "
-             "verdicts'); stresses: after.int8 / after.int4 on forget (AUC: loss), and each "
-             "metric's rise on half B after relearning over the relearned "
-             "retain model's (`<metric>_comes_back`).", ""]  # fmt: skip
-    for scenario, cells in records.items():
-        lines += scenario_table(scenario, cells)
-    return "\n".join(lines)
-
-
-def replace_section(text: str, section: str) -> str:
-    """`text` with its `## Audit results (issue 17)` section (to the next `## ` heading or the
-    end) replaced by `section`, or `section` appended; every other byte kept."""
-    start = re.search(rf"^{re.escape(SECTION)}[ \t]*$", text, flags=re.MULTILINE)
-    if start is None:
-        glue = "" if not text or text.endswith("\n") else "\n"
-        return f"{text}{glue}\n{section.rstrip()}\n"
-    after = re.search(r"^## ", text[start.end() :], flags=re.MULTILINE)
-    end = len(text) if after is None else start.end() + after.start()
-    tail = "\n" if after is None else "\n\n"
-    return text[: start.start()] + section.rstrip() + tail + text[end:]
 
 
 def main() -> None:
