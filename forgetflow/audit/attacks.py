@@ -17,10 +17,11 @@ from transformers import PreTrainedModel
 from forgetflow.audit.carlini import carlini_extraction, sampling
 from forgetflow.audit.config import AuditConfig
 from forgetflow.audit.extraction import extraction_table
-from forgetflow.audit.leaks import field_leak_table, replace_params
+from forgetflow.audit.leaks import field_leak_table
 from forgetflow.audit.membership import MembershipSettings, membership
 from forgetflow.audit.roc import RocSummary
 from forgetflow.audit.variants import RETAIN_MODEL, Attacked
+from forgetflow.generation.base import replace_params
 from forgetflow.generation.registry import open_backend
 from forgetflow.models.io import load_model
 from forgetflow.records import Figure, Sample

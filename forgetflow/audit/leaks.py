@@ -16,7 +16,7 @@ from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 from forgetflow.audit.extraction import exposure_groups
 from forgetflow.audit.fields import field_leaks, record_fields
 from forgetflow.audit.intervals import share_figures
-from forgetflow.generation.base import GenerationBackend, SamplingParams
+from forgetflow.generation.base import GenerationBackend, SamplingParams, replace_params
 from forgetflow.lm.prompts import full_text, prefix_lengths
 from forgetflow.lm.tokens import encode
 from forgetflow.records import Figure, Sample
@@ -72,11 +72,6 @@ def field_leak_table(
                   "leaked": leaked, "sampled": sampled is not None}
                  for field, leaked in asked.items()]  # fmt: skip
     return pa.Table.from_pylist(rows, schema=SCHEMA)
-
-
-def replace_params(params: SamplingParams, **changes: object) -> SamplingParams:
-    """`params` with `changes`, validated again."""
-    return SamplingParams(**(params.model_dump() | changes))
 
 
 def leaking_samples(table: pa.Table) -> set[tuple[str, str]]:

@@ -44,6 +44,11 @@ class SamplingParams(BaseModel):
         return self
 
 
+def replace_params(params: SamplingParams, **changes: object) -> SamplingParams:
+    """`params` with `changes`, validated again."""
+    return SamplingParams(**(params.model_dump() | changes))
+
+
 class UnsupportedOperationError(NotImplementedError):
     """The backend cannot do this by construction (e.g. a template cannot score text)."""
 
