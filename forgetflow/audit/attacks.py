@@ -73,7 +73,7 @@ def attack(
         extraction = extraction.append_column("backend", pa.array([backend.name] * len(everything)))
         if settings.carlini is not None:  # sampled on the forget set, the holdout greedily
             chosen = settings.carlini
-            params = replace_params(sampling(chosen, 1), logprobs=False) if target.full else None
+            params = replace_params(sampling(chosen), logprobs=False) if target.full else None
             drawn = {s.sample_id for s in target.forget} if target.full else False
             carlini = carlini_extraction(backend, tokenizer, asked, label, chosen, drawn)
             leaks = pa.concat_tables([

@@ -22,7 +22,7 @@ from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from forgetflow.audit.extraction import exposure_groups
 from forgetflow.audit.intervals import share_figures
-from forgetflow.generation.base import GenerationBackend, SamplingParams
+from forgetflow.generation.base import GenerationBackend, SamplingParams, generate_each
 from forgetflow.lm.prompts import FALLBACK_TOKENS, full_text, prefix_lengths
 from forgetflow.lm.tokens import encode
 from forgetflow.memorization.metrics.teacher_forced import zlib_ratio
@@ -205,21 +205,22 @@ def carlini_extraction(
 ) -> pa.Table:
     """One row per (sample, prefix): greedy and sampled extraction of its suffix (null measures
     where too_short or not sampled); `sampled`: every sample (True), none (False) or those with
-    these ids. Two backend requests in all, greedy and sampled with n."""
+    these ids. Two backend requests (greedy, and sampled with n) where the model's positions
+    allow."""
     every = probes(tokenizer, samples, settings)
     asked = [p for p in every if not p.too_short]
     measures = {id(p): {} for p in asked}
     if asked:
-        prompts = [p.prompt for p in asked]
-        longest = max(len(p.suffix) for p in asked)
-        greedy = SamplingParams(max_tokens=longest, ignore_eos=True, seed=settings.seed)
-        for probe, done in zip(asked, backend.generate(prompts, greedy), strict=True):
-            measures[id(probe)].update(greedy_measures(probe, done))
+        greedy = SamplingParams(ignore_eos=True, seed=settings.seed)
+        done = generate_each(backend, [p.prompt for p in asked], lengths(asked), greedy)
+        for probe, completion in zip(asked, done, strict=True):
+            measures[id(probe)].update(greedy_measures(probe, completion))
     drawing = [p for p in asked if sampled is True
                or (sampled is not False and p.sample.sample_id in sampled)]  # fmt: skip
     if drawing:
-        params = sampling(settings, max(len(p.suffix) for p in drawing))
-        drawn = with_logprobs(backend.generate([p.prompt for p in drawing], params), backend)
+        params = sampling(settings)
+        prompts = [p.prompt for p in drawing]
+        drawn = with_logprobs(generate_each(backend, prompts, lengths(drawing), params), backend)
         for i, probe in enumerate(drawing):
             chunk = drawn[i * settings.samples : (i + 1) * settings.samples]
             measures[id(probe)].update(sampled_measures(probe, chunk, tokenizer, settings))
@@ -227,11 +228,17 @@ def carlini_extraction(
     return pa.Table.from_pylist(rows, schema=table_schema(settings))
 
 
-def sampling(settings: CarliniSettings, max_tokens: int) -> SamplingParams:
-    """The sampled completions' parameters: n seeded samples per prompt, with log-probabilities."""
+def lengths(probes: Sequence[Probe]) -> list[int]:
+    """Each probe's suffix length: the tokens its continuation is judged on."""
+    return [len(p.suffix) for p in probes]
+
+
+def sampling(settings: CarliniSettings) -> SamplingParams:
+    """The sampled completions' parameters: n seeded samples per prompt, with log-probabilities;
+    generate_each sets each request's length."""
     return SamplingParams(
-        max_tokens=max_tokens, temperature=settings.temperature, top_k=settings.top_k,
-        n=settings.samples, seed=settings.seed, ignore_eos=True, logprobs=True,
+        temperature=settings.temperature, top_k=settings.top_k, n=settings.samples,
+        seed=settings.seed, ignore_eos=True, logprobs=True,
     )  # fmt: skip
 
 

@@ -10,7 +10,7 @@ import pyarrow as pa
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from forgetflow.audit.fields import field_leaks
-from forgetflow.generation.base import GenerationBackend, SamplingParams
+from forgetflow.generation.base import GenerationBackend, SamplingParams, generate_each
 from forgetflow.generation.registry import BackendConfig, open_backend
 from forgetflow.lm.prompts import FALLBACK_TOKENS, full_text, prefix_lengths
 from forgetflow.lm.tokens import encode
@@ -30,16 +30,16 @@ def extraction_table(
     whether the completion leaks a field of a record; each completion's text (as long as its
     sample's suffix) goes into `texts` by sample id where a dict is given.
 
-    Greedy decoding is prefix-consistent, so all prompts decode to the longest suffix length
-    and each is compared on its own suffix length; EOS is not special (ignore_eos).
+    Greedy decoding is prefix-consistent, so prompts share requests that decode to their
+    longest suffix (as few as the model's positions allow, generate_each) and each is compared
+    on its own suffix length; EOS is not special (ignore_eos).
     """
     sequences = encode(tokenizer, [full_text(s) for s in samples])
     cuts = prefix_lengths(tokenizer, samples, fallback_prefix_tokens)
     suffixes = [seq[cut:] for seq, cut in zip(sequences, cuts, strict=True)]
-    longest = max((len(s) for s in suffixes), default=0)
     prompts = [seq[:cut] for seq, cut in zip(sequences, cuts, strict=True)]
-    params = SamplingParams(max_tokens=max(longest, 1), ignore_eos=True)
-    completions = backend.generate(prompts, params)
+    params = SamplingParams(ignore_eos=True)
+    completions = generate_each(backend, prompts, [len(s) for s in suffixes], params)
     exact, match, leaks = [], [], []
     for sample, prompt, suffix, completion in zip(samples, prompts, suffixes, completions,
                                                   strict=True):  # fmt: skip

@@ -16,10 +16,10 @@ from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 from forgetflow.audit.extraction import exposure_groups
 from forgetflow.audit.fields import field_leaks, record_fields
 from forgetflow.audit.intervals import share_figures
-from forgetflow.generation.base import GenerationBackend, SamplingParams, replace_params
+from forgetflow.generation.base import GenerationBackend, SamplingParams, generate_each
 from forgetflow.lm.prompts import full_text, prefix_lengths
 from forgetflow.lm.tokens import encode
-from forgetflow.records import Figure, Sample
+from forgetflow.records import Completion, Figure, Sample
 
 SCHEMA = pa.schema([("sample_id", pa.string()), ("split", pa.string()),
                     ("repetitions", pa.int64()), ("variant", pa.string()),
@@ -43,27 +43,24 @@ def field_leak_table(
     """Per record of `samples` and field its name line lacks: whether the greedy completion or
     any of the `sampled` ones (its temperature, top-k, n and seed; None: greedy only) gives the
     field's value. `greedy`: the greedy completions by sample id where already decoded (the
-    whole-remainder extraction's, extraction.py), else asked here. Two backend requests at
-    most."""
+    whole-remainder extraction's, extraction.py), else asked here. Two backend requests where the
+    model's positions allow."""
     records = [s for s in samples if is_record(s)]
     if not records:
         return SCHEMA.empty_table()
     sequences = encode(tokenizer, [full_text(s) for s in records])
     cuts = prefix_lengths(tokenizer, records)
     prompts = [seq[:cut] for seq, cut in zip(sequences, cuts, strict=True)]
-    longest = max(len(seq) - cut for seq, cut in zip(sequences, cuts, strict=True))
+    rest = [len(seq) - cut for seq, cut in zip(sequences, cuts, strict=True)]
     if greedy is None:
-        params = SamplingParams(max_tokens=max(longest, 1), ignore_eos=True)
-        texts = [[tokenizer.decode(list(c.token_ids), skip_special_tokens=True)]
-                 for c in backend.generate(prompts, params)]  # fmt: skip
+        done = generate_each(backend, prompts, rest, SamplingParams(ignore_eos=True))
+        texts = [[text_of(tokenizer, c)] for c in done]
     else:
         texts = [[greedy[s.sample_id]] for s in records]
     if sampled is not None:
-        params = replace_params(sampled, max_tokens=max(longest, 1))
-        drawn = backend.generate(prompts, params)
+        drawn = generate_each(backend, prompts, rest, sampled)
         for i, held in enumerate(texts):
-            chunk = drawn[i * params.n : (i + 1) * params.n]
-            held += [tokenizer.decode(list(c.token_ids), skip_special_tokens=True) for c in chunk]
+            held += [text_of(tokenizer, c) for c in drawn[i * sampled.n : (i + 1) * sampled.n]]
     rows = []
     for sample, prompt, completions in zip(records, prompts, texts, strict=True):
         asked = field_leaks(full_text(sample), tokenizer.decode(prompt), completions)
@@ -107,3 +104,9 @@ def field_leak_figures(table: pa.Table) -> list[Figure]:
 def slug(field: str) -> str:
     """A field name as a metric name: lowercase, runs of other characters as one underscore."""
     return "_".join("".join(c if c.isalnum() else " " for c in field.lower()).split())
+
+
+def text_of(tokenizer: PreTrainedTokenizerBase, completion: Completion) -> str:
+    """A completion's tokens as text: all of them (at least its record's remainder; a value
+    given in another spacing may take more)."""
+    return tokenizer.decode(list(completion.token_ids), skip_special_tokens=True)

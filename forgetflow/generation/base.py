@@ -55,6 +55,9 @@ class UnsupportedOperationError(NotImplementedError):
 
 @runtime_checkable
 class GenerationBackend(Protocol):
+    """A backend may also state `max_positions`, the prompt plus completion tokens its model
+    takes (None or absent: no known limit); `generate_each` keeps requests within it."""
+
     name: str
 
     def generate(self, prompts: Sequence[Prompt], params: SamplingParams) -> list[Completion]:
@@ -64,3 +67,40 @@ class GenerationBackend(Protocol):
     def loglikelihood(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
         """Sum of log p(continuation | context) for each (context, continuation) pair."""
         ...
+
+
+def generate_each(
+    backend: GenerationBackend,
+    prompts: Sequence[Sequence[int]],
+    lengths: Sequence[int],
+    params: SamplingParams,
+) -> list[Completion]:
+    """Prompt i continued for at least `lengths[i]` tokens (`params.max_tokens` is replaced),
+    prompt-major with `params.n` per prompt as `generate` returns them.
+
+    One request where the backend's position limit allows it; else prompts go longest first into
+    as few requests as keep every prompt plus its request's tokens within the limit. A prompt
+    that leaves fewer than its length is continued to the limit and no further.
+    """
+    if len(prompts) != len(lengths):
+        raise ValueError(f"{len(prompts)} prompts but {len(lengths)} lengths")
+    limit = getattr(backend, "max_positions", None)
+    rooms = [limit - len(p) if limit is not None else max(lengths, default=1) for p in prompts]
+    if any(room < 1 for room in rooms):
+        longest = max(len(p) for p in prompts)
+        raise ValueError(f"a prompt of {longest} tokens fills the model's {limit} positions")
+    wanted = [max(min(length, room), 1) for length, room in zip(lengths, rooms, strict=True)]
+    groups: list[list[int]] = []
+    for index in sorted(range(len(prompts)), key=lambda i: rooms[i]):
+        if groups and wanted[index] <= rooms[groups[-1][0]]:
+            groups[-1].append(index)
+        else:
+            groups.append([index])
+    out: list[Completion | None] = [None] * (len(prompts) * params.n)
+    for group in groups:
+        asked = replace_params(params, max_tokens=max(wanted[i] for i in group))
+        done = backend.generate([prompts[i] for i in group], asked)
+        for slot, index in enumerate(group):
+            n = params.n
+            out[index * n : (index + 1) * n] = done[slot * n : (slot + 1) * n]
+    return [c for c in out if c is not None]

@@ -38,6 +38,7 @@ class FakeBackend:
     """No model: what it returns depends only on its inputs."""
 
     name = "fake"
+    max_positions = None
 
     def __init__(self, vocab_size: int = 64) -> None:
         if vocab_size < 2:

@@ -15,7 +15,7 @@ from forgetflow.generation.config import BACKENDS
 from forgetflow.generation.registry import BackendRequest
 from forgetflow.lm.logprobs import target_logprobs
 from forgetflow.lm.tokens import batches, pad_right, pair_ids, prompt_ids
-from forgetflow.models.io import load_model
+from forgetflow.models.io import load_model, positions_in
 from forgetflow.records import Completion
 
 
@@ -81,6 +81,7 @@ class HFBackend:
         self.batch_size = batch_size
         self.token_budget = token_budget
         self.progress = progress
+        self.max_positions = positions_in(model.config.to_dict())
 
     def _batches(self, lengths: Sequence[int], new_tokens: int) -> list[list[int]]:
         """Indices grouped longest first under the row cap and the token budget."""

@@ -45,6 +45,7 @@ class TemplateBackend:
     """Deterministic in (seed, prompt); text prompts only; cannot score log-likelihoods."""
 
     name = "template"
+    max_positions = None
 
     def __init__(self, keep_first_line: bool = True) -> None:
         self.keep_first_line = keep_first_line

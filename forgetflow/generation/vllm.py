@@ -26,7 +26,7 @@ from forgetflow.generation.server import (
 )
 from forgetflow.lm.dtypes import server_dtype
 from forgetflow.lm.tokens import pair_ids, prompt_ids
-from forgetflow.models.io import load_tokenizer, model_path
+from forgetflow.models.io import load_tokenizer, max_positions, model_path
 from forgetflow.records import Completion
 
 SERVED_NAME = "model"  # --served-model-name of the servers forgetflow starts
@@ -86,6 +86,9 @@ class VLLMBackend:
             prefill_budget = max(batched - DECODE_MARGIN, 1)
         self.prefill_budget = prefill_budget
         self._server = VLLMServer(server) if server is not None else None
+        self.max_positions = None  # a server started elsewhere enforces its own limit
+        if server is not None:
+            self.max_positions = server.max_model_len or max_positions(server.model_dir)
 
     def __enter__(self) -> VLLMBackend:
         if self._server is not None:

@@ -46,14 +46,24 @@ def model_path(model: str | Path) -> Path:
     return path
 
 
-def max_positions(model_dir: str | Path) -> int | None:
-    """The longest sequence the directory's model takes (its config's position limit), or None
-    when the config names none."""
-    config = json.loads((model_path(model_dir) / "config.json").read_text())
-    for key in ("max_position_embeddings", "n_positions", "n_ctx"):
+POSITION_KEYS = ("max_position_embeddings", "n_positions", "n_ctx")
+
+
+def positions_in(config: dict) -> int | None:
+    """The longest sequence a model config allows (its position limit), or None when it names
+    none."""
+    for key in POSITION_KEYS:
         if isinstance(config.get(key), int):
             return int(config[key])
     return None
+
+
+def max_positions(model_dir: str | Path) -> int | None:
+    """The longest sequence the directory's model takes (a LoRA adapter's: its base model's), or
+    None when its config names none."""
+    path = model_path(model_dir)
+    path = adapter_base(path) or path
+    return positions_in(json.loads((path / "config.json").read_text()))
 
 
 def load_tokenizer(model_dir: str | Path) -> PreTrainedTokenizerBase:

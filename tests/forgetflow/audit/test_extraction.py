@@ -1,9 +1,12 @@
 from __future__ import annotations
 
 import pytest
+import torch
+from transformers import GPT2Config, GPT2LMHeadModel
 
 from forgetflow.audit.extraction import extraction_figures, extraction_table
 from forgetflow.generation.base import SamplingParams
+from forgetflow.generation.hf import HFBackend
 from forgetflow.lm.prompts import prefix_lengths
 from forgetflow.lm.tokens import encode
 from forgetflow.records import Completion, Sample
@@ -62,3 +65,28 @@ def test_a_completion_leaks_a_field_only_where_the_prompt_lacks_it(tiny_model) -
     rows = extraction_table(scripted, tokenizer, [record, question], "after").to_pylist()
     assert rows[0]["leaks_fields"] is True  # the phone's digits, in another spacing
     assert rows[1]["leaks_fields"] is False  # a QA row is no record
+
+
+def test_a_long_prompt_and_a_long_suffix_decode_within_the_models_positions(tiny_model) -> None:
+    """One request would decode every prompt to the longest suffix: past a small model's
+    position table (IndexError) where a long prompt meets a long suffix."""
+    _, tokenizer = tiny_model
+    samples = [
+        Sample("q", "forget", " Paris", prompt="Question: " + "where " * 30 + "?\nAnswer:"),
+        Sample("r", "forget", "Name: Ann\n" + "Email: ann@lee.org\n" * 4),
+    ]
+    ids = encode(tokenizer, [s.prompt + s.text for s in samples])
+    cuts = prefix_lengths(tokenizer, samples)
+    positions = max(len(seq) for seq in ids)  # every sample fits the model
+    assert max(cuts) + max(len(seq) - cut for seq, cut in zip(ids, cuts, strict=True)) > positions
+    torch.manual_seed(0)
+    eos = tokenizer.eos_token_id
+    config = GPT2Config(vocab_size=len(tokenizer), n_positions=positions, n_embd=16, n_layer=1,
+                        n_head=2, bos_token_id=eos, eos_token_id=eos)  # fmt: skip
+    backend = HFBackend(GPT2LMHeadModel(config).eval(), tokenizer)
+    texts: dict[str, str] = {}
+    together = extraction_table(backend, tokenizer, samples, "m", texts=texts).to_pylist()
+    for sample, row in zip(samples, together, strict=True):
+        alone: dict[str, str] = {}
+        (expected,) = extraction_table(backend, tokenizer, [sample], "m", texts=alone).to_pylist()
+        assert row == expected and texts[sample.sample_id] == alone[sample.sample_id]
