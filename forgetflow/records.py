@@ -19,7 +19,9 @@ class Sample:
 
     A window `<source_id>#<k>` (`is_window`) is a stretch of a long text, split at ingest: its
     `text` is its own stretch, its `prompt` the text just before it (empty for the first), which
-    is unscored context, not a question; prompt + text is the document's text there, as is."""
+    is unscored context, not a question; prompt + text is the document's text there, as is.
+    `paraphrases` are a QA row's paraphrased questions that no training saw (the audit asks
+    them)."""
 
     sample_id: str
     split: str
@@ -27,6 +29,7 @@ class Sample:
     repetitions: int = -1  # how often training saw it (the built-in world knows); -1: unknown
     prompt: str = ""
     source_id: str = ""
+    paraphrases: tuple[str, ...] = ()  # a QA row's untrained paraphrased questions
 
     @property
     def is_window(self) -> bool:

@@ -23,7 +23,7 @@ TABLE_SCHEMAS: dict[str, TableSchema] = {
     for s in (
         TableSchema(
             "samples",
-            3,
+            4,
             _schema(
                 ("sample_id", pa.string()),
                 ("split", pa.string()),
@@ -31,6 +31,7 @@ TABLE_SCHEMAS: dict[str, TableSchema] = {
                 ("repetitions", pa.int64()),  # exposures in training; -1 when unknown
                 ("prompt", pa.string()),  # a QA row's question; a window's text before it; or ""
                 ("source_id", pa.string()),  # the sample a window comes from; "" when none
+                ("paraphrases", pa.list_(pa.string())),  # a QA row's untrained paraphrases
             ),
         ),
         TableSchema(

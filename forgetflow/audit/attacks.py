@@ -1,5 +1,6 @@
 """Every attack on one variant: the greedy whole-remainder extraction (all splits for a fully
-attacked variant), Carlini prefix extraction and field leaks (forget and holdout; sampled on the
+attacked variant), Carlini prefix extraction, field leaks and fact extraction (a QA row's
+question and untrained paraphrases) (forget and holdout; sampled on the
 forget set of a fully attacked variant, greedy otherwise: the holdout's greedy level is the
 comparison) through the configured backend, then membership inference
 in-process (forget vs holdout, and retain vs holdout as the positive control for a fully
@@ -17,6 +18,7 @@ from transformers import PreTrainedModel
 from forgetflow.audit.carlini import carlini_extraction, sampling
 from forgetflow.audit.config import AuditConfig
 from forgetflow.audit.extraction import extraction_table
+from forgetflow.audit.facts import fact_table
 from forgetflow.audit.leaks import field_leak_table
 from forgetflow.audit.membership import MembershipSettings, membership
 from forgetflow.audit.roc import RocSummary
@@ -45,6 +47,7 @@ class Findings:
     extraction: pa.Table
     carlini: pa.Table | None
     leaks: pa.Table | None
+    facts: pa.Table | None
     membership: pa.Table | None
     figures: list[Figure]
     rocs: dict[tuple[str, str], RocSummary]
@@ -64,7 +67,7 @@ def attack(
     label = target.label
     asked = [*target.forget, *data.holdout]
     everything = [*target.forget, *data.retain, *data.holdout] if target.full else asked
-    carlini = leaks = None
+    carlini = leaks = facts = None
     with open_backend(settings.generator, target.variant.model_dir, log_dir / label,
                       loaded=(model, tokenizer)) as backend:  # fmt: skip
         greedy: dict[str, str] = {}  # the whole-remainder completions, for field leaks too
@@ -79,6 +82,10 @@ def attack(
             leaks = pa.concat_tables([
                 field_leak_table(backend, tokenizer, target.forget, label, params, greedy),
                 field_leak_table(backend, tokenizer, data.holdout, label, None, greedy),
+            ])  # fmt: skip
+            facts = pa.concat_tables([
+                fact_table(backend, tokenizer, target.forget, label, params),
+                fact_table(backend, tokenizer, data.holdout, label, None),
             ])  # fmt: skip
     groups = [(target.forget_group, target.forget)]
     if target.full:
@@ -106,4 +113,5 @@ def attack(
         rocs |= {(group, name): roc for name, roc in result.rocs.items()}
         warnings += result.warnings
     found = pa.concat_tables(tables) if tables else None
-    return Findings(extraction, carlini, leaks, found, figures, rocs, warnings)
+    facts = facts if facts is not None and facts.num_rows else None
+    return Findings(extraction, carlini, leaks, facts, found, figures, rocs, warnings)

@@ -16,6 +16,7 @@ from forgetflow.audit.attacks import AuditData, Findings, attack
 from forgetflow.audit.carlini import carlini_figures, sample_figures, sample_flags
 from forgetflow.audit.config import AuditConfig
 from forgetflow.audit.extraction import extraction_figures, top_bucket_figures
+from forgetflow.audit.facts import fact_figures, fact_flags
 from forgetflow.audit.leaks import field_leak_figures, leaking_samples
 from forgetflow.audit.membership import MembershipSettings, membership_figures, privleak_figures
 from forgetflow.audit.roc import RocSummary, summarize
@@ -69,6 +70,7 @@ class AuditResult:
     extraction: pa.Table
     carlini: pa.Table | None
     leaks: pa.Table | None
+    facts: pa.Table | None
     membership: pa.Table | None
     verdicts: pa.Table | None
     figures: list[Figure]
@@ -121,6 +123,7 @@ def judged(
     back after relearning, verdicts."""
     extraction = pa.concat_tables([f.extraction for f in found])
     carlini, leaks = concat([f.carlini for f in found]), concat([f.leaks for f in found])
+    facts = concat([f.facts for f in found])
     mia = concat([f.membership for f in found])
     relearned = {t.label for t in targets if t.family != MAIN}
     view = with_half_b(extraction, half_b, relearned, column="model")
@@ -131,6 +134,8 @@ def judged(
         figures += carlini_figures(seen) + sample_figures(seen)
     if leaks is not None:
         figures += field_leak_figures(with_half_b(leaks, half_b, relearned))
+    if facts is not None:
+        figures += fact_figures(with_half_b(facts, half_b, relearned))
     rocs: dict[tuple[str, str, str], RocSummary] = {}
     warnings: list[str] = []
     for target, findings in zip(targets, found, strict=True):
@@ -144,13 +149,13 @@ def judged(
     verdict_tables, models = [], {}
     for family in dict.fromkeys(t.family for t in targets):
         members = [t for t in targets if t.family == family]
-        result = family_verdicts(members, extraction, carlini, leaks, mia, rule)
+        result = family_verdicts(members, extraction, (carlini, facts), leaks, mia, rule)
         if result is not None:
             verdict_tables.append(result.table)
             figures += result.figures
             models |= result.models
-    return AuditResult(extraction, carlini, leaks, mia, concat(verdict_tables), figures, warnings,
-                       models, records, tuple(targets))  # fmt: skip
+    return AuditResult(extraction, carlini, leaks, facts, mia, concat(verdict_tables), figures,
+                       warnings, models, records, tuple(targets))  # fmt: skip
 
 
 def with_half_b(
@@ -233,13 +238,15 @@ def relearned_back(targets: Sequence[Attacked], figures: Sequence[Figure]) -> li
 def family_verdicts(
     members: Sequence[Attacked],
     extraction: pa.Table,
-    carlini: pa.Table | None,
+    extracted: tuple[pa.Table | None, pa.Table | None],
     leaks: pa.Table | None,
     mia: pa.Table | None,
     rule: ThresholdRule,
 ):
     """The verdicts of one family's variants on their forget samples, against the family's
-    retain model; None when the designated attack did not run on every one of them."""
+    retain model; None when the designated attack did not run on every one of them.
+    `extracted`: the Carlini and the facts tables (a sample is extractable when either says its
+    suffix or its answer came out, greedily or sampled)."""
     if mia is None:
         return None
     labels = [t.label for t in members]
@@ -251,7 +258,9 @@ def family_verdicts(
     if not all(ran[v] & set(DESIGNATED) for v in labels):
         return None
     inputs = membership_inputs(table)
+    carlini, facts = extracted
     flags = sample_flags(carlini) if carlini is not None else {}
+    answered = fact_flags(facts) if facts is not None else {}
     leaking = leaking_samples(leaks) if leaks is not None else set()
     forget = extraction.filter(pc.equal(extraction["split"], "forget")).to_pylist()
     old = {(r["sample_id"], r["model"]): r for r in forget}
@@ -259,10 +268,11 @@ def family_verdicts(
     for target in members:
         for sample in target.forget:
             key = (sample.sample_id, target.label)
-            flag = flags.get(key, {})
+            flag, fact = flags.get(key, {}), answered.get(key, {})
+            came_out = (old[key]["exact"], flag.get("greedy"), flag.get("leaked"),
+                        fact.get("greedy"), fact.get("leaked"))  # fmt: skip
             rows.append({"sample_id": sample.sample_id, "variant": target.label,
-                         "extractable": bool(old[key]["exact"] or flag.get("greedy")
-                                             or flag.get("leaked")),
+                         "extractable": any(came_out),
                          "leaks_fields": bool(old[key]["leaks_fields"] or key in leaking),
                          "score": inputs.scores[key]})  # fmt: skip
     facts = pa.Table.from_pylist(rows, schema=FACTS_SCHEMA)

@@ -45,6 +45,14 @@ def sample_rows(result: AuditResult) -> Iterator[dict]:
             yield {"sample_id": r["sample_id"], "split": r["split"], "variant": r["variant"],
                    "attack": f"field_leak_{slug(r['field'])}", "value": float(r["leaked"]),
                    "detail": r["field"]}  # fmt: skip
+    if result.facts is not None:
+        for r in result.facts.to_pylist():
+            base = {"sample_id": r["sample_id"], "split": r["split"], "variant": r["variant"],
+                    "detail": f"phrasing {r['phrasing']}"}  # fmt: skip
+            yield base | {"attack": "fact_greedy_given", "value": float(r["greedy_given"])}
+            if r["sampled_hits"] is not None:
+                yield base | {"attack": "fact_sampled_share",
+                              "value": r["sampled_hits"] / r["samples"]}  # fmt: skip
     if result.membership is not None:
         for r in result.membership.to_pylist():
             base = {"sample_id": r["sample_id"], "split": r["split"], "variant": r["variant"]}

@@ -4,7 +4,8 @@ The input is one row per (sample, variant) of the forget set, FACTS_SCHEMA:
 - `sample_id`, `variant` (string): the sample and the model variant (`before`, `after`,
   `retain_model`, `int4`, ...); each pair once;
 - `extractable` (bool): the greedy or any sampled completion gave the exact suffix (carlini.py's
-  greedy_exact, or leak at its largest k, at any prefix);
+  greedy_exact, or leak at its largest k, at any prefix), or a QA row's answer (facts.py, on its
+  question or an untrained paraphrase);
 - `leaks_fields` (bool): any field of the record leaked (fields.py's field_leaks; False for a
   sample that is not a record);
 - `score` (float64, finite): the designated membership score of the sample on that variant

@@ -3,7 +3,9 @@ Parquet, CSV, TXT (one text per line) or a saved HF dataset directory.
 
 `sample_id` and `repetitions` are optional (ids are made up as `<split>-0000`). The kind (text or
 qa) is detected from the columns and returned with the samples. A QA row becomes a sample whose
-prompt is its question in the QA template and whose text is " " + its answer (lm/prompts.py).
+prompt is its question in the QA template and whose text is " " + its answer (lm/prompts.py);
+its optional `paraphrased_questions` (a list of strings) beyond the first `trained_paraphrases`
+(default 0: none was trained on) are its untrained paraphrases, which the audit asks.
 Every problem is one `DataInputError` line: what is wrong, where, what to do.
 """
 
@@ -142,8 +144,30 @@ def row_sample(path: Path, split: str, kind: Kind, index: int, row: Mapping) -> 
             "give a whole number or leave it out"
         ) from err
     if kind == "qa":
-        return Sample(sample_id, split, " " + row["answer"], reps, qa_prompt(row["question"]))
+        paraphrases = untrained_paraphrases(path, index, sample_id, row)
+        return Sample(sample_id, split, " " + row["answer"], reps, qa_prompt(row["question"]),
+                      paraphrases=paraphrases)  # fmt: skip
     return Sample(sample_id, split, row["text"], reps)
+
+
+def untrained_paraphrases(path: Path, index: int, sample_id: str, row: Mapping) -> tuple[str, ...]:
+    """A QA row's paraphrased questions past its first `trained_paraphrases` (see the module)."""
+    where = f"{path}: row {index} (sample {sample_id!r})"
+    given = row.get("paraphrased_questions")
+    given = [] if given is None else given
+    listed = isinstance(given, list | tuple)
+    if not listed or not all(isinstance(q, str) and q.strip() for q in given):
+        raise DataInputError(
+            f"{where} has paraphrased_questions {given!r}; give a list of non-empty questions"
+        )
+    trained = row.get("trained_paraphrases")
+    trained = 0 if trained is None else trained
+    if isinstance(trained, bool) or not isinstance(trained, int) or not 0 <= trained <= len(given):
+        raise DataInputError(
+            f"{where} has trained_paraphrases {trained!r}; give a whole number from 0 to "
+            f"{len(given)} (how many of its paraphrased_questions, from the first, were trained on)"
+        )
+    return tuple(given[trained:])
 
 
 def load_split(path: str | Path, split: str, cache_dir: Path | None = None) -> LoadedSplit:

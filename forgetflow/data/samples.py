@@ -23,4 +23,5 @@ def samples_table(samples: Sequence[Sample]) -> pa.Table:
 
 def samples_from_table(table: pa.Table) -> list[Sample]:
     """The samples of a `samples` table."""
-    return [Sample(**row) for row in table.select(list(COLUMNS)).to_pylist()]
+    rows = table.select(list(COLUMNS)).to_pylist()
+    return [Sample(**row | {"paraphrases": tuple(row["paraphrases"])}) for row in rows]

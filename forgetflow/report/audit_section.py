@@ -1,4 +1,4 @@
-"""The report's audit section: extraction, field leaks, membership inference and verdicts for
+"""The report's audit section: extraction, field leaks, facts, membership inference and verdicts for
 before / after / the retain model and the quantized variants side by side, each share with its n
 and 95% interval; then the relearning curve on half B of the forget set. Figures per prefix and
 per field stay in MLflow and the audit summary."""
@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from forgetflow.records import Figure
 
 HALF_B = "forget_half_b"
-EXTRACTION = ("extraction", "extraction_greedy", "leak_at_16", "field_leaks")
+EXTRACTION = ("extraction", "extraction_greedy", "leak_at_16", "field_leaks", "fact_greedy",
+              "fact_greedy_paraphrase", "fact_leak_at_16")  # fmt: skip
 VERDICTS = ("verdict_forgotten_share", "verdict_still_extractable_share",
             "verdict_leaks_fields_share", "verdict_membership_detectable_share",
             "verdict_over_unlearned_share", "model_verdict_pass")  # fmt: skip
@@ -62,7 +63,7 @@ def audit_section(figures: Sequence[Figure]) -> str:
     bases = (f.metric.removesuffix("_low").removesuffix("_high") for f in found)
     mia = list(dict.fromkeys(m for m in bases if m.startswith(("mia_auc_", "tpr_at_", "privleak"))))
     parts = [
-        "### Extraction and field leaks (share of samples [95% Wilson interval])",
+        "### Extraction, field leaks and facts (share of samples [95% Wilson interval])",
         grid(found, EXTRACTION, [g for g in groups if not g.startswith(HALF_B)], main)
         or "not applicable: no extraction ran",
         "### Membership inference (ROC-AUC [95% interval], TPR at low FPR, privleak)",

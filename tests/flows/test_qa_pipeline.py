@@ -22,12 +22,14 @@ ROWS_PER_SPLIT = 4
 
 
 def qa_files(world, folder: Path) -> dict[str, str]:
-    """A few of the world's QA facts per split, as a user's JSONL files (no repetitions)."""
+    """A few of the world's QA facts per split, as a user's JSONL files (no repetitions), with
+    their paraphrased questions and how many of them training saw."""
     rows = [r for r in world.table("qa").to_pylist() if r["family"] == "qa"]
     files = {}
     for split in ("forget", "retain", "holdout"):
         picked = [r for r in rows if r["split"] == split][:ROWS_PER_SPLIT]
-        lines = [json.dumps({k: r[k] for k in ("sample_id", "question", "answer")}) for r in picked]
+        keys = ("sample_id", "question", "answer", "paraphrased_questions", "trained_paraphrases")
+        lines = [json.dumps({k: r[k] for k in keys}) for r in picked]
         (folder / f"{split}.jsonl").write_text("\n".join(lines) + "\n")
         files[split] = f"{split}.jsonl"
     return files
@@ -65,12 +67,26 @@ def test_a_qa_request_runs_the_whole_pipeline_asking_the_questions(
     assert {i: (s.prompt, s.text) for i, s in forget.items()} == {
         r["sample_id"]: (qa_prompt(r["question"]), " " + r["answer"]) for r in asked
     }
+    untrained = {r["sample_id"]: tuple(r["paraphrased_questions"][r["trained_paraphrases"]:])
+                 for r in asked}  # fmt: skip
+    assert {i: s.paraphrases for i, s in forget.items()} == untrained and all(untrained.values())
     children = client.search_runs(
         [parent.info.experiment_id],
         filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'",
     )
     audit = next(r for r in children if r.info.run_name == "audit")
     extraction = store.get_table(ref(client, audit.info.run_id, "extraction", tmp_path))
+    asked_facts = store.get_table(ref(client, audit.info.run_id, "audit_samples", tmp_path))
+    facts = Counter((r["variant"], r["attack"]) for r in asked_facts.to_pylist()
+                    if r["split"] == "forget" and r["attack"].startswith("fact_"))  # fmt: skip
+    phrasings = sum(1 + len(u) for u in untrained.values())  # the question and each paraphrase
+    for variant in ("before", "after"):  # sampled too on the forget set
+        assert facts[variant, "fact_greedy_given"] == facts[variant, "fact_sampled_share"]
+        assert facts[variant, "fact_greedy_given"] == phrasings
+        assert 0.0 <= audit.data.metrics[f"audit/{variant}/forget/fact_leak_at_16"] <= 1.0
+    assert facts["after.int4", "fact_greedy_given"] == phrasings  # greedy only
+    assert facts["after.int4", "fact_sampled_share"] == 0
+    assert "audit/after/holdout/fact_greedy" in audit.data.metrics
     tokenizer = load_tokenizer(tiny_world.model_dir)
     rows = [r for r in extraction.to_pylist() if r["split"] == "forget"]
     base = [r for r in rows if r["model"] in ("before", "after")]

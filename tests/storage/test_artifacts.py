@@ -28,6 +28,7 @@ def samples(n: int = 3) -> pa.Table:
             "repetitions": [1] * n,
             "prompt": [""] * n,
             "source_id": [""] * n,
+            "paraphrases": pa.array([[]] * n, pa.list_(pa.string())),
         }
     )
 
@@ -35,7 +36,7 @@ def samples(n: int = 3) -> pa.Table:
 def test_table_round_trip_is_content_addressed(tmp_path: Path) -> None:
     store = ArtifactStore(tmp_path)
     ref = store.put_table(samples(), "samples")
-    assert (ref.schema_name, ref.schema_version, ref.num_rows) == ("samples", 3, 3)
+    assert (ref.schema_name, ref.schema_version, ref.num_rows) == ("samples", 4, 3)
     assert ref.path.name == f"{ref.sha256}.parquet"
     assert store.get_table(ref).to_pylist() == samples().to_pylist()
     assert store.put_table(samples(), "samples") == ref  # same content, same ref
@@ -45,7 +46,7 @@ def test_table_round_trip_is_content_addressed(tmp_path: Path) -> None:
 def test_column_order_is_normalised(tmp_path: Path) -> None:
     store = ArtifactStore(tmp_path)
     shuffled = samples().select(
-        ["text", "source_id", "repetitions", "prompt", "sample_id", "split"]
+        ["text", "paraphrases", "source_id", "repetitions", "prompt", "sample_id", "split"]
     )
     assert store.get_table(store.put_table(shuffled, "samples")).column_names == [
         "sample_id",
@@ -54,6 +55,7 @@ def test_column_order_is_normalised(tmp_path: Path) -> None:
         "repetitions",
         "prompt",
         "source_id",
+        "paraphrases",
     ]
 
 
@@ -82,12 +84,12 @@ def test_an_older_samples_artifact_is_one_line_naming_both_versions(tmp_path: Pa
     """A samples table of schema version 2 (no prompt, no source_id), as earlier pipelines wrote
     it, with its ref; and the same file under a ref that claims the current version."""
     store = ArtifactStore(tmp_path)
-    old = samples().drop_columns(["prompt", "source_id"])
+    old = samples().drop_columns(["prompt", "source_id", "paraphrases"])
     path = tmp_path / "samples" / "old.parquet"
     path.parent.mkdir(parents=True)
     pq.write_table(old.replace_schema_metadata({"forgetflow.schema_version": "2"}), path)
     digest = file_sha256(path)
-    for claimed in (2, 3):
+    for claimed in (2, 4):
         ref = ArtifactRef(path.as_uri(), "samples", claimed, old.num_rows, digest)
         with pytest.raises(SchemaMismatchError) as raised:
             store.get_table(ref)
@@ -95,7 +97,7 @@ def test_an_older_samples_artifact_is_one_line_naming_both_versions(tmp_path: Pa
         assert "\n" not in message
         assert message == (
             f"{path.as_uri()} is a samples artifact of schema version 2; this forgetflow reads "
-            "version 3: re-run the pipeline to rebuild it"
+            "version 4: re-run the pipeline to rebuild it"
         )
 
 

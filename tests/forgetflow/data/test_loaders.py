@@ -85,11 +85,22 @@ def test_ids_are_made_up_when_absent_and_exposures_kept(tmp_path: Path) -> None:
     ]
 
 
-def test_the_samples_table_round_trips_prompts_and_sources() -> None:
-    samples = [Sample("a", "forget", " x", 2, "Question: q\nAnswer:"), Sample("b#1", "forget",
-               "y", source_id="b")]  # fmt: skip
+@pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
+def test_a_qa_rows_untrained_paraphrases_come_with_it(tmp_path: Path, fmt: str) -> None:
+    rows = [{"sample_id": "q1", "question": "Where does Ana work?", "answer": "Brightline",
+             "paraphrased_questions": ["Ana works where?", "Ana's employer?", "Who pays Ana?"],
+             "trained_paraphrases": 2},
+            {"sample_id": "q2", "question": "Who is Bo?", "answer": "A painter",
+             "paraphrased_questions": ["Bo is who?"], "trained_paraphrases": None}]  # fmt: skip
+    loaded = load_split(write(tmp_path, fmt, rows), "forget")
+    assert [s.paraphrases for s in loaded.samples] == [("Who pays Ana?",), ("Bo is who?",)]
+
+
+def test_the_samples_table_round_trips_prompts_sources_and_paraphrases() -> None:
+    samples = [Sample("a", "forget", " x", 2, "Question: q\nAnswer:", paraphrases=("q?", "Q?")),
+               Sample("b#1", "forget", "y", source_id="b")]  # fmt: skip
     table = samples_table(samples)
-    assert table.column_names[-2:] == ["prompt", "source_id"]
+    assert table.column_names[-3:] == ["prompt", "source_id", "paraphrases"]
     assert samples_from_table(table) == samples
     assert samples_table([]).num_rows == 0
 
@@ -121,6 +132,12 @@ JSONL_ERRORS = {
     "null id": ('{"sample_id": "a", "text": "x"}\n{"sample_id": null, "text": "y"}\n',
                 "row 1 has no sample_id"),
     "bad repetitions": ('{"text": "x", "repetitions": "often"}\n', "has repetitions 'often'"),
+    "paraphrases not a list": ('{"question": "q", "answer": "a", "paraphrased_questions": "q2"}\n',
+                               "has paraphrased_questions 'q2'"),
+    "blank paraphrase": ('{"question": "q", "answer": "a", "paraphrased_questions": ["q2", ""]}\n',
+                         "has paraphrased_questions ['q2', '']"),
+    "too many trained": ('{"question": "q", "answer": "a", "paraphrased_questions": ["q2"], '
+                         '"trained_paraphrases": 2}\n', "has trained_paraphrases 2"),
 }  # fmt: skip
 
 
