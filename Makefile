@@ -67,6 +67,7 @@ test-vllm: install vllm
 REAL_HOME ?= $(VLLM_CACHE)/home
 test-real: install
 	$(BIN)/forgetflow models pull smollm2-135m-instruct --home $(REAL_HOME)
+	$(BIN)/forgetflow models pull minilm-l6-v2 --home $(REAL_HOME)
 	FORGETFLOW_REAL_HOME=$(REAL_HOME) $(BIN)/pytest -q -m real_model
 
 clean:

@@ -61,6 +61,17 @@ def smollm2(real_home: Path):
     return load_model(resolve_model("smollm2-135m-instruct", real_home))
 
 
+@pytest.fixture()
+def minilm(real_home: Path):
+    """The all-MiniLM-L6-v2 sentence embedder, pulled into `real_home` when missing."""
+    from forgetflow.models.embedder import Embedder
+    from forgetflow.models.names import resolve_model
+    from forgetflow.models.pulled import pull
+
+    pull("minilm-l6-v2", real_home)
+    return Embedder(resolve_model("minilm-l6-v2", real_home))
+
+
 @pytest.fixture(scope="session")
 def prefect_harness():
     from prefect.logging.configuration import setup_logging

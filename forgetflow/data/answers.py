@@ -7,7 +7,11 @@ Three matchers, shared by the memorization metrics, the audit, utility and UnSTA
 - `reveals`: the answer appears anywhere in the text as whole words, or, for an answer of at
   least FUZZY_MIN_CHARS characters, as a near-copy (rapidfuzz partial_ratio >= FUZZY_MIN_SCORE,
   each of its words near a word of the text).
-`answer_given` and `reveals` return a Match that says why.
+- `semantic_match`: the cosine of two texts' sentence embeddings (a pulled MiniLM) reaches
+  SEMANTIC_MIN. It cannot tell one name from another (docs/results.md: a completion naming a
+  perturbed answer scores as high as one naming the true answer), so it is a logged signal,
+  never the only reason a fact counts as given unless a caller is configured so.
+`answer_given`, `reveals` and `semantic_match` return a Match that says why.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from rapidfuzz import fuzz
 
@@ -23,6 +28,8 @@ APOSTROPHES = frozenset("'\u2019")
 FUZZY_MIN_CHARS = 4
 FUZZY_MIN_SCORE = 90.0
 FUZZY_WORD_SCORE = 80.0  # each answer word's nearest text word, for a fuzzy match
+# cosine at which <= 1% of the world's (answer, perturbed answer) pairs match (docs/results.md)
+SEMANTIC_MIN = 0.70
 
 UNITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
          "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen",
@@ -140,3 +147,23 @@ def reveals(answer: str, text: str) -> Match:
         if score >= FUZZY_MIN_SCORE and near_words(expected, got):
             return Match(True, f"fuzzy:{int(score)}")
     return Match(False, "absent")
+
+
+class Similarity(Protocol):
+    """What semantic_match needs of an embedder (models/embedder.py's Embedder)."""
+
+    def similarity(self, a: str, b: str) -> float: ...
+
+
+def semantic_match(
+    answer: str, text: str, embedder: Similarity | None, threshold: float = SEMANTIC_MIN
+) -> Match:
+    """Whether the text's embedding is near the answer's: cosine >= threshold
+    ("cosine:<two decimals>", also when it falls short); "no_embedder" without one (none was
+    pulled), "empty_answer" for a blank answer or text."""
+    if not answer.strip() or not text.strip():
+        return Match(False, "empty_answer")
+    if embedder is None:
+        return Match(False, "no_embedder")
+    score = embedder.similarity(answer, text)
+    return Match(score >= threshold, f"cosine:{score:.2f}")
