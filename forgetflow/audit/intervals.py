@@ -25,7 +25,9 @@ def wilson(k: int, n: int, z: float = Z_95) -> tuple[float, float] | None:
     scale = 1.0 + z2 / n
     center = (p + z2 / (2 * n)) / scale
     half = z * math.sqrt(p * (1.0 - p) / n + z2 / (4 * n * n)) / scale
-    return max(0.0, center - half), min(1.0, center + half)
+    low = 0.0 if k == 0 else max(0.0, center - half)  # exact ends: no float residue
+    high = 1.0 if k == n else min(1.0, center + half)
+    return low, high
 
 
 def share_figures(template: Figure, k: int, n: int) -> list[Figure]:

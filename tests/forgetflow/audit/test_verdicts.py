@@ -51,6 +51,12 @@ def test_wilson_equals_scipy(k: int, n: int) -> None:
     assert high == pytest.approx(expected.high, abs=1e-9)
 
 
+@pytest.mark.parametrize("n", [1, 3, 7, 10, 36, 100])
+def test_wilson_of_none_starts_at_zero_and_of_all_ends_at_one(n: int) -> None:
+    """Exactly, not by float residue (a report printed 0/3's lower bound as 5.55e-17)."""
+    assert wilson(0, n)[0] == 0.0 and wilson(n, n)[1] == 1.0  # type: ignore[index]
+
+
 def test_wilson_of_no_trials_is_none_and_bad_counts_raise() -> None:
     assert wilson(0, 0) is None
     for k, n in ((-1, 5), (6, 5), (0, -1)):
