@@ -1,10 +1,9 @@
 """Every attack on one variant: the greedy whole-remainder extraction (all splits for a fully
-attacked variant), Carlini prefix extraction, field leaks and fact extraction (a QA row's
-question and untrained paraphrases) (forget and holdout; sampled on the
-forget set of a fully attacked variant, greedy otherwise: the holdout's greedy level is the
-comparison) through the configured backend, then membership inference
-in-process (forget vs holdout, and retain vs holdout as the positive control for a fully
-attacked variant)."""
+attacked variant); Carlini prefix extraction, field leaks and facts (a QA row's question and
+untrained paraphrases) on forget and holdout, sampled on the forget set of a fully attacked
+variant and greedy otherwise (the holdout's greedy level is the comparison), through the
+configured backend; then membership inference in-process (forget vs holdout, and retain vs
+holdout as the positive control for a fully attacked variant)."""
 
 from __future__ import annotations
 

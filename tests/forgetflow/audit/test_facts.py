@@ -6,50 +6,26 @@ import pytest
 from forgetflow.audit.facts import fact_figures, fact_flags, fact_table
 from forgetflow.generation.base import SamplingParams
 from forgetflow.lm.prompts import qa_prompt
-from forgetflow.records import Completion, Sample
+from forgetflow.records import Sample
 
 CAPITAL = Sample("ann", "forget", " Paris", 8, qa_prompt("Where does Ann live?"),
                  paraphrases=("Which city is Ann's home?", "Ann lives in which city?"))  # fmt: skip
 AGE = Sample("bob", "forget", " 21", 8, qa_prompt("How old is Bob?"),
              paraphrases=("What is Bob's age?",))  # fmt: skip
 STRANGER = Sample("cy", "holdout", " Lima", -1, qa_prompt("Where does Cy live?"))
+UNSURE = " I do not know"
 RECORD = Sample("rec", "forget", "Name: Ann\nEmail: a@b.c", 8)
 
 
-class ByPrompt:
-    """Greedy and sampled answers by the prompt's text; unknown prompts answer "I do not know"."""
-
-    name = "by-prompt"
-
-    def __init__(self, tokenizer, greedy: dict[str, str], sampled: dict[str, list[str]]) -> None:
-        self.tokenizer, self.greedy, self.sampled = tokenizer, greedy, sampled
-        self.requests: list[SamplingParams] = []
-
-    def generate(self, prompts, params: SamplingParams) -> list[Completion]:
-        self.requests.append(params)
-        out = []
-        for prompt in prompts:
-            key = self.tokenizer.decode(list(prompt), skip_special_tokens=True)
-            if params.temperature == 0:
-                texts = [self.greedy.get(key, " I do not know")]
-            else:
-                drawn = self.sampled.get(key, [" I do not know"])
-                texts = [drawn[j % len(drawn)] for j in range(params.n)]
-            out += [Completion((), text) for text in texts]
-        return out
-
-    def loglikelihood(self, pairs):
-        raise NotImplementedError
-
-
-def test_an_answer_counts_on_any_phrasing_and_near_misses_do_not(tiny_model) -> None:
+def test_an_answer_counts_on_any_phrasing_and_near_misses_do_not(tiny_model, by_prompt) -> None:
     _, tokenizer = tiny_model
-    backend = ByPrompt(tokenizer, greedy={
+    backend = by_prompt(tokenizer, greedy={
         qa_prompt("Where does Ann live?"): " Parisian food, mostly.",  # a near-miss: no word
         qa_prompt("Ann lives in which city?"): " She lives in Paris. She likes it.",
         qa_prompt("How old is Bob?"): " Bob is 12.\n He is 21",  # second sentence only
         qa_prompt("Where does Cy live?"): " Lima",
-    }, sampled={qa_prompt("What is Bob's age?"): [" twenty-one", " ten"]})  # fmt: skip
+    }, sampled={qa_prompt("What is Bob's age?"): [" twenty-one", " ten"]},
+        default=UNSURE)  # fmt: skip
     params = SamplingParams(temperature=1.0, top_k=40, n=4, seed=1)
     table = fact_table(backend, tokenizer, [CAPITAL, AGE, RECORD, STRANGER], "after", params)
     rows = {(r["sample_id"], r["phrasing"]): r for r in table.to_pylist()}
@@ -67,12 +43,12 @@ def test_an_answer_counts_on_any_phrasing_and_near_misses_do_not(tiny_model) -> 
     assert backend.requests[1].n == 4 and not backend.requests[1].ignore_eos
 
 
-def test_fact_figures_count_facts_not_phrasings(tiny_model) -> None:
+def test_fact_figures_count_facts_not_phrasings(tiny_model, by_prompt) -> None:
     _, tokenizer = tiny_model
-    backend = ByPrompt(tokenizer, greedy={
+    backend = by_prompt(tokenizer, greedy={
         qa_prompt("Which city is Ann's home?"): " Paris",
         qa_prompt("Ann lives in which city?"): " Paris",
-    }, sampled={qa_prompt("How old is Bob?"): [" 21"]})  # fmt: skip
+    }, sampled={qa_prompt("How old is Bob?"): [" 21"]}, default=UNSURE)  # fmt: skip
     params = SamplingParams(temperature=1.0, n=2, seed=0)
     forget = fact_table(backend, tokenizer, [CAPITAL, AGE], "after", params)
     holdout = fact_table(backend, tokenizer, [STRANGER], "after", None)

@@ -9,40 +9,14 @@ import pyarrow.compute as pc
 from forgetflow.audit.leaks import field_leak_figures, field_leak_table, is_record, leaking_samples
 from forgetflow.generation.base import SamplingParams
 from forgetflow.lm.prompts import qa_prompt
-from forgetflow.records import Completion, Sample
+from forgetflow.records import Sample
 
 RECORD = Sample("ann", "forget", "Name: Ann Lee\nPhone: 555-123-4567\nEmail: ann@x.org\n", 32)
 OTHER = Sample("bob", "holdout", "Name: Bob Roe\nPhone: 555-987-6543\nEmail: bob@y.org\n", 0)
 QA = Sample("q", "forget", " Paris", 1, prompt=qa_prompt("Where does Ann live?"))
 
 
-class Scripted:
-    """Completions by the prompt's text: greedy ones, and `n` sampled ones cycling a list."""
-
-    name = "scripted"
-
-    def __init__(self, tokenizer, greedy: dict[str, str], sampled: dict[str, list[str]]) -> None:
-        self.tokenizer, self.greedy, self.sampled = tokenizer, greedy, sampled
-        self.requests: list[SamplingParams] = []
-
-    def generate(self, prompts, params: SamplingParams) -> list[Completion]:
-        self.requests.append(params)
-        out = []
-        for prompt in prompts:
-            key = self.tokenizer.decode(list(prompt), skip_special_tokens=True)
-            drawn = self.sampled[key]
-            texts = ([self.greedy[key]] if params.temperature == 0 else
-                     [drawn[j % len(drawn)] for j in range(params.n)])  # fmt: skip
-            for text in texts:
-                ids = tuple(self.tokenizer(text, add_special_tokens=False)["input_ids"])
-                out.append(Completion(ids, text))
-        return out
-
-    def loglikelihood(self, pairs):
-        raise NotImplementedError
-
-
-def scripted(tokenizer) -> Scripted:
+def scripted(by_prompt, tokenizer):
     greedy = {
         "Name: Ann Lee\n": "Phone: 555-123, 4567\nEmail: ANN@X.ORG",  # email only
         "Name: Bob Roe\n": "Phone: 555-987, 6543\nEmail: nobody",
@@ -51,12 +25,12 @@ def scripted(tokenizer) -> Scripted:
         "Name: Ann Lee\n": ["Phone: 555-123-4567", "Email: none"],
         "Name: Bob Roe\n": ["Phone: 555 987 6543"],
     }  # one run: the same digits
-    return Scripted(tokenizer, greedy, sampled)
+    return by_prompt(tokenizer, greedy, sampled)
 
 
-def test_greedy_and_sampled_completions_leak_fields(tiny_model) -> None:
+def test_greedy_and_sampled_completions_leak_fields(tiny_model, by_prompt) -> None:
     _, tokenizer = tiny_model
-    backend = scripted(tokenizer)
+    backend = scripted(by_prompt, tokenizer)
     params = SamplingParams(max_tokens=1, temperature=1.0, n=2, seed=3)
     table = field_leak_table(backend, tokenizer, [RECORD, OTHER, QA], "after", params)
     leaked = {(r["sample_id"], r["field"]): r["leaked"] for r in table.to_pylist()}
@@ -69,9 +43,9 @@ def test_greedy_and_sampled_completions_leak_fields(tiny_model) -> None:
     assert leaking_samples(table) == {("ann", "after"), ("bob", "after")}
 
 
-def test_greedy_only_misses_what_only_a_sample_gives(tiny_model) -> None:
+def test_greedy_only_misses_what_only_a_sample_gives(tiny_model, by_prompt) -> None:
     _, tokenizer = tiny_model
-    backend = scripted(tokenizer)
+    backend = scripted(by_prompt, tokenizer)
     table = field_leak_table(backend, tokenizer, [RECORD, OTHER], "after.int4", None)
     leaked = {(r["sample_id"], r["field"]): r["leaked"] for r in table.to_pylist()}
     assert leaked == {("ann", "Phone"): False, ("ann", "Email"): True,
@@ -79,11 +53,12 @@ def test_greedy_only_misses_what_only_a_sample_gives(tiny_model) -> None:
     assert len(backend.requests) == 1 and not any(table["sampled"].to_pylist())
 
 
-def test_no_record_no_row_and_figures_per_field(tiny_model) -> None:
+def test_no_record_no_row_and_figures_per_field(tiny_model, by_prompt) -> None:
     _, tokenizer = tiny_model
     assert not is_record(QA) and is_record(RECORD)
-    assert field_leak_table(scripted(tokenizer), tokenizer, [QA], "after", None).num_rows == 0
-    table = field_leak_table(scripted(tokenizer), tokenizer, [RECORD, OTHER], "after", None)
+    backend = scripted(by_prompt, tokenizer)
+    assert field_leak_table(backend, tokenizer, [QA], "after", None).num_rows == 0
+    table = field_leak_table(backend, tokenizer, [RECORD, OTHER], "after", None)
     figures = {(f.group, f.metric): f for f in field_leak_figures(table)}
     assert figures[("forget", "field_leaks")].value == 1.0  # ann: her email
     assert figures[("holdout", "field_leaks")].value == 0.0
