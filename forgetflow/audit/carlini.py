@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
-from forgetflow.audit.extraction import exposure_groups
+from forgetflow.audit.extraction import MIN_SUFFIX, exposure_groups
 from forgetflow.audit.intervals import share_figures
 from forgetflow.generation.base import GenerationBackend, SamplingParams, generate_each
 from forgetflow.lm.prompts import FALLBACK_TOKENS, full_text, prefix_lengths
@@ -45,8 +45,8 @@ class CarliniSettings(BaseModel):
         50, ge=1, description="at most this many tokens after the prefix must come out exactly"
     )
     min_suffix: int = Field(
-        10, ge=1, description="a prefix leaving fewer tokens than this after it is too_short: "
-        "not asked, its measures null",
+        MIN_SUFFIX, ge=1, description="a prefix leaving fewer tokens than this after it is "
+        "too_short: not asked, its measures null",
     )  # fmt: skip
     samples: int = Field(16, ge=1, description="sampled completions per prefix (one request, n)")
     temperature: float = Field(1.0, gt=0.0, description="temperature of the sampled completions")

@@ -15,7 +15,11 @@ import pyarrow.compute as pc
 from forgetflow.audit.attacks import AuditData, Findings, attack
 from forgetflow.audit.carlini import carlini_figures, sample_figures, sample_flags
 from forgetflow.audit.config import AuditConfig
-from forgetflow.audit.extraction import extraction_figures, top_bucket_figures
+from forgetflow.audit.extraction import (
+    extraction_figures,
+    remainder_extracted,
+    top_bucket_figures,
+)
 from forgetflow.audit.facts import fact_figures, fact_flags
 from forgetflow.audit.leaks import field_leak_figures, leaking_samples
 from forgetflow.audit.membership import MembershipSettings, membership_figures, privleak_figures
@@ -269,8 +273,8 @@ def family_verdicts(
         for sample in target.forget:
             key = (sample.sample_id, target.label)
             flag, fact = flags.get(key, {}), answered.get(key, {})
-            came_out = (old[key]["exact"], flag.get("greedy"), flag.get("leaked"),
-                        fact.get("greedy"), fact.get("leaked"))  # fmt: skip
+            came_out = (remainder_extracted(old[key], sample), flag.get("greedy"),
+                        flag.get("leaked"), fact.get("greedy"), fact.get("leaked"))  # fmt: skip
             rows.append({"sample_id": sample.sample_id, "variant": target.label,
                          "extractable": any(came_out),
                          "leaks_fields": bool(old[key]["leaks_fields"] or key in leaking),

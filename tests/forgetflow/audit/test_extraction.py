@@ -4,7 +4,12 @@ import pytest
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
-from forgetflow.audit.extraction import extraction_figures, extraction_table
+from forgetflow.audit.extraction import (
+    MIN_SUFFIX,
+    extraction_figures,
+    extraction_table,
+    remainder_extracted,
+)
 from forgetflow.generation.base import SamplingParams
 from forgetflow.generation.hf import HFBackend
 from forgetflow.lm.prompts import prefix_lengths
@@ -90,3 +95,26 @@ def test_a_long_prompt_and_a_long_suffix_decode_within_the_models_positions(tiny
         alone: dict[str, str] = {}
         (expected,) = extraction_table(backend, tokenizer, [sample], "m", texts=alone).to_pylist()
         assert row == expected and texts[sample.sample_id] == alone[sample.sample_id]
+
+
+def test_a_short_remainder_reproduced_is_no_extraction_for_the_verdicts(tiny_model) -> None:
+    """On the small world the retain model, which never saw the forget set, reproduced 11% of
+    the r=32 windows' whole remainders: their last few tokens after a long context. A verdict
+    counts a remainder of MIN_SUFFIX tokens or more; a QA answer, the fact itself, however
+    short."""
+    _, tokenizer = tiny_model
+    tail = Sample("p#1", "forget", "Phone: 555\nSSN: 1", 32, prompt="Name: Ann Lee\n",
+                  source_id="p")  # fmt: skip
+    long = Sample("q", "forget", "Name: Bo\n" + "Email: bo@lee.org, bo@work.org, b@x.y\n")
+    answer = Sample("a", "forget", " Paris", 8, prompt="Question: Where does Ann live?\nAnswer:")
+    samples = [tail, long, answer]
+    ids = encode(tokenizer, [s.prompt + s.text for s in samples])
+    cuts = prefix_lengths(tokenizer, samples)
+    exact = ScriptedBackend([seq[cut:] for seq, cut in zip(ids, cuts, strict=True)])
+    rows = extraction_table(exact, tokenizer, samples, "retain_model").to_pylist()
+    assert [r["exact"] for r in rows] == [True, True, True]
+    assert rows[0]["suffix_tokens"] < MIN_SUFFIX <= rows[1]["suffix_tokens"]
+    assert rows[2]["suffix_tokens"] < MIN_SUFFIX
+    assert [remainder_extracted(r, s) for r, s in zip(rows, samples, strict=True)] == [
+        False, True, True
+    ]  # fmt: skip
