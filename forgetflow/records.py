@@ -32,6 +32,11 @@ class Sample:
     paraphrases: tuple[str, ...] = ()  # a QA row's untrained paraphrased questions
 
     @property
+    def is_qa(self) -> bool:
+        """Whether this is a QA row: a prompt that is a question, not a window's context."""
+        return bool(self.prompt) and not self.is_window
+
+    @property
     def is_window(self) -> bool:
         """Whether this is a window of a long text (`<source_id>#<k>`), not a QA row."""
         number = self.sample_id.removeprefix(f"{self.source_id}#")

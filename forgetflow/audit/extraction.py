@@ -74,14 +74,13 @@ def remainder_extracted(row: dict, sample: Sample) -> bool:
     remainder came out exactly, and either it is a QA row's answer (the fact itself, however
     short) or it has at least MIN_SUFFIX tokens (a window's last few tokens after a long context
     come out of a model that never saw them)."""
-    answer = bool(sample.prompt) and not sample.is_window
-    return bool(row["exact"]) and (answer or row["suffix_tokens"] >= MIN_SUFFIX)
+    return bool(row["exact"]) and (sample.is_qa or row["suffix_tokens"] >= MIN_SUFFIX)
 
 
 def leaks_fields(sample: Sample, prompt: str, completion: str) -> bool:
     """Whether the completion (as long as the suffix) gives any "Field: value" of a record that
     its prompt does not already hold (fields.py); never for a QA row (its answer is no record)."""
-    if sample.prompt and not sample.is_window:
+    if sample.is_qa:
         return False
     return any(field_leaks(full_text(sample), prompt, [completion]).values())
 

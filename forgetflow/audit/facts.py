@@ -39,11 +39,6 @@ SCHEMA = pa.schema(
 )  # fmt: skip
 
 
-def is_fact(sample: Sample) -> bool:
-    """A QA row: a prompt that is a question, not a window's context."""
-    return bool(sample.prompt) and not sample.is_window
-
-
 def phrasings(sample: Sample) -> list[str]:
     """The prompts a fact is asked with: its own, then each untrained paraphrase's."""
     return [sample.prompt, *(qa_prompt(q) for q in sample.paraphrases)]
@@ -59,7 +54,7 @@ def fact_table(
     """Per QA sample of `samples` and phrasing: whether the greedy completion gives the answer
     (and the matcher's reason), and how many of the `sampled` ones do (its temperature, top-k, n
     and seed; null without). Two backend requests where the model's positions allow."""
-    asked = [(s, k, p) for s in samples if is_fact(s) for k, p in enumerate(phrasings(s))]
+    asked = [(s, k, p) for s in samples if s.is_qa for k, p in enumerate(phrasings(s))]
     if not asked:
         return SCHEMA.empty_table()
     prompts = encode(tokenizer, [p for _, _, p in asked])

@@ -29,7 +29,7 @@ SCHEMA = pa.schema([("sample_id", pa.string()), ("split", pa.string()),
 
 def is_record(sample: Sample) -> bool:
     """A text (not a QA row) with "Field: value" lines."""
-    return not (sample.prompt and not sample.is_window) and bool(record_fields(full_text(sample)))
+    return not sample.is_qa and bool(record_fields(full_text(sample)))
 
 
 def field_leak_table(

@@ -85,7 +85,8 @@ def generate_each(
     if len(prompts) != len(lengths):
         raise ValueError(f"{len(prompts)} prompts but {len(lengths)} lengths")
     limit = getattr(backend, "max_positions", None)
-    rooms = [limit - len(p) if limit is not None else max(lengths, default=1) for p in prompts]
+    unlimited = max(lengths, default=1)  # room enough for every length: one request
+    rooms = [limit - len(p) if limit is not None else unlimited for p in prompts]
     if any(room < 1 for room in rooms):
         longest = max(len(p) for p in prompts)
         raise ValueError(f"a prompt of {longest} tokens fills the model's {limit} positions")
@@ -100,7 +101,7 @@ def generate_each(
     for group in groups:
         asked = replace_params(params, max_tokens=max(wanted[i] for i in group))
         done = backend.generate([prompts[i] for i in group], asked)
+        n = params.n
         for slot, index in enumerate(group):
-            n = params.n
             out[index * n : (index + 1) * n] = done[slot * n : (slot + 1) * n]
     return [c for c in out if c is not None]

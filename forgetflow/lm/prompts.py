@@ -59,7 +59,7 @@ def first_line_end(text: str) -> int:
 def prompt_chars(sample: Sample) -> int:
     """Leading characters of `full_text(sample)` that form its prompt; 0 when the fallback (counted
     in tokens, after a window's context) applies."""
-    if sample.prompt and not sample.is_window:
+    if sample.is_qa:
         return len(sample.prompt)
     line = first_line_end(sample.text)
     return len(sample.prompt) + line if line else 0

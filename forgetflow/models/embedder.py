@@ -38,7 +38,6 @@ class Embedder:
         except (OSError, ValueError) as err:
             raise ModelLoadError(f"cannot load an embedder from {path}: {err}") from err
         self.batch_size = batch_size
-        self.directory = path
 
     @torch.no_grad()
     def encode(self, texts: Sequence[str]) -> torch.Tensor:
