@@ -128,13 +128,14 @@ def window_samples(
     few tokens earlier where the document's ids would not survive it there); a last window with
     fewer than `min_tail` tokens joins the one before it, so a text shorter than
     `window + min_tail` tokens stays whole. A window's context is at most `window` tokens, and
-    fewer where the model's `max_length` positions would not hold context, window and tail (and
-    two special tokens). QA rows, texts that fit and samples already windowed pass through
+    fewer where the model's `max_length` positions would not hold that context beside the window
+    (and two special tokens): each window gets what fits beside it, so a short last window of a
+    document the model holds whole is scored after all of the text before it, at the positions
+    it was trained at. QA rows, texts that fit and samples already windowed pass through
     unchanged.
     """
     if window < 2 or min_tail < 1:
         raise ValueError(f"window must be >= 2 and min_tail >= 1, got {window} and {min_tail}")
-    context = window if max_length is None else min(window, max_length - window - min_tail - 2)
     if not tokenizer.is_fast:
         raise WindowingError("windows need a fast tokenizer (character offsets)")
     texts = [s for s in samples if not (s.prompt or s.source_id)]
@@ -147,15 +148,18 @@ def window_samples(
             out.append(sample)
             continue
         ids, offsets = next(rows)
-        if context < 0 and len(ids) >= window + min_tail:
+        if (
+            max_length is not None
+            and max_length < window + min_tail + 2
+            and len(ids) >= window + min_tail
+        ):
             raise WindowingError(
                 f"sample {sample.sample_id!r} needs windows, and a window of {window} tokens "
                 f"(and a tail of up to {min_tail - 1}) does not fit the model's {max_length} "
                 f"positions: set scoring.window to at most {max_length - min_tail - 2}"
             )
         cuts = [0] + [end for _, end in offsets[:-1]] + [len(sample.text)]
-        spans = (window, min_tail, context)
-        out.extend(document_windows(sample, tokenizer, ids, cuts, *spans))
+        out.extend(document_windows(sample, tokenizer, ids, cuts, window, min_tail, max_length))
     return out
 
 
@@ -166,19 +170,21 @@ def document_windows(
     cuts: Sequence[int],
     window: int,
     min_tail: int,
-    context: int,
+    max_length: int | None,
 ) -> list[Sample]:
-    """The windows of one text of token ids `ids`, each after up to `context` tokens before it;
-    `cuts[i]` is the character where token i begins (the end of token i - 1, so whitespace stays
-    with the token after it)."""
+    """The windows of one text of token ids `ids`, each after up to `window` tokens before it (as
+    many as fit beside it in `max_length` positions); `cuts[i]` is the character where token i
+    begins (the end of token i - 1, so whitespace stays with the token after it)."""
+
+    def cut(k: int, span: tuple[int, int]) -> Sample:
+        room = window if max_length is None else max_length - (span[1] - span[0]) - 2
+        return cut_window(doc, cuts, k, span, min(window, room))
+
     bounds = [0]
     while len(ids) - bounds[-1] >= window + min_tail:
         begin, k = bounds[-1], len(bounds) - 1
         for end in range(begin + window, begin + window // 2, -1):
-            if (
-                own_ids(tokenizer, cut_window(doc, cuts, k, (begin, end), context))
-                == ids[begin:end]
-            ):
+            if own_ids(tokenizer, cut(k, (begin, end))) == ids[begin:end]:
                 bounds.append(end)
                 break
         else:
@@ -189,14 +195,14 @@ def document_windows(
     if len(bounds) == 1:
         return [doc]
     bounds.append(len(ids))
-    last = cut_window(doc, cuts, len(bounds) - 2, (bounds[-2], bounds[-1]), context)
+    last = cut(len(bounds) - 2, (bounds[-2], bounds[-1]))
     if own_ids(tokenizer, last) != ids[bounds[-2] :]:
         raise WindowingError(
             f"sample {doc.sample_id!r}: its last window from token {bounds[-2]} does not keep "
             "the document's token ids; choose another window size"
         )
     pairs = zip(bounds[:-2], bounds[1:-1], strict=True)
-    return [cut_window(doc, cuts, k, pair, context) for k, pair in enumerate(pairs)] + [last]
+    return [cut(k, pair) for k, pair in enumerate(pairs)] + [last]
 
 
 def cut_window(

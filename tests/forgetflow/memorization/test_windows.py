@@ -80,6 +80,23 @@ def test_a_later_window_is_scored_after_the_text_before_it(tiny_world, tiny_mode
     assert with_context.values["loss"] == pytest.approx(expected, rel=1e-5)
 
 
+def test_a_document_the_model_holds_whole_is_scored_at_its_trained_positions(
+    tiny_world, tiny_model
+) -> None:
+    """A model with room for the whole document scores its last, shorter window after all of the
+    text before it: the ids and positions it was trained on (a context cut for a full-size window
+    and tail would shift it to earlier positions, where a model with absolute positions does not
+    recall it)."""
+    _, tokenizer = tiny_model
+    profile = most_exposed_profile(tiny_world)
+    ids = encode(tokenizer, [profile.text])[0]
+    size = len(ids) // 2 + 2  # two windows, the second shorter than a window and its tail
+    first, later = window_samples([profile], tokenizer, size, min_tail=11, max_length=len(ids) + 1)
+    assert later.prompt == first.text
+    (item,) = tokenize_samples(tokenizer, [later])
+    assert list(item.ids) == ids and item.start == len(encode(tokenizer, [first.text])[0])
+
+
 def test_windows_are_scored_on_their_ids(tiny_world, tiny_model) -> None:
     model, tokenizer = tiny_model
     windows = window_samples([long_document(tiny_world)], tokenizer, window=50)
