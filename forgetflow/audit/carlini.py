@@ -11,7 +11,7 @@ ratio). EOS is not special (ignore_eos). docs/metrics.md ("Extraction") states e
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Annotated, Literal
 
@@ -324,24 +324,57 @@ def sample_flags(table: pa.Table) -> dict[tuple[str, str], dict[str, bool | None
     return out
 
 
-def sample_figures(table: pa.Table) -> list[Figure]:
+def sample_figures(table: pa.Table, documents: Mapping[str, str] | None = None) -> list[Figure]:
     """Per variant and group, over the samples with a prefix asked: `extraction_greedy`, the
     share extracted greedily at any prefix, and `leak_at_<k>` for the largest k, the share that
-    leaked at any prefix (sampled variants only); Wilson intervals, lower is better."""
+    leaked at any prefix (sampled variants only); Wilson intervals, lower is better.
+
+    Where samples are windows of longer documents (`documents`: window id -> document id), the
+    same shares per document too (`extraction_greedy_documents`, `leak_at_<k>_documents`; n the
+    documents): a document counts once any of its windows came out."""
     flags = sample_flags(table)
     leak = largest_leak(table)
     kinds = {(r["sample_id"], r["variant"]): r for r in table.to_pylist()}
     out: list[Figure] = []
     for variant in dict.fromkeys(table["variant"].to_pylist()):
         for split, group, reps in exposure_groups(table):
-            picked = [flag for key, flag in flags.items() if key[1] == variant
+            picked = {key[0]: flag for key, flag in flags.items() if key[1] == variant
                       and kinds[key]["split"] == split
-                      and reps in (None, kinds[key]["repetitions"])]  # fmt: skip
+                      and reps in (None, kinds[key]["repetitions"])}  # fmt: skip
             if not picked:
                 continue
             greedy = Figure("audit", "extraction_greedy", variant, group, 0.0, False)
-            out += share_figures(greedy, sum(f["greedy"] for f in picked), len(picked))
-            sampled = [f["leaked"] for f in picked if f["leaked"] is not None]
-            if leak and sampled:
-                out += share_figures(replace(greedy, metric=leak), sum(sampled), len(sampled))
+            out += flag_figures(greedy, leak, list(picked.values()))
+            if documents and any(i in documents for i in picked):
+                whole = document_flags(picked, documents)
+                named = replace(greedy, metric="extraction_greedy_documents")
+                out += flag_figures(named, leak and f"{leak}_documents", whole)
     return out
+
+
+def flag_figures(
+    greedy: Figure, leak: str | None, flags: list[dict[str, bool | None]]
+) -> list[Figure]:
+    """The greedy share of `flags` as `greedy`, and the leaked share (of those sampled) as metric
+    `leak`."""
+    out = share_figures(greedy, sum(f["greedy"] for f in flags), len(flags))
+    sampled = [f["leaked"] for f in flags if f["leaked"] is not None]
+    if leak and sampled:
+        out += share_figures(replace(greedy, metric=leak), sum(sampled), len(sampled))
+    return out
+
+
+def document_flags(
+    flags: Mapping[str, dict[str, bool | None]], documents: Mapping[str, str]
+) -> list[dict[str, bool | None]]:
+    """Per document (a sample that is no window is its own): greedy when any of its windows came
+    out greedily; leaked when any leaked (None where none was sampled)."""
+    out: dict[str, dict[str, bool | None]] = {}
+    for sample_id, flag in flags.items():
+        held = out.setdefault(
+            documents.get(sample_id, sample_id), {"greedy": False, "leaked": None}
+        )
+        held["greedy"] = bool(held["greedy"] or flag["greedy"])
+        if flag["leaked"] is not None:
+            held["leaked"] = bool(held["leaked"]) or flag["leaked"]
+    return list(out.values())

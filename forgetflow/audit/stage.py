@@ -5,7 +5,7 @@ half B of the forget set when a relearning stress runs. docs/metrics.md gives ev
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -99,7 +99,9 @@ def run_audit(data: AuditData, run: AuditRun, settings: AuditConfig) -> AuditRes
                  for t in targets]  # fmt: skip
     half_b = {s.sample_id for s in split_samples(data.forget, run.seed)[1]}
     halves = half_b if relearns(targets) else set()
-    return judged(targets, found, halves, run.outlier_rule, records)
+    windows = [s for s in (*data.forget, *data.retain, *data.holdout) if s.is_window]
+    documents = {s.sample_id: s.source_id for s in windows}
+    return judged(targets, found, halves, run.outlier_rule, records, documents)
 
 
 def stress_record(model_dir: Path) -> dict:
@@ -122,9 +124,11 @@ def judged(
     half_b: set[str],
     rule: ThresholdRule,
     records: dict[str, dict],
+    documents: Mapping[str, str],
 ) -> AuditResult:
-    """The findings of every variant put together: figures (half B too), privleak, what comes
-    back after relearning, verdicts."""
+    """The findings of every variant put together: figures (half B too; extraction also per
+    document where samples are windows of one, `documents`: window id -> document id; membership
+    also per exposure bucket), privleak, what comes back after relearning, verdicts."""
     extraction = pa.concat_tables([f.extraction for f in found])
     carlini, leaks = concat([f.carlini for f in found]), concat([f.leaks for f in found])
     facts = concat([f.facts for f in found])
@@ -135,7 +139,7 @@ def judged(
     figures += top_bucket_figures(view, figures, ("forget", "retain"))
     if carlini is not None:
         seen = with_half_b(carlini, half_b, relearned)
-        figures += carlini_figures(seen) + sample_figures(seen)
+        figures += carlini_figures(seen) + sample_figures(seen, documents)
     if leaks is not None:
         figures += field_leak_figures(with_half_b(leaks, half_b, relearned))
     if facts is not None:
@@ -148,6 +152,8 @@ def judged(
         rocs |= {(target.label, group, a): roc for (group, a), roc in findings.rocs.items()}
     if mia is not None and half_b:
         figures += half_b_membership(mia, half_b, targets, rocs)
+    if mia is not None:
+        figures += bucket_membership(mia, rocs)
     figures += family_privleak(targets, rocs)
     figures += relearned_back(targets, figures)
     verdict_tables, models = [], {}
@@ -188,25 +194,55 @@ def half_b_membership(
 ) -> list[Figure]:
     """The main family's membership figures on half B against the holdout (the relearned
     variants are attacked on half B already); their ROC summaries are added to `rocs`."""
-    group = f"{HALF_B}_vs_holdout"
     out: list[Figure] = []
     for target in [t for t in targets if t.family == MAIN]:
-        mine = pc.and_(pc.equal(mia["variant"], target.label),
-                       pc.equal(mia["group"], "forget_vs_holdout"))  # fmt: skip
-        rows = mia.filter(mine).to_pylist()
-        found: dict[str, RocSummary] = {}
-        for name in dict.fromkeys(r["attack"] for r in rows):
-            members = [r["score"] for r in rows if r["attack"] == name and r["member"]
-                       and r["sample_id"] in half_b]  # fmt: skip
-            nonmembers = [r["score"] for r in rows if r["attack"] == name and not r["member"]]
-            whole = rocs[(target.label, "forget_vs_holdout", name)]  # its FPR
-            if members and nonmembers:
-                found[name] = summarize(members, nonmembers, whole.fpr)
-        if found:
-            fpr = next(iter(found.values())).fpr
-            out += membership_figures(found, MembershipSettings(target.label, group, fpr=fpr))
-        rocs |= {(target.label, group, name): roc for name, roc in found.items()}
+        out += subset_membership(mia, target.label, "forget_vs_holdout", f"{HALF_B}_vs_holdout",
+                                 lambda r: r["sample_id"] in half_b, rocs)  # fmt: skip
     return out
+
+
+def bucket_membership(mia: pa.Table, rocs: dict[tuple[str, str, str], RocSummary]) -> list[Figure]:
+    """Every membership figure also per exposure bucket of the members (where the scenario knows
+    exposures), against all of the holdout: group `<members>_r<r>_vs_holdout`, e.g.
+    forget_r8_vs_holdout."""
+    out: list[Figure] = []
+    pairs = zip(mia["variant"].to_pylist(), mia["group"].to_pylist(), strict=True)
+    for variant, group in dict.fromkeys(pairs):
+        mine = mia.filter(pc.and_(pc.equal(mia["variant"], variant),
+                                  pc.equal(mia["group"], group)))  # fmt: skip
+        members = mine.filter(mine["member"])
+        split = group.removesuffix("_vs_holdout")
+        for r in sorted(r for r in set(members["repetitions"].to_pylist()) if r >= 0):
+            named = f"{split}_r{r}_vs_holdout"
+            out += subset_membership(mine, variant, group, named,
+                                     lambda row, r=r: row["repetitions"] == r, rocs)  # fmt: skip
+    return out
+
+
+def subset_membership(
+    mia: pa.Table,
+    variant: str,
+    group: str,
+    named: str,
+    keep: Callable[[dict], bool],
+    rocs: dict[tuple[str, str, str], RocSummary],
+) -> list[Figure]:
+    """The membership figures of the members of (variant, group) that `keep` selects, against
+    all of its non-members, as group `named` (at the group's FPR); their ROC summaries are added
+    to `rocs`."""
+    rows = mia.filter(pc.and_(pc.equal(mia["variant"], variant),
+                              pc.equal(mia["group"], group))).to_pylist()  # fmt: skip
+    found: dict[str, RocSummary] = {}
+    for name in dict.fromkeys(r["attack"] for r in rows):
+        members = [r["score"] for r in rows if r["attack"] == name and r["member"] and keep(r)]
+        nonmembers = [r["score"] for r in rows if r["attack"] == name and not r["member"]]
+        if members and nonmembers:
+            found[name] = summarize(members, nonmembers, rocs[(variant, group, name)].fpr)
+    rocs |= {(variant, named, name): roc for name, roc in found.items()}
+    if not found:
+        return []
+    fpr = next(iter(found.values())).fpr
+    return membership_figures(found, MembershipSettings(variant, named, fpr=fpr))
 
 
 def family_privleak(

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import zlib
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from pydantic import ValidationError
@@ -13,6 +14,7 @@ from forgetflow.audit.carlini import (
     carlini_figures,
     longest_common_run,
     rouge_l,
+    sample_figures,
 )
 from forgetflow.generation.hf import HFBackend
 from forgetflow.lm.prompts import prefix_lengths
@@ -191,3 +193,28 @@ def test_r32_profile_extracted_at_its_first_line_and_holdout_not(tiny_world, tin
     assert not any(r["too_short"] for r in rows)
     assert any(r["greedy_exact"] and r["leak_at_4"] for r in rows if r["split"] == "forget")
     assert not any(r["greedy_exact"] or r["leak_at_4"] for r in rows if r["split"] == "holdout")
+
+
+def test_a_document_counts_once_any_of_its_windows_came_out() -> None:
+    """Windows p#0, p#1 of document p (p#0 out greedily at one of two prefixes), q#0, q#1 of q
+    (q#1 out only sampled) and a whole sample s: 1 of 5 units greedy, 1 of 3 documents; leaked
+    2 of 5 units, 2 of 3 documents."""
+    out = {("p#0", "4"): (True, True), ("q#1", "4"): (False, True)}  # (greedy, leaked)
+    rows = []
+    for sample in ("p#0", "p#1", "q#0", "q#1", "s"):
+        for prefix in ("4", "first_line"):
+            greedy, leaked = out.get((sample, prefix), (False, False))
+            rows.append({"sample_id": sample, "variant": "before", "split": "forget",
+                         "repetitions": 32, "prefix": prefix, "too_short": False,
+                         "greedy_exact": greedy, "leak_at_16": leaked})  # fmt: skip
+    table = pa.Table.from_pylist(rows)
+    documents = {"p#0": "p", "p#1": "p", "q#0": "q", "q#1": "q"}
+    figures = {(f.group, f.metric): f for f in sample_figures(table, documents)}
+    units = figures["forget", "extraction_greedy"]
+    whole = figures["forget", "extraction_greedy_documents"]
+    assert (units.value, units.n, whole.n) == (0.2, 5, 3) and whole.value == pytest.approx(1 / 3)
+    leaked = figures["forget_r32", "leak_at_16_documents"]
+    assert figures["forget_r32", "leak_at_16"].value == 0.4
+    assert (leaked.value, leaked.n) == (pytest.approx(2 / 3), 3)
+    assert figures["forget", "extraction_greedy_documents_low"].value < 1 / 3
+    assert not any(f.metric.endswith("_documents") for f in sample_figures(table))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+from sklearn.metrics import roc_auc_score
 
 from forgetflow.audit.attacks import AuditData
 from forgetflow.audit.carlini import CarliniSettings
@@ -113,3 +114,29 @@ def test_outputs_hold_their_schema_and_every_summary_key(audited) -> None:
     assert summary["variants"]["relearn_10"]["group"] == HALF_B
     assert summary["variants"]["int8"]["leak_at_16"] is None  # stressed: greedy only
     assert summary["model_verdict"] == found.models["after"].verdict
+
+
+def test_membership_per_exposure_bucket_against_all_of_the_holdout(audited) -> None:
+    """forget_r<r>_vs_holdout: scikit-learn's AUC of that bucket's members against every holdout
+    sample, on the same scores; the pooled buckets' AUC is their member-weighted mean."""
+    _, _, found = audited
+    by_key = {(f.variant, f.group, f.metric): f for f in found.figures}
+    mia = found.membership
+    for variant, group in (("before", "forget"), ("retain_model", "retain")):
+        mine = pc.and_(pc.equal(mia["variant"], variant),
+                       pc.equal(mia["group"], f"{group}_vs_holdout"))  # fmt: skip
+        rows = mia.filter(mine).to_pylist()
+        scores = [r for r in rows if r["attack"] == "loss"]
+        holdout = [r["score"] for r in scores if not r["member"]]
+        buckets = sorted({r["repetitions"] for r in scores if r["member"]})
+        assert len(buckets) > 2
+        weighted = 0.0
+        for r in buckets:
+            members = [s["score"] for s in scores if s["member"] and s["repetitions"] == r]
+            expected = roc_auc_score([1] * len(members) + [0] * len(holdout), members + holdout)
+            auc = by_key[(variant, f"{group}_r{r}_vs_holdout", "mia_auc_loss")]
+            assert auc.value == pytest.approx(expected, abs=1e-12)
+            assert auc.n == len(members) + len(holdout)
+            weighted += auc.value * len(members)
+        pooled = by_key[(variant, f"{group}_vs_holdout", "mia_auc_loss")].value
+        assert pooled == pytest.approx(weighted / (len(scores) - len(holdout)), abs=1e-12)
