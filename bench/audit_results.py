@@ -16,7 +16,10 @@ the unlearning stage's); a cell whose JSON exists is loaded, not run again (resu
 Per cell: for before, after and the retain model, greedy extraction and leak@16 on forget, on each
 exposure bucket (`forget_r<r>`) and on holdout, field leaks, every membership attack's AUC (forget
 vs holdout), the verdicts' shares and counts (share x n, n the forget group's) and the model
-verdict; after.int8 / after.int4 against after on forget (greedy extraction, field leaks, loss
+verdict; per document (a windowed profile counts once any window came out) the same shares per
+bucket; the loss AUC per exposure bucket, forget and retain (the positive control) each against
+all of the holdout, and pooled over r >= 8 and over every member (from the audit's membership
+table); after.int8 / after.int4 against after on forget (greedy extraction, field leaks, loss
 AUC); what comes back on half B after 10 and 50 relearning steps (`<metric>_comes_back`).
 
 `--write-results FILE` replaces the section `## Audit results (issue 17)` of FILE (or appends it)
@@ -61,6 +64,8 @@ SMOLLM2 = "real-smollm2"
 MAIN_VARIANTS = ("before", "after", "retain_model")
 RELEARNED = ("after.relearn_10", "after.relearn_50")
 QUANTIZED_METRICS = ("extraction_greedy", "field_leaks", "mia_auc_loss")
+POOLED_FROM = (1, 8)  # the acceptance's forget r >= 8 loss AUC; r >= 1 is every member
+DOCUMENTS = ("extraction_greedy_documents", "leak_at_16_documents")
 
 
 def scenario_config(scenario: str, method: str, home: str | None) -> PipelineConfig:
@@ -86,9 +91,10 @@ def stage_seconds(runs: list) -> dict[str, float]:
 
 def audit_run(
     tracking_uri: str, parent_run_id: str, home: str | None
-) -> tuple[dict, dict, dict, dict]:
+) -> tuple[dict, dict, dict, dict, dict]:
     """The audit child run's metrics, its `audit_summary.json`, the verdict counts per variant
-    (from its verdicts table) and every stage's seconds."""
+    (from its verdicts table), every stage's seconds and the pooled membership AUCs of the
+    acceptance (from its membership table)."""
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri)
@@ -99,11 +105,36 @@ def audit_run(
     with tempfile.TemporaryDirectory(prefix="audit-results-") as scratch:
         path = client.download_artifacts(run.info.run_id, "audit_summary.json", scratch)
         summary = json.loads(Path(path).read_text())
-        counts = {}
+        counts, pooled = {}, {}
         if "artifact.verdicts.uri" in run.data.tags:
             ref = client.download_artifacts(run.info.run_id, "refs/verdicts.json", scratch)
             counts = verdict_counts(ArtifactRef(**json.loads(Path(ref).read_text())), home)
-    return dict(run.data.metrics), summary, counts, stage_seconds(runs)
+        if "artifact.membership.uri" in run.data.tags:
+            ref = client.download_artifacts(run.info.run_id, "refs/membership.json", scratch)
+            pooled = pooled_aucs(ArtifactRef(**json.loads(Path(ref).read_text())), home)
+    return dict(run.data.metrics), summary, counts, stage_seconds(runs), pooled
+
+
+def pooled_aucs(ref: ArtifactRef, home: str | None) -> dict[str, dict[str, float]]:
+    """{variant: {"<group> r>=<r>": loss AUC}}: the members with at least r exposures (forget and
+    retain, r in POOLED_FROM) against all of the holdout, by scikit-learn on the audit's own
+    scores."""
+    from sklearn.metrics import roc_auc_score
+
+    rows = ArtifactStore(resolve_paths(home).artifacts).get_table(ref).to_pylist()
+    out: dict[str, dict[str, float]] = {}
+    for variant in MAIN_VARIANTS:
+        for group in ("forget", "retain"):
+            mine = [r for r in rows if r["variant"] == variant and r["attack"] == "loss"
+                    and r["group"] == f"{group}_vs_holdout"]  # fmt: skip
+            holdout = [r["score"] for r in mine if not r["member"]]
+            for least in POOLED_FROM:
+                members = [r["score"] for r in mine if r["member"] and r["repetitions"] >= least]
+                if members and holdout:
+                    labels = [1] * len(members) + [0] * len(holdout)
+                    auc = roc_auc_score(labels, members + holdout)
+                    out.setdefault(variant, {})[f"{group} r>={least}"] = float(auc)
+    return out
 
 
 def verdict_counts(ref: ArtifactRef, home: str | None) -> dict[str, dict[str, int]]:
@@ -146,6 +177,17 @@ def variant_figures(groups: dict[str, dict[str, float]], summary: dict, counts: 
             g: {m: groups[g][m] for m in EXTRACTION if m in groups[g]}
             for g in bucket_groups(groups)
         },
+        "documents": {
+            g: {m: groups[g][m] for m in DOCUMENTS if m in groups[g]}
+            for g in bucket_groups(groups)
+            if any(m in groups[g] for m in DOCUMENTS)
+        },
+        "mia_auc_loss_buckets": {
+            g: groups[g]["mia_auc_loss"]
+            for g in sorted(groups, key=bucket_order)
+            if re.fullmatch(r"(forget|retain)_r\d+_vs_holdout", g) and "mia_auc_loss" in groups[g]
+        },
+        "positive_control_auc_loss": groups.get("retain_vs_holdout", {}).get("mia_auc_loss"),
         "field_leaks": forget.get("field_leaks"),
         "mia_auc": {m.removeprefix("mia_auc_"): v for m, v in mia.items() if is_auc(m)},
         "mia_auc_ci": {
@@ -159,14 +201,22 @@ def variant_figures(groups: dict[str, dict[str, float]], summary: dict, counts: 
     }
 
 
+def bucket_order(group: str) -> tuple[str, int]:
+    """`forget_r8_vs_holdout` before `forget_r16_vs_holdout`; splits by name."""
+    split, _, rest = group.partition("_r")
+    return split, int(rest.split("_")[0]) if rest[:1].isdigit() else -1
+
+
 def is_auc(metric: str) -> bool:
     """An attack's AUC, not one of its interval's ends."""
     return metric.startswith("mia_auc_") and not metric.endswith(("_low", "_high"))
 
 
-def cell_figures(metrics: dict[str, float], summary: dict, counts: dict) -> dict:
-    """The figures of one cell (see the module), from the audit run's metrics, its summary and
-    its verdict counts."""
+def cell_figures(
+    metrics: dict[str, float], summary: dict, counts: dict, pooled: dict | None = None
+) -> dict:
+    """The figures of one cell (see the module), from the audit run's metrics, its summary, its
+    verdict counts and the pooled loss AUCs (`pooled_aucs`)."""
     groups = by_variant(metrics)
     labels = summary["variants"]
     relearned = {}
@@ -186,6 +236,7 @@ def cell_figures(metrics: dict[str, float], summary: dict, counts: dict) -> dict
             if v in groups
         },
         "relearned": {v: back for v, back in relearned.items() if back},
+        "pooled_auc_loss": pooled or {},
         "model_verdict": summary.get("model_verdict"),
         "model_verdict_reason": summary.get("model_verdict_reason"),
     }
@@ -213,8 +264,8 @@ def run_cell(scenario: str, method: str, home: str | None, command: str) -> dict
     start = time.perf_counter()
     result = unlearning_pipeline(config)
     seconds = time.perf_counter() - start
-    metrics, summary, counts, stages = audit_run(result.tracking_uri, result.parent_run_id,
-                                                 config.home)  # fmt: skip
+    found = audit_run(result.tracking_uri, result.parent_run_id, config.home)
+    metrics, summary, counts, stages, pooled = found
     ratio = stages["audit"] / stages["run_unlearning"] if stages.get("run_unlearning") else None
     return {
         "bench": "audit_results", "scenario": scenario, "method": method, "command": command,
@@ -226,7 +277,7 @@ def run_cell(scenario: str, method: str, home: str | None, command: str) -> dict
         "seconds": round(seconds, 1), "stage_seconds": stages,
         "audit_to_unlearning_time": None if ratio is None else round(ratio, 2),
         "tracking_uri": result.tracking_uri, "parent_run_id": result.parent_run_id,
-        "figures": cell_figures(metrics, summary, counts),
+        "figures": cell_figures(metrics, summary, counts, pooled),
         "audit_metrics": metrics,
         "audit_summary": summary,
         "verdict_counts": counts,
