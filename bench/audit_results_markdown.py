@@ -112,7 +112,40 @@ def scenario_table(scenario: str, records: dict[str, dict]) -> list[str]:
         figures = records[method]["figures"]
         lines += [row(r) for r in main_rows(method, figures, groups)]
         lines += [row(r) for r in stress_rows(method, figures, groups)]
-    return [*lines, "", leak_sentence(present), ""]
+    return [*lines, "", leak_sentence(present), "", *acceptance_table(present), ""]
+
+
+ACCEPTANCE_BUCKETS = (8, 16, 32)
+
+
+def acceptance_table(records: list[dict]) -> list[str]:
+    """Per method and main variant, the acceptance's figures: the share of profiles (documents)
+    extracted greedily per exposure bucket, the forget r >= 8 loss AUC and the positive control
+    (retain vs holdout loss AUC, every retain member and r >= 8)."""
+    header = ["method", "variant", *(f"profiles r={r}: greedy" for r in ACCEPTANCE_BUCKETS),
+              "loss AUC forget r>=8", "loss AUC retain vs holdout (all / r>=8)"]  # fmt: skip
+    lines = [row(header), row(["---"] * len(header))]
+    for r in records:
+        figures = r["figures"]
+        for label, v in figures["variants"].items():
+            documents = v.get("documents", {})
+            shares = [fmt(documents.get(f"forget_r{b}", {}).get("extraction_greedy_documents"))
+                      for b in ACCEPTANCE_BUCKETS]  # fmt: skip
+            pooled = figures.get("pooled_auc_loss", {}).get(label, {})
+            control = (
+                f"{fmt(v.get('positive_control_auc_loss'))} / {fmt(pooled.get('retain r>=8'))}"
+            )
+            lines.append(
+                row([r["method"], label, *shares, fmt(pooled.get("forget r>=8")), control])
+            )
+    if len(lines) == 2:
+        return []
+    return [
+        "Acceptance figures (profiles: a profile counts once any of its windows came out; "
+        "AUCs against all of the holdout):",
+        "",
+        *lines,
+    ]
 
 
 def group_order(group: str) -> tuple[int, int]:
