@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import torch
 from tqdm.auto import tqdm
-from transformers import PreTrainedModel
+from transformers import PreTrainedModel, StaticCache
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from forgetflow.generation.base import Prompt, SamplingParams
@@ -56,6 +57,34 @@ def cut_at_stop(tokenizer: PreTrainedTokenizerBase, ids: list[int], stop: Sequen
     return ids, tokenizer.decode(ids, skip_special_tokens=True)
 
 
+def static_cache(model: PreTrainedModel, length: int) -> StaticCache | None:
+    """A preallocated cache of `length` positions for the model, None where it takes none (its
+    own growing cache is used then)."""
+    if not getattr(model, "_can_compile_fullgraph", False):
+        return None
+    try:
+        return StaticCache(config=model.config, max_cache_len=length)
+    except (TypeError, ValueError, AttributeError):
+        return None
+
+
+def repeat_rows(cache: object, rows: torch.Tensor) -> bool:
+    """Replace the cache's batch rows by `rows` (indices, repeats allowed); False where the cache
+    cannot (nothing changed then)."""
+    layers = getattr(cache, "layers", None)
+    if layers and all(isinstance(getattr(y, "keys", None), torch.Tensor) for y in layers):
+        for layer in layers:
+            layer.keys, layer.values = layer.keys[rows], layer.values[rows]
+            if hasattr(layer, "batch_size"):
+                layer.batch_size = len(rows)
+        return True
+    select = getattr(cache, "batch_select_indices", None)
+    if callable(select):
+        select(rows)
+        return True
+    return False
+
+
 class HFBackend:
     """Generation on a loaded model; prompts are text (encoded with special tokens) or token ids.
 
@@ -82,6 +111,7 @@ class HFBackend:
         self.token_budget = token_budget
         self.progress = progress
         self.max_positions = positions_in(model.config.to_dict())
+        self.keeps_logits = "logits_to_keep" in inspect.signature(model.forward).parameters
 
     def _batches(self, lengths: Sequence[int], new_tokens: int) -> list[list[int]]:
         """Indices grouped longest first under the row cap and the token budget."""
@@ -127,12 +157,9 @@ class HFBackend:
     def _decode(
         self, prompts: list[list[int]], params: SamplingParams, rng: torch.Generator
     ) -> list[tuple[list[int], list[float]]]:
-        device = self.model.device
-        ids, mask = (t.to(device) for t in pad_left(prompts, self.tokenizer.pad_token_id))
-        positions = (mask.cumsum(dim=-1) - 1).clamp(min=0)  # (B, T)
-        out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions)
+        out, mask, positions = self._prefill(prompts, params.max_tokens)
         eos = self.tokenizer.eos_token_id
-        done = torch.zeros(len(prompts), dtype=torch.bool, device=device)
+        done = torch.zeros(len(prompts), dtype=torch.bool, device=mask.device)
         generated: list[torch.Tensor] = []
         scores: list[torch.Tensor] = []
         for step in range(params.max_tokens):
@@ -162,6 +189,37 @@ class HFBackend:
         if not params.ignore_eos:
             tokens = [self._trim(row) for row in tokens]
         return list(zip(tokens, logprobs, strict=True))
+
+    def _prefill(self, prompts: list[list[int]], new_tokens: int):
+        """The model's output on the prompts (the last position's logits and a cache with room for
+        `new_tokens` more), their attention mask and positions.
+
+        The cache is preallocated (StaticCache) where the model takes one: a growing cache copies
+        itself at every new token, most of the decoding time on CPU. Copies of one prompt side by
+        side (the n samples of a prompt) are computed once and their cache rows repeated. Only the
+        last position's logits are kept where the model allows it."""
+        first = [i for i in range(len(prompts)) if i == 0 or prompts[i] != prompts[i - 1]]
+        out, mask, positions = self._forward([prompts[i] for i in first], new_tokens)
+        if len(first) == len(prompts):
+            return out, mask, positions
+        counts = [b - a for a, b in zip(first, [*first[1:], len(prompts)], strict=True)]
+        rows = torch.repeat_interleave(torch.arange(len(first)), torch.tensor(counts))
+        rows = rows.to(mask.device)
+        if not repeat_rows(out.past_key_values, rows):
+            return self._forward(prompts, new_tokens)
+        out.logits = out.logits[rows]
+        return out, mask[rows], positions[rows]
+
+    def _forward(self, prompts: list[list[int]], new_tokens: int):
+        """The model's output on left-padded prompts, their attention mask and positions."""
+        device = self.model.device
+        ids, mask = (t.to(device) for t in pad_left(prompts, self.tokenizer.pad_token_id))
+        positions = (mask.cumsum(dim=-1) - 1).clamp(min=0)  # (B, T)
+        kept = {"logits_to_keep": 1} if self.keeps_logits else {}
+        cache = static_cache(self.model, ids.shape[1] + new_tokens)
+        out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions,
+                         past_key_values=cache, **kept)  # fmt: skip
+        return out, mask, positions
 
     def _trim(self, row: list[int]) -> list[int]:
         eos = self.tokenizer.eos_token_id
