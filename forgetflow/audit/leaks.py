@@ -28,8 +28,11 @@ SCHEMA = pa.schema([("sample_id", pa.string()), ("split", pa.string()),
 
 
 def is_record(sample: Sample) -> bool:
-    """A text (not a QA row) with "Field: value" lines."""
-    return not sample.is_qa and bool(record_fields(full_text(sample)))
+    """A text (not a QA row) with "Field: value" lines of its own: a window is one where its own
+    stretch holds them, not where only its context does (a record's first window asks them; a
+    later window would ask the same record again, from the name line at the start of its
+    context)."""
+    return not sample.is_qa and bool(record_fields(sample.text))
 
 
 def field_leak_table(

@@ -56,6 +56,9 @@ def test_greedy_only_misses_what_only_a_sample_gives(tiny_model, by_prompt) -> N
 def test_no_record_no_row_and_figures_per_field(tiny_model, by_prompt) -> None:
     _, tokenizer = tiny_model
     assert not is_record(QA) and is_record(RECORD)
+    first = Sample("ann#0", "forget", RECORD.text, 32, source_id="ann")
+    later = Sample("ann#1", "forget", "Ann keeps bees.", 32, RECORD.text, "ann")
+    assert is_record(first) and not is_record(later)  # its fields are its context's
     backend = scripted(by_prompt, tokenizer)
     assert field_leak_table(backend, tokenizer, [QA], "after", None).num_rows == 0
     table = field_leak_table(backend, tokenizer, [RECORD, OTHER], "after", None)
