@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
 
+from forgetflow.hashing import file_sha256
 from forgetflow.lm.prompts import qa_prompt
 from forgetflow.records import Sample
 
@@ -65,12 +66,15 @@ def check_jsonl(path: Path) -> None:
 def read_txt(path: Path) -> Dataset:
     """One text per non-empty line (a newline inside a text cannot be written in TXT)."""
     texts = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return Dataset.from_dict({"text": texts})
+    return Dataset(pa.table({"text": pa.array(texts, pa.string())}), fingerprint=file_sha256(path))
 
 
 def read_parquet(path: Path) -> Dataset:
+    """The file's rows. Its fingerprint is the file's sha256: left to `datasets`, it hashes the
+    table through dill, whose disassembly of a helper then prints to the log wherever `print` is
+    redirected (Prefect's log_prints)."""
     try:
-        return Dataset(pq.read_table(path))
+        return Dataset(pq.read_table(path), fingerprint=file_sha256(path))
     except (pa.ArrowException, OSError) as err:
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise DataInputError(f"{path}: cannot be read as parquet ({reason})") from err

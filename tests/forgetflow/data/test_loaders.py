@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import builtins
 import json
 from pathlib import Path
 
@@ -52,6 +53,17 @@ def test_every_format_loads_the_same_text_samples(tmp_path: Path, fmt: str) -> N
     loaded = load_split(write(tmp_path, fmt, TEXTS), "forget", cache_dir=tmp_path / "cache")
     assert loaded.kind == "text"
     assert loaded.samples == tuple(Sample(r["sample_id"], "forget", r["text"]) for r in TEXTS)
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "txt"])
+def test_reading_prints_nothing_where_print_is_logged(tmp_path, fmt, monkeypatch) -> None:
+    """Prefect's log_prints replaces `print`: reading a file must not print (datasets hashing a
+    table through dill printed a disassembly into every ingest's log)."""
+    path = write(tmp_path, fmt, TEXTS)
+    printed: list[tuple] = []
+    monkeypatch.setattr(builtins, "print", lambda *args, **kwargs: printed.append(args))
+    loaded = load_split(path, "forget", cache_dir=tmp_path / "cache")
+    assert len(loaded.samples) == 2 and printed == []
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "json", "parquet", "dataset"])
