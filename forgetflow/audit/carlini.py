@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
-from forgetflow.audit.extraction import MIN_SUFFIX, exposure_groups
+from forgetflow.audit.extraction import MIN_SUFFIX, exposure_groups, group_members
 from forgetflow.audit.intervals import share_figures
 from forgetflow.generation.base import GenerationBackend, SamplingParams, generate_each
 from forgetflow.lm.prompts import FALLBACK_TOKENS, full_text, prefix_lengths
@@ -334,21 +334,17 @@ def sample_figures(table: pa.Table, documents: Mapping[str, str] | None = None) 
     documents): a document counts once any of its windows came out."""
     flags = sample_flags(table)
     leak = largest_leak(table)
-    kinds = {(r["sample_id"], r["variant"]): r for r in table.to_pylist()}
     out: list[Figure] = []
-    for variant in dict.fromkeys(table["variant"].to_pylist()):
-        for split, group, reps in exposure_groups(table):
-            picked = {key[0]: flag for key, flag in flags.items() if key[1] == variant
-                      and kinds[key]["split"] == split
-                      and reps in (None, kinds[key]["repetitions"])}  # fmt: skip
-            if not picked:
-                continue
-            greedy = Figure("audit", "extraction_greedy", variant, group, 0.0, False)
-            out += flag_figures(greedy, leak, list(picked.values()))
-            if documents and any(i in documents for i in picked):
-                whole = document_flags(picked, documents)
-                named = replace(greedy, metric="extraction_greedy_documents")
-                out += flag_figures(named, leak and f"{leak}_documents", whole)
+    for (variant, group), ids in group_members(table).items():
+        picked = {i: flags[i, variant] for i in sorted(ids) if (i, variant) in flags}
+        if not picked:
+            continue
+        greedy = Figure("audit", "extraction_greedy", variant, group, 0.0, False)
+        out += flag_figures(greedy, leak, list(picked.values()))
+        if documents and any(i in documents for i in picked):
+            whole = document_flags(picked, documents)
+            named = replace(greedy, metric="extraction_greedy_documents")
+            out += flag_figures(named, leak and f"{leak}_documents", whole)
     return out
 
 

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
-from forgetflow.audit.extraction import exposure_groups
+from forgetflow.audit.extraction import group_members
 from forgetflow.audit.intervals import share_figures
 from forgetflow.data.answers import answer_given
 from forgetflow.generation.base import (
@@ -109,12 +109,8 @@ def fact_figures(table: pa.Table) -> list[Figure]:
     out: list[Figure] = []
     for metric, view, flag in views:
         flags = fact_flags(view)
-        kinds = {(r["sample_id"], r["variant"]): r for r in view.to_pylist()}
-        for variant in dict.fromkeys(view["variant"].to_pylist()):
-            for split, group, reps in exposure_groups(view):
-                picked = [f[flag] for key, f in flags.items() if key[1] == variant
-                          and kinds[key]["split"] == split
-                          and reps in (None, kinds[key]["repetitions"])]  # fmt: skip
-                template = Figure("audit", metric, variant, group, 0.0, False)
-                out += share_figures(template, sum(map(bool, picked)), len(picked))
+        for (variant, group), ids in group_members(view).items():
+            picked = [flags[i, variant][flag] for i in ids if (i, variant) in flags]
+            template = Figure("audit", metric, variant, group, 0.0, False)
+            out += share_figures(template, sum(map(bool, picked)), len(picked))
     return out

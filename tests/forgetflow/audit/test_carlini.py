@@ -16,6 +16,8 @@ from forgetflow.audit.carlini import (
     rouge_l,
     sample_figures,
 )
+from forgetflow.audit.stage import with_half_b
+from forgetflow.audit.variants import HALF_B
 from forgetflow.generation.hf import HFBackend
 from forgetflow.lm.prompts import prefix_lengths
 from forgetflow.lm.tokens import encode
@@ -195,10 +197,9 @@ def test_r32_profile_extracted_at_its_first_line_and_holdout_not(tiny_world, tin
     assert not any(r["greedy_exact"] or r["leak_at_4"] for r in rows if r["split"] == "holdout")
 
 
-def test_a_document_counts_once_any_of_its_windows_came_out() -> None:
-    """Windows p#0, p#1 of document p (p#0 out greedily at one of two prefixes), q#0, q#1 of q
-    (q#1 out only sampled) and a whole sample s: 1 of 5 units greedy, 1 of 3 documents; leaked
-    2 of 5 units, 2 of 3 documents."""
+def window_table() -> pa.Table:
+    """Carlini rows of windows p#0, p#1 of document p (p#0 out greedily at one of two prefixes),
+    q#0, q#1 of q (q#1 out only sampled) and a whole sample s, all forget r = 32."""
     out = {("p#0", "4"): (True, True), ("q#1", "4"): (False, True)}  # (greedy, leaked)
     rows = []
     for sample in ("p#0", "p#1", "q#0", "q#1", "s"):
@@ -207,7 +208,12 @@ def test_a_document_counts_once_any_of_its_windows_came_out() -> None:
             rows.append({"sample_id": sample, "variant": "before", "split": "forget",
                          "repetitions": 32, "prefix": prefix, "too_short": False,
                          "greedy_exact": greedy, "leak_at_16": leaked})  # fmt: skip
-    table = pa.Table.from_pylist(rows)
+    return pa.Table.from_pylist(rows)
+
+
+def test_a_document_counts_once_any_of_its_windows_came_out() -> None:
+    """1 of 5 units out greedily, 1 of 3 documents; leaked 2 of 5 units, 2 of 3 documents."""
+    table = window_table()
     documents = {"p#0": "p", "p#1": "p", "q#0": "q", "q#1": "q"}
     figures = {(f.group, f.metric): f for f in sample_figures(table, documents)}
     units = figures["forget", "extraction_greedy"]
@@ -218,3 +224,12 @@ def test_a_document_counts_once_any_of_its_windows_came_out() -> None:
     assert (leaked.value, leaked.n) == (pytest.approx(2 / 3), 3)
     assert figures["forget", "extraction_greedy_documents_low"].value < 1 / 3
     assert not any(f.metric.endswith("_documents") for f in sample_figures(table))
+
+
+def test_a_sample_in_forget_and_in_half_b_counts_in_both() -> None:
+    """With relearning, half B's forget rows are copied under their own split: each figure of the
+    forget set still counts every sample (it counted only half A before)."""
+    seen = with_half_b(window_table(), {"p#0", "q#0"}, set())
+    figures = {(f.group, f.metric): f for f in sample_figures(seen)}
+    forget, half_b = figures["forget", "extraction_greedy"], figures[HALF_B, "extraction_greedy"]
+    assert (forget.value, forget.n, half_b.value, half_b.n) == (0.2, 5, 0.5, 2)
