@@ -22,6 +22,9 @@ all of the holdout, and pooled over r >= 8 and over every member (from the audit
 table); after.int8 / after.int4 against after on forget (greedy extraction, field leaks, loss
 AUC); what comes back on half B after 10 and 50 relearning steps (`<metric>_comes_back`).
 
+`--refresh` computes, for cells already run, the figures this bench takes from the run's stored
+tables (pooled AUCs, profiles extracted) again from those tables, without running the cell.
+
 `--write-results FILE` replaces the section `## Audit results (issue 17)` of FILE (or appends it)
 with one table per scenario from the cell JSONs present, every other byte of FILE unchanged.
 The Markdown is written by bench/audit_results_markdown.py.
@@ -41,6 +44,8 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import torch
 from audit_results_markdown import (
     EXTRACTION,
@@ -93,8 +98,8 @@ def audit_run(
     tracking_uri: str, parent_run_id: str, home: str | None
 ) -> tuple[dict, dict, dict, dict, dict]:
     """The audit child run's metrics, its `audit_summary.json`, the verdict counts per variant
-    (from its verdicts table), every stage's seconds and the pooled membership AUCs of the
-    acceptance (from its membership table)."""
+    (from its verdicts table), every stage's seconds and the acceptance's figures recomputed from
+    its stored tables (`stored_figures`)."""
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri)
@@ -105,23 +110,34 @@ def audit_run(
     with tempfile.TemporaryDirectory(prefix="audit-results-") as scratch:
         path = client.download_artifacts(run.info.run_id, "audit_summary.json", scratch)
         summary = json.loads(Path(path).read_text())
-        counts, pooled = {}, {}
-        if "artifact.verdicts.uri" in run.data.tags:
-            ref = client.download_artifacts(run.info.run_id, "refs/verdicts.json", scratch)
-            counts = verdict_counts(ArtifactRef(**json.loads(Path(ref).read_text())), home)
-        if "artifact.membership.uri" in run.data.tags:
-            ref = client.download_artifacts(run.info.run_id, "refs/membership.json", scratch)
-            pooled = pooled_aucs(ArtifactRef(**json.loads(Path(ref).read_text())), home)
-    return dict(run.data.metrics), summary, counts, stage_seconds(runs), pooled
+        tables = {}
+        for role in ("verdicts", "membership", "audit_samples"):
+            if f"artifact.{role}.uri" in run.data.tags:
+                ref = client.download_artifacts(run.info.run_id, f"refs/{role}.json", scratch)
+                ref = ArtifactRef(**json.loads(Path(ref).read_text()))
+                tables[role] = ArtifactStore(resolve_paths(home).artifacts).get_table(ref)
+    counts = verdict_counts(tables["verdicts"]) if "verdicts" in tables else {}
+    return dict(run.data.metrics), summary, counts, stage_seconds(runs), stored_figures(tables)
 
 
-def pooled_aucs(ref: ArtifactRef, home: str | None) -> dict[str, dict[str, float]]:
+def stored_figures(tables: dict) -> dict:
+    """The acceptance's figures computed here from the audit's stored tables, apart from its own
+    Figures: `pooled_auc_loss` and `profiles_greedy` (empty without the tables)."""
+    if "membership" not in tables:
+        return {}
+    membership = tables["membership"].to_pylist()
+    out = {"pooled_auc_loss": pooled_aucs(membership)}
+    if "audit_samples" in tables:
+        out["profiles_greedy"] = profiles_greedy(tables["audit_samples"], membership)
+    return out
+
+
+def pooled_aucs(rows: list[dict]) -> dict[str, dict[str, float]]:
     """{variant: {"<group> r>=<r>": loss AUC}}: the members with at least r exposures (forget and
     retain, r in POOLED_FROM) against all of the holdout, by scikit-learn on the audit's own
-    scores."""
+    scores (its membership table's rows)."""
     from sklearn.metrics import roc_auc_score
 
-    rows = ArtifactStore(resolve_paths(home).artifacts).get_table(ref).to_pylist()
     out: dict[str, dict[str, float]] = {}
     for variant in MAIN_VARIANTS:
         for group in ("forget", "retain"):
@@ -137,11 +153,33 @@ def pooled_aucs(ref: ArtifactRef, home: str | None) -> dict[str, dict[str, float
     return out
 
 
-def verdict_counts(ref: ArtifactRef, home: str | None) -> dict[str, dict[str, int]]:
+def profiles_greedy(samples: pa.Table, membership: list[dict]) -> dict[str, dict[str, list[int]]]:
+    """{variant: {"r<r>": [profiles extracted, profiles]}}: a forget profile (its windows
+    `<id>#<k>` together) counts once any window's exact suffix came out greedily at any Carlini
+    prefix; exposures from the membership table."""
+    reps = {r["sample_id"]: r["repetitions"] for r in membership}
+    greedy = pc.match_substring_regex(samples["attack"], r"^carlini_.*_greedy_exact$")
+    rows = samples.filter(pc.and_(pc.equal(samples["split"], "forget"), greedy))
+    found: dict[str, dict[tuple[str, int], bool]] = {}
+    for r in rows.to_pylist():
+        document, _, k = r["sample_id"].rpartition("#")
+        document = document if k.isdigit() else r["sample_id"]
+        key = (document, reps[r["sample_id"]])
+        mine = found.setdefault(r["variant"], {})
+        mine[key] = mine.get(key, False) or r["value"] >= 1.0
+    out: dict[str, dict[str, list[int]]] = {}
+    for variant in MAIN_VARIANTS:
+        for (_, r), extracted in sorted(found.get(variant, {}).items(), key=lambda x: x[0][1]):
+            held = out.setdefault(variant, {}).setdefault(f"r{r}", [0, 0])
+            held[0] += extracted
+            held[1] += 1
+    return out
+
+
+def verdict_counts(table: pa.Table) -> dict[str, dict[str, int]]:
     """{variant: {verdict: samples}} from the verdicts table, every verdict named (0 included)."""
-    rows = ArtifactStore(resolve_paths(home).artifacts).get_table(ref).to_pylist()
     counts: dict[str, dict[str, int]] = {}
-    for r in rows:
+    for r in table.select(["variant", "verdict"]).to_pylist():
         mine = counts.setdefault(r["variant"], dict.fromkeys(VERDICTS, 0))
         mine[r["verdict"]] += 1
     return counts
@@ -213,10 +251,10 @@ def is_auc(metric: str) -> bool:
 
 
 def cell_figures(
-    metrics: dict[str, float], summary: dict, counts: dict, pooled: dict | None = None
+    metrics: dict[str, float], summary: dict, counts: dict, stored: dict | None = None
 ) -> dict:
     """The figures of one cell (see the module), from the audit run's metrics, its summary, its
-    verdict counts and the pooled loss AUCs (`pooled_aucs`)."""
+    verdict counts and the figures computed from its stored tables (`stored_figures`)."""
     groups = by_variant(metrics)
     labels = summary["variants"]
     relearned = {}
@@ -236,7 +274,7 @@ def cell_figures(
             if v in groups
         },
         "relearned": {v: back for v, back in relearned.items() if back},
-        "pooled_auc_loss": pooled or {},
+        **(stored or {}),
         "model_verdict": summary.get("model_verdict"),
         "model_verdict_reason": summary.get("model_verdict_reason"),
     }
@@ -265,11 +303,11 @@ def run_cell(scenario: str, method: str, home: str | None, command: str) -> dict
     result = unlearning_pipeline(config)
     seconds = time.perf_counter() - start
     found = audit_run(result.tracking_uri, result.parent_run_id, config.home)
-    metrics, summary, counts, stages, pooled = found
+    metrics, summary, counts, stages, stored = found
     ratio = stages["audit"] / stages["run_unlearning"] if stages.get("run_unlearning") else None
     return {
         "bench": "audit_results", "scenario": scenario, "method": method, "command": command,
-        "date": datetime.now().astimezone().isoformat(timespec="seconds"),
+        "date": now(),
         "machine": {"platform": platform.platform(), "processor": platform.processor(),
                     "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads()},
         "config": {"name": config.name, "method": config.unlearning.method.model_dump(),
@@ -277,24 +315,40 @@ def run_cell(scenario: str, method: str, home: str | None, command: str) -> dict
         "seconds": round(seconds, 1), "stage_seconds": stages,
         "audit_to_unlearning_time": None if ratio is None else round(ratio, 2),
         "tracking_uri": result.tracking_uri, "parent_run_id": result.parent_run_id,
-        "figures": cell_figures(metrics, summary, counts, pooled),
+        "figures": cell_figures(metrics, summary, counts, stored),
         "audit_metrics": metrics,
         "audit_summary": summary,
         "verdict_counts": counts,
     }  # fmt: skip
 
 
-def cell(scenario: str, method: str, out_dir: Path, home: str | None, command: str) -> dict:
-    """A cell's record: loaded when its JSON exists, else run and written atomically."""
+def cell(
+    scenario: str, method: str, out_dir: Path, home: str | None, command: str, refresh: bool
+) -> dict:
+    """A cell's record: loaded when its JSON exists (with `refresh`, its figures computed from
+    the run's stored tables are computed again and written back), else run and written
+    atomically."""
     path = out_dir / f"{scenario}-{method}.json"
-    if path.exists():
+    if not path.exists():
+        print(f"{scenario} / {method}: running", file=sys.stderr)
+        record = run_cell(scenario, method, home, command)
+        write_text(path, json.dumps(record, indent=1) + "\n")
+        print(f"{scenario} / {method}: {record['seconds']} s -> {path}", file=sys.stderr)
+        return record
+    record = json.loads(path.read_text())
+    if not refresh:
         print(f"{scenario} / {method}: {path} exists, not run again", file=sys.stderr)
-        return json.loads(path.read_text())
-    print(f"{scenario} / {method}: running", file=sys.stderr)
-    record = run_cell(scenario, method, home, command)
+        return record
+    *_, stored = audit_run(record["tracking_uri"], record["parent_run_id"], home)
+    record["figures"] |= stored
+    record["refreshed"] = {"command": command, "date": now()}
     write_text(path, json.dumps(record, indent=1) + "\n")
-    print(f"{scenario} / {method}: {record['seconds']} s -> {path}", file=sys.stderr)
+    print(f"{scenario} / {method}: stored figures computed again -> {path}", file=sys.stderr)
     return record
+
+
+def now() -> str:
+    return datetime.now().astimezone().isoformat(timespec="seconds")
 
 
 def main() -> None:
@@ -305,6 +359,8 @@ def main() -> None:
     parser.add_argument("--home", help="forgetflow's folder (default: FORGETFLOW_HOME's)")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's)")
     parser.add_argument("--write-results", type=Path, help="the results file to write into")
+    refresh = "cells already run: their figures from the stored tables again"
+    parser.add_argument("--refresh", action="store_true", help=refresh)
     args = parser.parse_args()
     scenarios, methods = args.scenarios.split(","), args.methods.split(",")
     if unknown := set(scenarios) - set(SCENARIOS):
@@ -312,8 +368,8 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     command = shlex.join(["python", *sys.argv])
-    records = {s: {m: cell(s, m, args.out_dir, args.home, command) for m in methods}
-               for s in scenarios}  # fmt: skip
+    records = {s: {m: cell(s, m, args.out_dir, args.home, command, args.refresh)
+                   for m in methods} for s in scenarios}  # fmt: skip
     if args.write_results is not None:
         found = {s: present_cells(args.out_dir, s) for s in scenarios}
         section = results_section(found, command)
