@@ -117,9 +117,9 @@ def missing_inputs(config: PipelineConfig) -> None:
     if not isinstance(config.data, FilesSource):
         return
     try:
-        model_path(config.data.model)
+        model_path(config.data.model, config.home)
         if config.data.retain_model is not None:
-            model_path(config.data.retain_model)
+            model_path(config.data.retain_model, config.home)
     except ModelLoadError as err:
         raise ConfigFileError(str(err)) from err
     for split in SPLITS:

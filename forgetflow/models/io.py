@@ -36,10 +36,11 @@ def adapter_base(path: Path) -> Path | None:
     return model_path(base)
 
 
-def model_path(model: str | Path) -> Path:
-    """The model directory `model` names: a directory, or a pulled model's name."""
+def model_path(model: str | Path, home: str | Path | None = None) -> Path:
+    """The model directory `model` names: a directory, or the name of a model pulled into `home`
+    (default: the environment's)."""
     try:
-        path = resolve_model(model)
+        path = resolve_model(model, home)
     except ModelPullError as err:
         raise ModelLoadError(str(err)) from err
     check_model_dir(path)

@@ -66,7 +66,7 @@ def source_inputs(source: DataSource, home: str | Path | None) -> tuple[Path, di
     """The model directory and the file of each split a source names; a scenario is built (or
     reused) first."""
     if isinstance(source, FilesSource):
-        model_dir = model_path(source.model)
+        model_dir = model_path(source.model, home)
         files = {split: getattr(source, split) for split in SPLITS}
     else:
         if isinstance(source, WorldSource):
@@ -82,7 +82,7 @@ def retain_model_dir(source: DataSource, home: str | Path | None) -> Path | None
     """The retain model a source gives (a scenario always builds one; the user's files may name
     one), or None."""
     if isinstance(source, FilesSource):
-        return model_path(source.retain_model) if source.retain_model else None
+        return model_path(source.retain_model, home) if source.retain_model else None
     if isinstance(source, WorldSource):
         return build_world(source.world, resolve_paths(home).worlds).retain_model_dir
     return build_records(source.records, home).retain_model_dir

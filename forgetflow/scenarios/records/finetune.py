@@ -201,7 +201,7 @@ def build_records(
     config: RecordsConfig, home: str | Path | None = None, progress: Progress | None = None
 ) -> FinetunedRecords:
     """Fine-tune (or reuse) the scenario's two models, and point its stable names at them."""
-    base = model_path(config.base)
+    base = model_path(config.base, home)
     root = resolve_paths(home).home / "finetuned"
     digest = base_digest(base)
     folder = root / f"{config.name}-{config.content_key(digest)}"

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 import torch
@@ -8,6 +9,7 @@ import torch
 from forgetflow.models.io import ModelLoadError, load_model
 from forgetflow.models.names import resolve_model
 from forgetflow.models.pulled import CATALOG, MANIFEST, ModelPullError, pull, pulled
+from forgetflow.scenarios.sources import FilesSource, retain_model_dir, source_inputs
 
 
 def fake_pulled(home, name: str = "smollm2-135m-instruct"):
@@ -41,6 +43,20 @@ def test_loading_an_unpulled_name_says_how_to_pull_it(tmp_path, monkeypatch) -> 
     monkeypatch.setenv("FORGETFLOW_HOME", str(tmp_path))
     with pytest.raises(ModelLoadError, match="not pulled yet"):
         load_model("gemma3-270m")
+
+
+def test_a_pulled_name_resolves_under_the_home_a_run_names(tmp_path, monkeypatch, tiny_world):
+    """A run configured with `home` finds the models pulled there, whatever the environment's
+    home (it looked in the environment's only, so `--home` runs of a pulled model failed)."""
+    monkeypatch.setenv("FORGETFLOW_HOME", str(tmp_path / "elsewhere"))
+    home = tmp_path / "home"
+    directory = fake_pulled(home)
+    shutil.copytree(tiny_world.model_dir, directory, dirs_exist_ok=True)
+    source = FilesSource(model="smollm2-135m-instruct", forget="f.jsonl", retain="r.jsonl",
+                         holdout="h.jsonl", retain_model="smollm2-135m-instruct")  # fmt: skip
+    assert source_inputs(source, home)[0] == directory == retain_model_dir(source, home)
+    with pytest.raises(ModelLoadError, match="not pulled yet"):
+        source_inputs(source, None)
 
 
 @pytest.mark.real_model
