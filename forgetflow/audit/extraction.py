@@ -98,21 +98,21 @@ def exposure_groups(table: pa.Table) -> list[tuple[str, str, int | None]]:
     return out
 
 
-def group_members(
-    table: pa.Table, variant_column: str = "variant"
-) -> dict[tuple[str, str], set[str]]:
+def group_members(table: pa.Table) -> dict[tuple[str, str], set[str]]:
     """{(variant, group): sample ids} for each variant and each group of `exposure_groups`, in
     that order, from the rows' own splits: a sample may sit in two (forget, and half B beside
     it), and counts in both."""
-    columns = [variant_column, "split", "repetitions", "sample_id"]
-    rows = {tuple(r[c] for c in columns) for r in table.select(columns).to_pylist()}
+    columns = ["variant", "split", "repetitions", "sample_id"]
+    index: dict[tuple, set[str]] = {}
+    for r in table.select(columns).to_pylist():
+        variant, split, reps = r["variant"], r["split"], r["repetitions"]
+        index.setdefault((variant, split, None), set()).add(r["sample_id"])
+        index.setdefault((variant, split, reps), set()).add(r["sample_id"])
     out: dict[tuple[str, str], set[str]] = {}
-    for variant in dict.fromkeys(table[variant_column].to_pylist()):
+    for variant in dict.fromkeys(table["variant"].to_pylist()):
         for split, group, reps in exposure_groups(table):
-            ids = {sample for mine, where, r, sample in rows
-                   if mine == variant and where == split and reps in (None, r)}  # fmt: skip
-            if ids:
-                out[variant, group] = ids
+            if (variant, split, reps) in index:
+                out[variant, group] = index[variant, split, reps]
     return out
 
 

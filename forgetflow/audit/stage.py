@@ -196,7 +196,8 @@ def half_b_membership(
     variants are attacked on half B already); their ROC summaries are added to `rocs`."""
     out: list[Figure] = []
     for target in [t for t in targets if t.family == MAIN]:
-        out += subset_membership(mia, target.label, "forget_vs_holdout", f"{HALF_B}_vs_holdout",
+        rows = group_rows(mia, target.label, "forget_vs_holdout")
+        out += subset_membership(rows, f"{HALF_B}_vs_holdout",
                                  lambda r: r["sample_id"] in half_b, rocs)  # fmt: skip
     return out
 
@@ -208,30 +209,33 @@ def bucket_membership(mia: pa.Table, rocs: dict[tuple[str, str, str], RocSummary
     out: list[Figure] = []
     pairs = zip(mia["variant"].to_pylist(), mia["group"].to_pylist(), strict=True)
     for variant, group in dict.fromkeys(pairs):
-        mine = mia.filter(pc.and_(pc.equal(mia["variant"], variant),
-                                  pc.equal(mia["group"], group)))  # fmt: skip
-        members = mine.filter(mine["member"])
+        rows = group_rows(mia, variant, group)
         split = group.removesuffix("_vs_holdout")
-        for r in sorted(r for r in set(members["repetitions"].to_pylist()) if r >= 0):
-            named = f"{split}_r{r}_vs_holdout"
-            out += subset_membership(mine, variant, group, named,
+        exposures = {row["repetitions"] for row in rows if row["member"]}
+        for r in sorted(r for r in exposures if r >= 0):
+            out += subset_membership(rows, f"{split}_r{r}_vs_holdout",
                                      lambda row, r=r: row["repetitions"] == r, rocs)  # fmt: skip
     return out
 
 
+def group_rows(mia: pa.Table, variant: str, group: str) -> list[dict]:
+    """The membership rows of one variant and group (members and non-members, every attack)."""
+    mine = pc.and_(pc.equal(mia["variant"], variant), pc.equal(mia["group"], group))
+    return mia.filter(mine).to_pylist()
+
+
 def subset_membership(
-    mia: pa.Table,
-    variant: str,
-    group: str,
+    rows: list[dict],
     named: str,
     keep: Callable[[dict], bool],
     rocs: dict[tuple[str, str, str], RocSummary],
 ) -> list[Figure]:
-    """The membership figures of the members of (variant, group) that `keep` selects, against
-    all of its non-members, as group `named` (at the group's FPR); their ROC summaries are added
-    to `rocs`."""
-    rows = mia.filter(pc.and_(pc.equal(mia["variant"], variant),
-                              pc.equal(mia["group"], group))).to_pylist()  # fmt: skip
+    """The membership figures of the members among `rows` (one variant and group, `group_rows`)
+    that `keep` selects, against all of its non-members, as group `named` (at the group's FPR);
+    their ROC summaries are added to `rocs`."""
+    if not rows:
+        return []
+    variant, group = rows[0]["variant"], rows[0]["group"]
     found: dict[str, RocSummary] = {}
     for name in dict.fromkeys(r["attack"] for r in rows):
         members = [r["score"] for r in rows if r["attack"] == name and r["member"] and keep(r)]
