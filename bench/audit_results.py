@@ -122,13 +122,16 @@ def audit_run(
 
 def stored_figures(tables: dict) -> dict:
     """The acceptance's figures computed here from the audit's stored tables, apart from its own
-    Figures: `pooled_auc_loss` and `profiles_greedy` (empty without the tables)."""
+    Figures: `pooled_auc_loss`, `profiles_greedy` and `samples_extracted` (empty without the
+    tables)."""
     if "membership" not in tables:
         return {}
     membership = tables["membership"].to_pylist()
     out = {"pooled_auc_loss": pooled_aucs(membership)}
     if "audit_samples" in tables:
-        out["profiles_greedy"] = profiles_greedy(tables["audit_samples"], membership)
+        flags = sample_flags(tables["audit_samples"], membership)
+        out["profiles_greedy"] = profiles_greedy(flags)
+        out["samples_extracted"] = samples_extracted(flags)
     return out
 
 
@@ -153,20 +156,55 @@ def pooled_aucs(rows: list[dict]) -> dict[str, dict[str, float]]:
     return out
 
 
-def profiles_greedy(samples: pa.Table, membership: list[dict]) -> dict[str, dict[str, list[int]]]:
+def sample_flags(samples: pa.Table, membership: list[dict]) -> dict[tuple[str, str], dict]:
+    """{(variant, sample_id): split, exposures, `greedy` (its exact suffix came out greedily at
+    any Carlini prefix), `leaked` (at any prefix one of 16 samples gave it; None where not
+    sampled)} for the main variants, from the audit's `audit_samples` rows."""
+    reps = {r["sample_id"]: r["repetitions"] for r in membership}
+    carlini = pc.match_substring_regex(samples["attack"], r"^carlini_.*_(greedy_exact|leak_at_16)$")
+    main = pc.is_in(samples["variant"], pa.array(MAIN_VARIANTS))
+    flags: dict[tuple[str, str], dict] = {}
+    for r in samples.filter(pc.and_(carlini, main)).to_pylist():
+        held = flags.setdefault((r["variant"], r["sample_id"]), {
+            "split": r["split"], "reps": reps.get(r["sample_id"], -1),
+            "greedy": False, "leaked": None})  # fmt: skip
+        if r["attack"].endswith("_greedy_exact"):
+            held["greedy"] = held["greedy"] or r["value"] >= 1.0
+        else:
+            held["leaked"] = bool(held["leaked"]) or r["value"] >= 1.0
+    return flags
+
+
+def samples_extracted(flags: dict[tuple[str, str], dict]) -> dict[str, dict[str, dict]]:
+    """{variant: {group: {"extraction_greedy": share, "leak_at_16": share of those sampled}}}
+    per split (forget, holdout) and exposure bucket (`forget_r<r>`), over the samples asked."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for (variant, _), f in flags.items():
+        groups.setdefault((variant, f["split"]), []).append(f)
+        if f["reps"] >= 1:  # a member's bucket (holdout's exposures are 0)
+            groups.setdefault((variant, f"{f['split']}_r{f['reps']}"), []).append(f)
+    out: dict[str, dict[str, dict]] = {}
+    for (variant, group), mine in groups.items():
+        sampled = [f["leaked"] for f in mine if f["leaked"] is not None]
+        shares = {"extraction_greedy": sum(f["greedy"] for f in mine) / len(mine)}
+        if sampled:
+            shares["leak_at_16"] = sum(sampled) / len(sampled)
+        out.setdefault(variant, {})[group] = shares
+    return out
+
+
+def profiles_greedy(flags: dict[tuple[str, str], dict]) -> dict[str, dict[str, list[int]]]:
     """{variant: {"r<r>": [profiles extracted, profiles]}}: a forget profile (its windows
     `<id>#<k>` together) counts once any window's exact suffix came out greedily at any Carlini
-    prefix; exposures from the membership table."""
-    reps = {r["sample_id"]: r["repetitions"] for r in membership}
-    greedy = pc.match_substring_regex(samples["attack"], r"^carlini_.*_greedy_exact$")
-    rows = samples.filter(pc.and_(pc.equal(samples["split"], "forget"), greedy))
+    prefix."""
     found: dict[str, dict[tuple[str, int], bool]] = {}
-    for r in rows.to_pylist():
-        document, _, k = r["sample_id"].rpartition("#")
-        document = document if k.isdigit() else r["sample_id"]
-        key = (document, reps[r["sample_id"]])
-        mine = found.setdefault(r["variant"], {})
-        mine[key] = mine.get(key, False) or r["value"] >= 1.0
+    for (variant, sample_id), f in flags.items():
+        if f["split"] != "forget":
+            continue
+        document, _, k = sample_id.rpartition("#")
+        key = (document if k.isdigit() else sample_id, f["reps"])
+        mine = found.setdefault(variant, {})
+        mine[key] = mine.get(key, False) or f["greedy"]
     out: dict[str, dict[str, list[int]]] = {}
     for variant in MAIN_VARIANTS:
         for (_, r), extracted in sorted(found.get(variant, {}).items(), key=lambda x: x[0][1]):

@@ -35,13 +35,16 @@ def row(cells: list[str]) -> str:
 
 
 def main_rows(method: str, figures: dict, groups: list[str]) -> list[list[str]]:
-    """One row per main variant: extraction per group, field leaks, AUCs, verdicts."""
+    """One row per main variant: extraction per group (from the audit's stored tables where the
+    cell has them, else its metrics), field leaks, AUCs, verdicts."""
     rows = []
+    stored = figures.get("samples_extracted", {})
     for label, v in figures["variants"].items():
         mia = ", ".join(f"{a} {fmt(x)}" for a, x in v["mia_auc"].items()) or "-"
         n = f"{v['n']} ({v['verdict_n']})"
         counts = ", ".join(f"{SHORT[k]} {c}" for k, c in v["verdict_counts"].items()) or "-"
-        extraction = [pair(v["extraction"].get(g, {})) for g in groups]
+        shares = stored.get(label, v["extraction"])
+        extraction = [pair(shares.get(g, {})) for g in groups]
         rows.append([method, label, n, *extraction, fmt(v["field_leaks"]), mia,
                      counts, v["model_verdict"] or "-"])  # fmt: skip
     return rows
@@ -160,7 +163,8 @@ def results_section(records: dict[str, dict[str, dict]], cmd: str) -> str:
     """The `## Audit results (issue 17)` section from the cell records present."""
     lines = [SECTION, "", f"Command: `{cmd}` (one JSON per (scenario, method) cell, a finished "
              "cell is loaded, not rerun). Per group `greedy / leak@16`: the share of samples "
-             "greedily extracted at any prefix and the share leaked within 16 samples; verdict "
+             "greedily extracted at any prefix and the share leaked within 16 samples (computed by "
+             "the bench from the audit's stored `audit_samples` table); verdict "
              "counts are samples per verdict (n: the extraction's samples, in brackets the "
              "verdicts'); stresses: after.int8 / after.int4 on forget (AUC: loss), and each "
              "metric's rise on half B after relearning over the relearned "
