@@ -110,7 +110,7 @@ def test_n_samples_per_prompt_come_prompt_major(tiny_model) -> None:
     assert backend.generate(PROMPTS[:2], params) == got
 
 
-def test_n_samples_share_one_prefill_and_each_scores_as_if_alone(tiny_model) -> None:
+def test_n_samples_share_one_prefill_and_each_scores_as_if_alone(tiny_model, own_logprobs):
     """A prompt's n copies in one batch are computed once (the first forward of a batch sees each
     prompt once), and every sample's log-probabilities are the model's on its own sequence, also
     where a batch of 7 rows splits a prompt's 5 copies."""
@@ -129,12 +129,7 @@ def test_n_samples_share_one_prefill_and_each_scores_as_if_alone(tiny_model) -> 
     assert [rows for rows, _ in prefills] == [2, 2, 2]  # 5 + 2, 3 + 4, 1 + 5 copies: 7, 7, 6 rows
     assert len(got) == 20
     for index, completion in enumerate(got):
-        prompt = prompts[index // 5]
-        with torch.no_grad():
-            logits = model(torch.tensor([prompt + list(completion.token_ids)])).logits
-        logprobs = logits.log_softmax(-1)[0]
-        direct = [float(logprobs[len(prompt) - 1 + i, t])
-                  for i, t in enumerate(completion.token_ids)]  # fmt: skip
+        direct = own_logprobs(prompts[index // 5], completion.token_ids)
         assert completion.logprobs == pytest.approx(direct, abs=1e-4)
 
 

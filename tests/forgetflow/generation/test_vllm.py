@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-import torch
 
 from forgetflow.generation.base import SamplingParams
 from forgetflow.generation.hf import HFBackend
@@ -98,11 +97,13 @@ def test_sampling_is_seeded(vllm_backend) -> None:
     assert len(first) == 2 and vllm_backend.generate(["Name:"], params) == first
 
 
-def test_top_k_samples_share_their_prompts_prefill_and_score_as_hf(vllm_backend, tiny_model):
+def test_top_k_samples_share_their_prompts_prefill_and_score_as_hf(
+    vllm_backend, tiny_model, own_logprobs
+) -> None:
     """n seeded top-k samples through the shared prefill (the first token drawn from the server's
     top log-probs, the rest continued from the prefix cache): each sample's log-probs are the
     model's on its own sequence, and a prompt's samples differ."""
-    model, tokenizer = tiny_model
+    _, tokenizer = tiny_model
     prompts = [tokenizer(p)["input_ids"] for p in ("Name: Norma Fisher\nEmail:", "The")]
     params = SamplingParams(max_tokens=12, temperature=1.0, top_k=40, n=8, seed=1,
                             ignore_eos=True, logprobs=True)  # fmt: skip
@@ -111,12 +112,7 @@ def test_top_k_samples_share_their_prompts_prefill_and_score_as_hf(vllm_backend,
     assert len(got) == 16 and all(len(c.token_ids) == 12 for c in got)
     assert len({c.token_ids for c in got[8:]}) > 1
     for index, completion in enumerate(got):
-        prompt = prompts[index // 8]
-        with torch.no_grad():
-            logits = model(torch.tensor([prompt + list(completion.token_ids)])).logits
-        logprobs = logits.log_softmax(-1)[0]
-        direct = [float(logprobs[len(prompt) - 1 + i, t])
-                  for i, t in enumerate(completion.token_ids)]  # fmt: skip
+        direct = own_logprobs(prompts[index // 8], completion.token_ids)
         assert completion.logprobs == pytest.approx(direct, abs=1e-3)
 
 

@@ -62,11 +62,13 @@ def served(tiny_model):
     return backend, server
 
 
-def test_n_samples_share_one_prefill_and_each_scores_as_the_model_does(served, tiny_model) -> None:
+def test_n_samples_share_one_prefill_and_each_scores_as_the_model_does(
+    served, tiny_model, own_logprobs
+) -> None:
     """Each prompt is sent once for its next token's top log-probs; sample j of every prompt is
     continued from (prompt, its drawn first token) with seed + j; each sample's log-probs are
     the model's on its own sequence; the draw repeats."""
-    model, tokenizer = tiny_model
+    _, tokenizer = tiny_model
     backend, server = served
     prompts = [tokenizer(p)["input_ids"] for p in PROMPTS]
     params = SamplingParams(max_tokens=5, temperature=1.0, top_k=40, n=4, seed=7,
@@ -83,12 +85,7 @@ def test_n_samples_share_one_prefill_and_each_scores_as_the_model_does(served, t
         firsts = [got[i * 4 + j].token_ids[0] for i in range(3)]
         assert body["prompt"] == [p + [t] for p, t in zip(prompts, firsts, strict=True)]
     for index, completion in enumerate(got):
-        prompt = prompts[index // 4]
-        with torch.no_grad():
-            logits = model(torch.tensor([prompt + list(completion.token_ids)])).logits
-        logprobs = logits.log_softmax(-1)[0]
-        direct = [float(logprobs[len(prompt) - 1 + i, t])
-                  for i, t in enumerate(completion.token_ids)]  # fmt: skip
+        direct = own_logprobs(prompts[index // 4], completion.token_ids)
         assert completion.logprobs == pytest.approx(direct, abs=1e-4)
         assert completion.text == tokenizer.decode(completion.token_ids, skip_special_tokens=True)
     assert backend.generate(prompts, params) == got
