@@ -118,22 +118,27 @@ def scenario_table(scenario: str, records: dict[str, dict]) -> list[str]:
     return [*lines, "", leak_sentence(present), "", *acceptance_table(present), ""]
 
 
-ACCEPTANCE_BUCKETS = (8, 16, 32)
-
-
 def acceptance_table(records: list[dict]) -> list[str]:
     """Per method and main variant, the acceptance's figures, computed by the bench from the
     audit's stored tables: forget profiles extracted greedily per exposure bucket, the forget
     r >= 8 loss AUC and the positive control (retain vs holdout loss AUC, every retain member
     and r >= 8)."""
-    header = ["method", "variant", *(f"profiles r={r}: greedy" for r in ACCEPTANCE_BUCKETS),
+    buckets = sorted(
+        {
+            int(b[1:])
+            for r in records
+            for held in r["figures"].get("profiles_greedy", {}).values()
+            for b in held
+        }
+    )
+    header = ["method", "variant", *(f"profiles r={b}: greedy" for b in buckets),
               "loss AUC forget r>=8", "loss AUC retain vs holdout (all / r>=8)"]  # fmt: skip
     lines = [row(header), row(["---"] * len(header))]
     for r in records:
         figures = r["figures"]
         for label in figures["variants"]:
             profiles = figures.get("profiles_greedy", {}).get(label, {})
-            shares = [share(profiles.get(f"r{b}")) for b in ACCEPTANCE_BUCKETS]
+            shares = [share(profiles.get(f"r{b}")) for b in buckets]
             pooled = figures.get("pooled_auc_loss", {}).get(label, {})
             control = f"{fmt(pooled.get('retain r>=1'))} / {fmt(pooled.get('retain r>=8'))}"
             lines.append(
