@@ -15,6 +15,7 @@ PACKAGES = ("forgetflow", "storage", "tasks", "flows")
 # level. `scenarios` builds models and audits them, so it may import any stage; no stage imports it.
 CORE_LEVELS = (
     {"records", "registry", "schemas", "paths", "hashing", "atomic", "lm"},
+    {"intervals"},  # shares with their Wilson intervals, as Figures
     {"models", "data"},
     {"generation"},
     {"memorization"},
@@ -24,7 +25,15 @@ CORE_LEVELS = (
     {"report"},
     {"scenarios"},
 )
-CORE_TOP_LEVEL_MODULES = {"records", "registry", "schemas", "paths", "hashing", "atomic"}
+CORE_TOP_LEVEL_MODULES = {
+    "records",
+    "registry",
+    "schemas",
+    "paths",
+    "hashing",
+    "atomic",
+    "intervals",
+}
 
 
 def module_name(path: Path) -> str:

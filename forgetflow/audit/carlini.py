@@ -21,8 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from forgetflow.audit.extraction import MIN_SUFFIX, exposure_groups, group_members
-from forgetflow.audit.intervals import share_figures
 from forgetflow.generation.base import GenerationBackend, SamplingParams, generate_each
+from forgetflow.intervals import share_figures
 from forgetflow.lm.prompts import FALLBACK_TOKENS, full_text, prefix_lengths
 from forgetflow.lm.tokens import encode
 from forgetflow.memorization.metrics.teacher_forced import zlib_ratio

@@ -17,7 +17,6 @@ import pyarrow.compute as pc
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from forgetflow.audit.extraction import group_members
-from forgetflow.audit.intervals import share_figures
 from forgetflow.data.answers import answer_given
 from forgetflow.generation.base import (
     GenerationBackend,
@@ -25,6 +24,7 @@ from forgetflow.generation.base import (
     generate_each,
     replace_params,
 )
+from forgetflow.intervals import share_figures
 from forgetflow.lm.prompts import qa_prompt
 from forgetflow.lm.tokens import encode
 from forgetflow.records import Completion, Figure, Sample

@@ -15,8 +15,8 @@ from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from forgetflow.audit.extraction import exposure_groups
 from forgetflow.audit.fields import field_leaks, record_fields
-from forgetflow.audit.intervals import share_figures
 from forgetflow.generation.base import GenerationBackend, SamplingParams, generate_each
+from forgetflow.intervals import share_figures
 from forgetflow.lm.prompts import full_text, prefix_lengths
 from forgetflow.lm.tokens import encode
 from forgetflow.records import Completion, Figure, Sample

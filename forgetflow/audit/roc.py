@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-Z_95 = 1.959963984540054  # the standard normal's 97.5% quantile
+from forgetflow.intervals import Z_95
 
 
 class RocInputError(ValueError):

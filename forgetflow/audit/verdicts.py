@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from forgetflow.audit.intervals import share_figures
+from forgetflow.intervals import share_figures
 from forgetflow.memorization.thresholds import ThresholdRule, outlier_rule
 from forgetflow.records import Figure
 from forgetflow.schemas import table_schema

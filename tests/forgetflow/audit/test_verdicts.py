@@ -6,7 +6,6 @@ import pyarrow as pa
 import pytest
 from scipy.stats import binomtest
 
-from forgetflow.audit.intervals import IntervalInputError, share_figures, wilson
 from forgetflow.audit.verdicts import (
     FACTS_SCHEMA,
     VERDICTS,
@@ -17,6 +16,7 @@ from forgetflow.audit.verdicts import (
     variant_lines,
     verdicts,
 )
+from forgetflow.intervals import IntervalInputError, share_figures, wilson
 from forgetflow.memorization.thresholds import ThresholdRule
 from forgetflow.records import Figure
 

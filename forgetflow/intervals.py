@@ -1,13 +1,15 @@
-"""95% intervals of shares (docs/metrics.md, "Verdicts"): every share the audit reports carries
-its n and a Wilson score interval, as the Figures `<metric>`, `<metric>_low`, `<metric>_high`."""
+"""95% intervals of shares (docs/metrics.md, "Verdicts"): every share the audit and utility report
+carries its n and a Wilson score interval, as the Figures `<metric>`, `<metric>_low`,
+`<metric>_high`."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import replace
 
-from forgetflow.audit.roc import Z_95
 from forgetflow.records import Figure
+
+Z_95 = 1.959963984540054  # the standard normal's 97.5% quantile
 
 
 class IntervalInputError(ValueError):
