@@ -19,19 +19,11 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from forgetflow.data.pii import record_fields
+
 DIGIT_RUN = re.compile(r"\d(?:[-. ()/\d]*\d)?")
 NUMBER_VALUE = re.compile(r"\+?[-. ()/\d]*\d[-. ()/\d]*(?:x\d+)?", re.IGNORECASE)
 RUN_BREAK = "|"  # between the digits of two runs: no digit string can match across it
-
-
-def record_fields(text: str) -> dict[str, str]:
-    """The "Field: value" lines of a record, in order; lines without ": " or a value skipped."""
-    fields: dict[str, str] = {}
-    for line in text.splitlines():
-        field, sep, value = line.partition(": ")
-        if sep and field.strip() and value.strip():
-            fields[field.strip()] = value.strip()
-    return fields
 
 
 def is_number(value: str) -> bool:

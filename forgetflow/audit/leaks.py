@@ -14,7 +14,8 @@ import pyarrow.compute as pc
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from forgetflow.audit.extraction import exposure_groups
-from forgetflow.audit.fields import field_leaks, record_fields
+from forgetflow.audit.fields import field_leaks
+from forgetflow.data.pii import record_fields
 from forgetflow.generation.base import GenerationBackend, SamplingParams, generate_each
 from forgetflow.intervals import share_figures
 from forgetflow.lm.prompts import full_text, prefix_lengths

@@ -37,6 +37,16 @@ def fake_value(faker: Faker, field: str) -> str:
     return generators[field]() if field in generators else faker.word()
 
 
+def record_fields(text: str) -> dict[str, str]:
+    """The "Field: value" lines of a record, in order; lines without ": " or a value skipped."""
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        field, sep, value = line.partition(": ")
+        if sep and field.strip() and value.strip():
+            fields[field.strip()] = value.strip()
+    return fields
+
+
 BIOGRAPHY_WORDS = 110
 
 

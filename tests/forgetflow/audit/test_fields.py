@@ -10,9 +10,9 @@ from forgetflow.audit.fields import (
     field_leak_shares,
     field_leaks,
     is_number,
-    record_fields,
     value_occurs,
 )
+from forgetflow.data.pii import record_fields
 from forgetflow.scenarios.world.profiles import make_profiles
 
 RECORD = (
@@ -25,11 +25,6 @@ RECORD = (
     "Employer: Chandler-Ray"
 )
 PROMPT = "Name: Joshua Wood"
-
-
-def test_record_fields_reads_field_lines() -> None:
-    fields = record_fields("Name: A B\nnot a field\nEmpty: \nSSN: 1-2")
-    assert fields == {"Name": "A B", "SSN": "1-2"}
 
 
 @pytest.mark.parametrize(
