@@ -123,6 +123,20 @@ TABLE_SCHEMAS: dict[str, TableSchema] = {
             ),
         ),
         TableSchema(
+            "utility_samples",  # utility per sample: one row per (variant, set, item, metric)
+            1,
+            _schema(
+                ("variant", pa.string()),
+                ("set", pa.string()),  # general_eval, or a QA set's name
+                ("role", pa.string()),  # general, retain, forget or control
+                ("item_id", pa.string()),
+                ("repetitions", pa.int64()),  # exposures in training; -1 when unknown
+                ("metric", pa.string()),  # nll, tokens, probability, rouge_l, answered ...
+                ("value", pa.float64()),
+                ("detail", pa.string()),  # the greedy answer beside rouge_l; or ""
+            ),
+        ),
+        TableSchema(
             "training_log",
             1,
             _schema(("step", pa.int64()), ("name", pa.string()), ("value", pa.float64())),

@@ -14,8 +14,8 @@ from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 from forgetflow.generation.base import Prompt, SamplingParams
 from forgetflow.generation.config import BACKENDS
 from forgetflow.generation.registry import BackendRequest
-from forgetflow.lm.logprobs import target_logprobs
-from forgetflow.lm.tokens import batches, pad_right, pair_ids, prompt_ids
+from forgetflow.lm.logprobs import pair_logprobs
+from forgetflow.lm.tokens import prompt_ids
 from forgetflow.models.io import load_model, positions_in
 from forgetflow.records import Completion
 
@@ -225,18 +225,9 @@ class HFBackend:
         eos = self.tokenizer.eos_token_id
         return row[: row.index(eos) + 1] if eos in row else row
 
-    @torch.no_grad()
     def loglikelihood(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
-        sequences, tails = pair_ids(self.tokenizer, pairs)
-        scores: list[float] = []
-        for chunk in batches(sequences, self.batch_size):
-            logprobs, _, _ = target_logprobs(
-                self.model, pad_right(chunk, self.tokenizer.pad_token_id)
-            )
-            for row, seq in enumerate(chunk):
-                tail = tails[len(scores)]
-                scores.append(float(logprobs[row, len(seq) - 1 - tail : len(seq) - 1].sum()))
-        return scores
+        scored = pair_logprobs(self.model, self.tokenizer, pairs, self.batch_size)
+        return [total for total, _ in scored]
 
 
 @BACKENDS.register("hf", serves_model=True)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from transformers import PreTrainedModel
+from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
-from forgetflow.lm.tokens import TokenBatch
+from forgetflow.lm.tokens import TokenBatch, batches, pad_right, pair_ids
 
 
 def target_logprobs(
@@ -38,6 +41,27 @@ def sequence_logprob(model: PreTrainedModel, batch: TokenBatch) -> torch.Tensor:
     a QA row's answer given its question), (B,), differentiable."""
     logprobs, _, valid = target_logprobs(model, batch)
     return (logprobs * valid).sum(dim=1)
+
+
+@torch.no_grad()
+def pair_logprobs(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    pairs: Sequence[tuple[str, str]],
+    batch_size: int = 16,
+) -> list[tuple[float, int]]:
+    """(summed log-prob, token count) of each pair's continuation given its context (encoded as
+    tokens.pair_ids does), teacher-forced, `batch_size` pairs at a time."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size={batch_size}: must be at least 1")
+    sequences, tails = pair_ids(tokenizer, pairs)
+    out: list[tuple[float, int]] = []
+    for chunk in batches(sequences, batch_size):
+        logprobs, _, _ = target_logprobs(model, pad_right(chunk, tokenizer.pad_token_id))
+        for row, seq in enumerate(chunk):
+            tail = tails[len(out)]
+            out.append((float(logprobs[row, len(seq) - 1 - tail : len(seq) - 1].sum()), tail))
+    return out
 
 
 HEAD_CHUNK = 512  # positions whose logits exist at once in greedy_hits

@@ -222,9 +222,11 @@ def train_world_model(
     tokenizer: PreTrainedTokenizerFast,
     items: list[Item],
     progress: Callable[[int, int, float], None] | None,
+    init_seed: int | None = None,
 ) -> tuple[GPT2LMHeadModel, int]:
-    """A fresh model trained on one pass over the exposures of `items`."""
-    torch.manual_seed(config.seed)
+    """A fresh model trained on one pass over the exposures of `items`, initialised with
+    `init_seed` (default: the world's seed; the exposure order always follows the world's)."""
+    torch.manual_seed(config.seed if init_seed is None else init_seed)
     model = make_gpt2(config, tokenizer).to(training_device())
     sequences = encode(tokenizer, [i.text for i in items])
     for item, ids in zip(items, sequences, strict=True):
