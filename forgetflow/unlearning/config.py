@@ -79,12 +79,13 @@ class DriveConfig(BaseModel):
         "(thresholds.outliers); false: no such stop",
     )  # fmt: skip
     guard_margin: float | None = Field(
-        None, gt=0.0, description="utility guard: stop once the retain rows' mean NLL (nats per "
-        "token) rose by more than this above its first scoring's, and end with the best "
+        None, gt=0.0, description="utility guard: stop once the mean NLL (nats per token) of "
+        "general text's guard half (never trained on, never the rows a method descends on) rose "
+        "by more than this above its first scoring's, and end with the best "
         "checkpoint (the least memorized scored step within the margin); null: no guard",
     )  # fmt: skip
     guard_rows: int = Field(
-        32, ge=1, description="retain rows the utility guard measures its retain loss on"
+        32, ge=1, description="guard-half passages (or their windows) the utility guard measures"
     )
     batch_size: int = Field(
         8, ge=1, description="rows per forward pass when the loop scores the ledger (a speed "

@@ -45,3 +45,5 @@ class LoopInputs:
     first_step: int = 0
     # asked after every step (after its scoring): a non-empty answer stops the run, as stopped_by
     stop: Callable[[StepLog], str] | None = None
+    # general text's guard half: what the utility guard measures (never trained on)
+    guard: Sequence[Sample] = ()

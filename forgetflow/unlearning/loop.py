@@ -71,7 +71,7 @@ class UnlearningLoop:
             raise ValueError(f"method {self.method.name} needs {sorted(self.needs - NEEDS)}: "  # type: ignore[attr-defined]
                              "the loop has none")  # fmt: skip
         self.tokenizer, self.pad = tokenizer, tokenizer.pad_token_id
-        self.rows = self._encode(inputs.forget, inputs.retain, inputs.auxiliary)
+        self.rows = self._encode(inputs.forget, inputs.retain, inputs.auxiliary, inputs.guard)
         self.hooks, self.checkpoint_dir = list(inputs.hooks), inputs.checkpoint_dir
         torch.manual_seed(self.seed)
         random.seed(self.seed)
@@ -123,9 +123,12 @@ class UnlearningLoop:
 
     def _encode(
         self, forget: Sequence[Sample], retain: Sequence[Sample],
-        auxiliary: Mapping[str, Sequence[Sample]],
+        auxiliary: Mapping[str, Sequence[Sample]], guard: Sequence[Sample],
     ) -> RowSets:  # fmt: skip
-        rows = row_sets(self.tokenizer, forget, retain, auxiliary)
+        if self.config.drive.guard_margin is not None and not guard:
+            raise ValueError("the utility guard (drive.guard_margin) needs general text's guard "
+                             "half: give general text (utility.text, or a scenario's)")  # fmt: skip
+        rows = row_sets(self.tokenizer, forget, retain, auxiliary, guard)
         if PREFERRED not in self.needs:
             return rows
         if self.spec.preferred is None:
@@ -209,11 +212,12 @@ class UnlearningLoop:
         self.state.ledger = self.scorer(self.model, self.state.ledger, step)
 
     @torch.no_grad()
-    def retain_loss(self) -> float:
-        count = self.config.drive.guard_rows
-        rows, starts = self.rows.retain.ids[:count], self.rows.retain.starts[:count]
-        if not rows:
-            raise ValueError("the utility guard needs retain samples")
+    def guard_loss(self) -> float:
+        """Mean NLL of the guard rows (general text's guard half, never trained on)."""
+        count, guard = self.config.drive.guard_rows, self.rows.guard
+        if guard is None:
+            raise ValueError("the utility guard needs general text's guard half")
+        rows, starts = guard.ids[:count], guard.starts[:count]
         self.model.eval()
         loss = float(sequence_nll(self.model, pad_right(rows, self.pad, starts)).mean())
         self.train_mode()
@@ -233,10 +237,12 @@ class UnlearningLoop:
         left = policy.remaining(ledger, settings.metric, self.thresholds.outliers)
         values["outliers"] = float(len(left))
         if state.guard is not None:
-            retain = self.retain_loss()
-            values["guard_retain_loss"] = retain
+            general = self.guard_loss()
+            values["guard_loss"] = general
             best_before = state.guard.best_step
-            broke = state.guard.record(state.step, retain, values[f"forget_{settings.metric}_mean"])
+            broke = state.guard.record(
+                state.step, general, values[f"forget_{settings.metric}_mean"]
+            )
             if state.guard.best_step != best_before and self.checkpoint_dir is not None:
                 checkpoints.save_best(self.checkpoint_dir, self.model, state.step, self.rank)
             elif state.guard.best_step != best_before:
@@ -259,7 +265,7 @@ class UnlearningLoop:
         if not resumed and self.config.drive.scores and state.ledger is None:
             self.score(state.step)
         if not resumed and state.guard is not None:
-            self._after_scoring({})  # the guard's starting retain loss and first checkpoint
+            self._after_scoring({})  # the guard's starting loss and first checkpoint
         self.train_mode()
         while not state.stopped_by:
             if self._taken() >= self.max_steps:
@@ -333,6 +339,7 @@ def unlearn(
     checkpoint_dir: Path | None = None,
     hooks: Sequence[Callable[[StepLog], None]] = (),
     thresholds: Thresholds | None = None,
+    guard: Sequence[Sample] = (),
 ) -> TrainingResult:
     """Train `model` (in place; under LoRA, an adapter on it: see `result.model`) with `method`:
     a loss method trains in one loop run, a procedure drives the loop itself (procedure.py).
@@ -341,10 +348,11 @@ def unlearn(
     `{"antisamples": [...]}`: any number per forget sample, every one in each batch that holds
     it. `ledger` holds the scores before training (step 0); without one the loop scores step 0
     itself when the drive needs it. With `checkpoint_dir`, a run resumes from the last checkpoint
-    there (same config and data).
+    there (same config and data). `guard`: general text's guard half, which the utility guard
+    (drive.guard_margin) measures.
     """
     inputs = LoopInputs(method, config, seed, forget, retain, holdout, auxiliary or {}, ledger,
-                        checkpoint_dir, hooks, thresholds or Thresholds())  # fmt: skip
+                        checkpoint_dir, hooks, thresholds or Thresholds(), guard=guard)  # fmt: skip
     spec = get_method(method.name)  # type: ignore[attr-defined]
     if isinstance(spec, Procedure):
         return run_procedure(spec, model, tokenizer, inputs, UnlearningLoop)

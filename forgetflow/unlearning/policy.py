@@ -72,7 +72,8 @@ def remaining(ledger: pa.Table, metric: str, rule: ThresholdRule) -> tuple[str, 
 
 @dataclass
 class UtilityGuard:
-    """Stop when the retain loss rises more than `margin` above its first value; the best
+    """Stop when the guard's loss (general text's guard half) rises more than `margin` above its
+    first value; the best
     checkpoint is the scored step with the least memorized mean forget value among those within
     the margin: the lowest for a metric where higher is memorized (`sign` +1, e.g. MA), the
     highest where lower is (`sign` -1, e.g. loss, zlib); `sign` is `direction(metric)`."""
@@ -90,13 +91,13 @@ class UtilityGuard:
                 f"the guard's sign is {self.sign}: it must be direction(metric), 1 or -1"
             )
 
-    def record(self, step: int, retain_loss: float, forget_value: float) -> bool:
-        """Record a scored step; True when training must stop (the retain loss broke the
+    def record(self, step: int, guard_loss: float, forget_value: float) -> bool:
+        """Record a scored step; True when training must stop (the guard's loss broke the
         margin). `best_step` becomes `step` when it is the best checkpoint so far."""
-        self.history.append((step, retain_loss, forget_value))
+        self.history.append((step, guard_loss, forget_value))
         if self.start is None:
-            self.start = retain_loss
-        within = retain_loss <= self.start + self.margin
+            self.start = guard_loss
+        within = guard_loss <= self.start + self.margin
         less_memorized = (self.best_value is None
                           or self.sign * forget_value < self.sign * self.best_value)  # fmt: skip
         if within and less_memorized:

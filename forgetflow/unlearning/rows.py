@@ -91,13 +91,15 @@ class RowSet:
 @dataclass(frozen=True)
 class RowSets:
     """Every set a run draws from: forget, retain, the named auxiliary sets tied to the forget
-    samples, and a method's preferred rows (one per forget row, e.g. IdkDPO's refusals)."""
+    samples, and a method's preferred rows (one per forget row, e.g. IdkDPO's refusals); and the
+    utility guard's rows (general text's guard half), which no method descends on."""
 
     forget_ids: list[str]
     forget: RowSet
     retain: RowSet
     auxiliary: dict[str, RowSet] = field(default_factory=dict)
     preferred: RowSet | None = None
+    guard: RowSet | None = None
 
     def payload(self) -> dict[str, Any]:
         """What a checkpoint's fingerprint hashes of the row sets."""
@@ -106,6 +108,7 @@ class RowSets:
             "retain": self.retain.payload(),
             "auxiliary": {name: rows.payload() for name, rows in self.auxiliary.items()},
             "preferred": self.preferred.payload() if self.preferred is not None else None,
+            "guard": self.guard.payload() if self.guard is not None else None,
         }  # fmt: skip
 
 
@@ -150,13 +153,15 @@ def row_sets(
     forget: Sequence[Sample],
     retain: Sequence[Sample],
     auxiliary: Mapping[str, Sequence[Sample]],
+    guard: Sequence[Sample] = (),
 ) -> RowSets:
-    """Every set encoded once; an empty auxiliary set is left out."""
+    """Every set encoded once; an empty auxiliary set is left out, no guard rows are None."""
     forget_ids = [s.sample_id for s in forget]
     tied = {}
     for name, samples in auxiliary.items():
         if samples:
             owners = owners_of(name, samples, forget_ids)
             tied[name] = RowSet(*tokenized(tokenizer, samples), owners=owners)
+    guarded = RowSet(*tokenized(tokenizer, guard)) if guard else None
     return RowSets(forget_ids, RowSet(*tokenized(tokenizer, forget)),
-                   RowSet(*tokenized(tokenizer, retain)), tied)  # fmt: skip
+                   RowSet(*tokenized(tokenizer, retain)), tied, guard=guarded)  # fmt: skip

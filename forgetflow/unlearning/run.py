@@ -77,8 +77,9 @@ def unlearn_model(
     checkpoint_dir: Path | None = None,
     thresholds: Thresholds | None = None,
 ) -> UnlearningOutput:
-    """Unlearn `splits["forget"]` keeping `splits["retain"]`, driven by `ledger` (the scores
-    before training), with every anti-sample of `twins` (rows tied to forget samples by
+    """Unlearn `splits["forget"]` keeping `splits["retain"]` (`splits["guard"]`: general text's
+    guard half, for the utility guard), driven by `ledger` (the scores before training), with
+    every anti-sample of `twins` (rows tied to forget samples by
     `source_id`); save the model and rescore forget and holdout after."""
     model, tokenizer = load_model(model_dir)
     forget = list(splits["forget"])
@@ -87,6 +88,7 @@ def unlearn_model(
         model, tokenizer, method, training, seed, forget,
         retain=splits.get("retain", ()), holdout=splits.get("holdout", ()),
         auxiliary=auxiliary, ledger=ledger, checkpoint_dir=checkpoint_dir, thresholds=thresholds,
+        guard=splits.get("guard", ()),
     )  # fmt: skip
     trained = save_trained(result, tokenizer, training, out_dir)
     scored = forget + list(splits.get("holdout", ()))

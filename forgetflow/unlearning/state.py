@@ -29,7 +29,7 @@ class TrainingResult:
     stopped_by: str  # "steps", "epochs", "aggregate", "per_sample", "guard" or a procedure's
     best_step: int | None = None  # the utility guard's checkpoint, restored at the end
     model: PreTrainedModel | None = None  # the trained model (a peft model under LoRA)
-    guard: list[tuple[int, float, float]] = field(default_factory=list)  # step, retain, forget
+    guard: list[tuple[int, float, float]] = field(default_factory=list)  # step, guard loss, forget
 
 
 def rng_state() -> dict[str, Any]:

@@ -1,29 +1,31 @@
-"""Fluency guards: repeated 4-grams, distinct-2 and the collapse flag, on token ids.
+"""Fluency guards: repeated 4-grams, distinct-2 and the collapse flag.
 
-Definitions (all on token ids, never on decoded text):
+Definitions (n-grams are of words: a continuation's decoded text split at whitespace, as Li et
+al. count distinct-n; token ids would count a tokenizer's fragments, and a from-scratch model's
+runs of punctuation tokens, as n-grams):
 
 - Prompts: the first `prompts` (default 32) general-text passages longer than `prompt_tokens`
   (default 32) tokens, each cut to its first `prompt_tokens` tokens, the tokenizer's special
   tokens (e.g. BOS) included.
 - Continuations: `new_tokens` (default 64) tokens per prompt, greedy (temperature 0, argmax),
-  EOS ignored; only the continuation's tokens are counted, never the prompt's.
+  EOS ignored; only the continuation's words are counted, never the prompt's.
 - Repeated 4-gram share: over all continuations pooled, the number of 4-grams that repeat a
   4-gram occurring earlier in the same continuation, divided by the number of 4-grams (a
-  continuation of L tokens has max(L - 3, 0)); 0.0 when there are none. A 4-gram shared by two
+  continuation of L words has max(L - 3, 0)); 0.0 when there are none. A 4-gram shared by two
   different continuations is not a repeat.
 - Distinct-2 (corpus-level distinct-n of Li et al. 2016, n = 2): the number of distinct bigrams
   over all continuations together, divided by the total number of bigrams over all of them (a
-  continuation of L tokens has max(L - 1, 0)); 0.0 when there are none.
+  continuation of L words has max(L - 1, 0)); 0.0 when there are none.
 - Collapse flag: a model variant is collapsed when any of these holds: its general-text
   perplexity exceeds `ppl_factor` (default 5) times the before variant's (checked only where a
   before variant's perplexity is known); its repeated 4-gram share exceeds `max_repeated_share`
   (default 0.5); its distinct-2 is below `min_distinct_share` (default 0.2). A share over no
-  n-grams (continuations shorter than 4 or 2 tokens) is not checked.
+  n-grams (continuations shorter than 4 or 2 words) is not checked.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
@@ -38,16 +40,16 @@ class FluencyInputError(ValueError):
     """The fluency measurement cannot run on these inputs (e.g. no passage is long enough)."""
 
 
-def ngrams(ids: Sequence[int], n: int) -> list[tuple[int, ...]]:
+def ngrams(ids: Sequence[Hashable], n: int) -> list[tuple[Hashable, ...]]:
     """The n-grams of `ids` in order, overlapping; none when it is shorter than n."""
     return [tuple(ids[i : i + n]) for i in range(len(ids) - n + 1)]
 
 
-def repeated_ngrams(ids: Sequence[int], n: int = 4) -> tuple[int, int]:
+def repeated_ngrams(ids: Sequence[Hashable], n: int = 4) -> tuple[int, int]:
     """(n-grams of `ids` that repeat an n-gram occurring earlier in `ids`, n-grams of `ids`)."""
     if n < 1:
         raise ValueError(f"n={n}: an n-gram has at least one token")
-    seen: set[tuple[int, ...]] = set()
+    seen: set[tuple[Hashable, ...]] = set()
     repeated = 0
     grams = ngrams(ids, n)
     for gram in grams:
@@ -56,7 +58,7 @@ def repeated_ngrams(ids: Sequence[int], n: int = 4) -> tuple[int, int]:
     return repeated, len(grams)
 
 
-def distinct_ngrams(sequences: Sequence[Sequence[int]], n: int = 2) -> tuple[int, int]:
+def distinct_ngrams(sequences: Sequence[Sequence[Hashable]], n: int = 2) -> tuple[int, int]:
     """(distinct n-grams over all `sequences` together, n-grams over all of them): corpus-level
     distinct-n (Li et al. 2016)."""
     if n < 1:
@@ -117,13 +119,12 @@ def fluency(
     backend: GenerationBackend, prompts: Sequence[Sequence[int]], new_tokens: int = 64
 ) -> Fluency:
     """Greedy continuations of `new_tokens` tokens (EOS ignored) through `backend`, and the
-    repeated 4-gram and distinct-2 counts over their token ids."""
+    repeated 4-gram and distinct-2 counts over their words (decoded text split at whitespace)."""
     if not prompts:
         raise FluencyInputError("no prompts to continue: give at least one general-text passage")
     params = SamplingParams(max_tokens=new_tokens, temperature=0.0, ignore_eos=True)
-    outputs = [
-        c.token_ids for c in generate_each(backend, prompts, [new_tokens] * len(prompts), params)
-    ]
+    done = generate_each(backend, prompts, [new_tokens] * len(prompts), params)
+    outputs = [c.text.split() for c in done]
     counts = [repeated_ngrams(ids, 4) for ids in outputs]
     distinct, bigrams = distinct_ngrams(outputs, 2)
     return Fluency(

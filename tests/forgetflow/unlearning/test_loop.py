@@ -202,24 +202,50 @@ def test_selection_trains_only_on_what_is_still_memorized(tiny_world, fresh) -> 
     assert result.logs[0].values["rows"] == 3.0  # the three memorized ones
 
 
+def general_text(world, tokenizer, n: int) -> list[Sample]:
+    """Background passages no model of the world trained on, short enough for its positions:
+    the guard's rows."""
+    items = world.table("items").to_pylist()
+    held = [r for r in items if r["split"] == "background_eval"
+            and len(encode(tokenizer, [r["text"]])[0]) < 100][:n]  # fmt: skip
+    return [Sample(r["sample_id"], "guard", r["text"]) for r in held]
+
+
 def test_utility_guard_keeps_the_best_checkpoint(tiny_world, fresh, tmp_path) -> None:
     model, tokenizer = fresh
+    guard = general_text(tiny_world, tokenizer, 8)
+    assert len(guard) == 8
+    with torch.no_grad():
+        start = float(sequence_nll(model, pad_right(encode(tokenizer, [g.text for g in guard]),
+                                                    tokenizer.pad_token_id)).mean())  # fmt: skip
     drive = DriveConfig(score_every=1, guard_margin=0.05)
     training = TrainingConfig(steps=30, batch_size=4, lr=3e-3, drive=drive)
     result = unlearn(model, tokenizer, GradDiffConfig(retain_weight=0.0), training, 0,
                      samples(tiny_world, "forget", 8), samples(tiny_world, "retain", 8),
-                     samples(tiny_world, "holdout", 6), checkpoint_dir=tmp_path)  # fmt: skip
+                     samples(tiny_world, "holdout", 6), checkpoint_dir=tmp_path,
+                     guard=guard)  # fmt: skip
     assert result.stopped_by == "guard"
     assert result.best_step is not None and result.best_step < result.steps
     best = torch.load(tmp_path / "best.pt", weights_only=False)
     assert best["step"] == result.best_step
     assert max_diff(best["model"], weights(model)) == 0.0  # the model ends at the best step
-    (_, start, _), *scored = result.guard
+    (_, first, _), *scored = result.guard
+    assert first == pytest.approx(
+        start, rel=1e-5
+    )  # measured on the guard half, not the retain rows
     assert [step for step, _, _ in scored] == list(range(1, result.steps + 1))
-    assert scored[-1][1] > start + 0.05  # the last step broke the margin
-    assert all(retain <= start + 0.05 for _, retain, _ in scored[:-1])
-    within = [(ma, step) for step, retain, ma in result.guard if retain <= start + 0.05]
+    assert scored[-1][1] > first + 0.05  # the last step broke the margin
+    assert all(loss <= first + 0.05 for _, loss, _ in scored[:-1])
+    within = [(ma, step) for step, loss, ma in result.guard if loss <= first + 0.05]
     assert min(within)[1] == result.best_step
+
+
+def test_the_utility_guard_without_general_text_is_refused(tiny_world, fresh) -> None:
+    model, tokenizer = fresh
+    training = TrainingConfig(steps=2, drive=DriveConfig(score_every=1, guard_margin=0.05))
+    with pytest.raises(ValueError, match="needs general text's guard half"):
+        unlearn(model, tokenizer, GradDiffConfig(), training, 0, samples(tiny_world, "forget", 4),
+                samples(tiny_world, "retain", 4), samples(tiny_world, "holdout", 4))  # fmt: skip
 
 
 # --- checkpoints ---------------------------------------------------------------------------------

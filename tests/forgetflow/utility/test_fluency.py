@@ -124,11 +124,14 @@ def test_fluency_counts_the_backends_greedy_continuations(tiny_world, tiny_model
     prompts = continuation_prompts(tokenizer, background_texts(tiny_world), 4, 16)
     measured = fluency(backend, prompts, new_tokens=24)
     params = SamplingParams(max_tokens=24, temperature=0.0, ignore_eos=True)
-    outputs = [list(c.token_ids) for c in backend.generate(prompts, params)]
-    assert [len(ids) for ids in outputs] == [24] * 4
-    counts = [naive_repeated(ids, 4) for ids in outputs]
-    assert (measured.repeated_4gram, measured.fourgrams) == (sum(r for r, _ in counts), 4 * 21)
-    assert (measured.distinct_2, measured.bigrams) == (naive_distinct(outputs, 2)[0], 4 * 23)
+    done = backend.generate(prompts, params)
+    assert [len(c.token_ids) for c in done] == [24] * 4
+    words = [c.text.split() for c in done]  # n-grams of words
+    counts = [naive_repeated(w, 4) for w in words]
+    fourgrams = sum(max(len(w) - 3, 0) for w in words)
+    assert (measured.repeated_4gram, measured.fourgrams) == (sum(r for r, _ in counts), fourgrams)
+    assert (measured.distinct_2, measured.bigrams) == naive_distinct(words, 2)
+    assert measured.bigrams == sum(max(len(w) - 1, 0) for w in words) > 0
     assert measured.continuations == 4
     with pytest.raises(FluencyInputError, match="no prompts"):
         fluency(backend, [], new_tokens=24)
