@@ -17,6 +17,7 @@ from forgetflow.models.pulled import CATALOG
 from forgetflow.records import SPLITS
 from forgetflow.scenarios.sources import DataSource, FilesSource, WorldSource
 from forgetflow.unlearning.config import UnlearningConfig
+from forgetflow.utility.config import UtilityConfig
 
 
 class PipelineConfig(BaseModel):
@@ -57,6 +58,10 @@ class PipelineConfig(BaseModel):
     audit: AuditConfig = Field(
         AuditConfig(), description="the extraction attacks before and after unlearning"
     )
+    utility: UtilityConfig = Field(
+        UtilityConfig(), description="utility on data no method trains on: general text, QA "
+        "sets, forget quality against the retain model, the collapse flag",
+    )  # fmt: skip
 
     @model_validator(mode="after")
     def antisamples_for_the_method(self) -> PipelineConfig:
@@ -107,6 +112,12 @@ def load_config(path: str | Path) -> PipelineConfig:
             if name in CATALOG and not (base / name).exists():
                 fields[key] = name  # a pulled model's name
         config = config.model_copy(update={"data": FilesSource(**fields)})
+    utility = config.utility
+    if utility.text or utility.qa:
+        base = file.parent.resolve()
+        resolved = {key: [str((base / v).resolve()) for v in getattr(utility, key)]
+                    for key in ("text", "qa")}  # fmt: skip
+        config = config.model_copy(update={"utility": utility.model_copy(update=resolved)})
     if config.home is not None and not Path(config.home).is_absolute():
         config = config.model_copy(update={"home": str((file.parent / config.home).resolve())})
     return config
@@ -114,6 +125,10 @@ def load_config(path: str | Path) -> PipelineConfig:
 
 def missing_inputs(config: PipelineConfig) -> None:
     """Fail before any run starts when a configured model directory or data file is absent."""
+    for key in ("text", "qa"):
+        for name in getattr(config.utility, key):
+            if not Path(name).is_file():
+                raise ConfigFileError(f"utility.{key} file {name} does not exist")
     if not isinstance(config.data, FilesSource):
         return
     try:

@@ -43,7 +43,9 @@ def variants(inputs: InputRefs, unlearned: UnlearningRefs) -> list[VariantRef]:
 
 def run_stages(ctx: StageContext, config: PipelineConfig) -> tuple[InputRefs, ArtifactRef, dict]:
     metrics = [*config.scoring.metrics, *config.unlearning.training.drive.metrics]
-    inputs = ingest(ctx, config.data, config.scoring.window, metrics)  # long texts in windows
+    inputs = ingest(
+        ctx, config.data, config.scoring.window, metrics, config.utility.text, config.seed
+    )  # long texts in windows; general text's two halves
     thresholds = config.thresholds
     scored = score_memorization(ctx, inputs, config.scoring.model_dump(), thresholds.outliers)
     twins = None  # `antisamples.builders: []` turns the stage off
@@ -56,7 +58,7 @@ def run_stages(ctx: StageContext, config: PipelineConfig) -> tuple[InputRefs, Ar
     models = variants(inputs, unlearned)
     attacks = audit(ctx, inputs, models, config.audit, thresholds.outliers, config.seed,
                     config.unlearning.training)  # fmt: skip
-    utility = evaluate_utility(ctx, inputs, models)
+    utility = evaluate_utility(ctx, inputs, models, config.data, config.utility, config.seed)
     facts = {"model": inputs.model.uri, "method": config.unlearning.method.name,
              "seed": str(config.seed), "unlearned model": unlearned.model.uri,
              "variants": ", ".join(v.label for v in models)}  # fmt: skip

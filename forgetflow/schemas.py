@@ -112,19 +112,8 @@ TABLE_SCHEMAS: dict[str, TableSchema] = {
             ),
         ),
         TableSchema(
-            "utility",
-            1,
-            _schema(
-                ("split", pa.string()),
-                ("model", pa.string()),
-                ("tokens", pa.int64()),
-                ("nll", pa.float64()),
-                ("perplexity", pa.float64()),
-            ),
-        ),
-        TableSchema(
-            "utility_samples",  # utility per sample: one row per (variant, set, item, metric)
-            1,
+            "utility",  # utility per sample: one row per (variant, set, item, metric)
+            2,
             _schema(
                 ("variant", pa.string()),
                 ("set", pa.string()),  # general_eval, or a QA set's name

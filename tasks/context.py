@@ -59,7 +59,8 @@ class StageResult:
 @dataclass(frozen=True)
 class InputRefs:
     """The pipeline's inputs as artifacts: the target model and the three splits, the kind of
-    their rows (text or qa) and, where the scenario or the user gives one, the retain model."""
+    their rows (text or qa), where the scenario or the user gives one the retain model, and
+    where there is general text its two halves (samples of splits guard and eval)."""
 
     model: ArtifactRef
     forget: ArtifactRef
@@ -67,6 +68,8 @@ class InputRefs:
     holdout: ArtifactRef
     kind: str = "text"
     retain_model: ArtifactRef | None = None  # the scenario's or the user's gold standard
+    guard: ArtifactRef | None = None  # general text's guard half (the unlearning loop's guard)
+    general: ArtifactRef | None = None  # general text's eval half (what utility reports)
 
 
 @dataclass(frozen=True)

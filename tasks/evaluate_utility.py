@@ -1,24 +1,50 @@
-"""Stage 5: utility (perplexity on retain and holdout) of every model variant."""
+"""Stage 5: utility of every model variant on data no method trains on (general text's eval
+half, the scenario's and the user's QA sets, the request's forget set against the retain model)."""
 
 from __future__ import annotations
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from forgetflow.utility.perplexity import utility_figures, utility_models
+from forgetflow.scenarios.sources import DataSource
+from forgetflow.scenarios.utility import scenario_qa
+from forgetflow.utility.config import UtilityConfig
+from forgetflow.utility.forget_quality import request_forget_set
+from forgetflow.utility.measured import UtilityRun
+from forgetflow.utility.sets import TextSet, UtilitySets, read_qa_file
+from forgetflow.utility.stage import run_utility
 from tasks.context import InputRefs, StageContext, StageResult, VariantRef
+
+
+def pipeline_sets(
+    ctx: StageContext, inputs: InputRefs, source: DataSource, settings: UtilityConfig, seed: int
+) -> UtilitySets:
+    """General text's halves from ingest; the request's forget set, the scenario's QA sets and
+    the user's (retain-side)."""
+    halves = {}
+    for name, ref in (("guard", inputs.guard), ("eval", inputs.general)):
+        passages = tuple(s.text for s in ctx.samples(ref)) if ref is not None else ()
+        halves[name] = TextSet(name, passages, ref.uri if ref is not None else "none given")
+    forget = request_forget_set(ctx.samples(inputs.forget), seed)
+    qa = ([forget] if forget is not None else []) + scenario_qa(source, ctx.home, seed)
+    qa += [read_qa_file(path, "retain") for path in settings.qa]
+    return UtilitySets(halves["guard"], halves["eval"], tuple(qa))
 
 
 @task(name="evaluate_utility", cache_policy=NO_CACHE)
 def evaluate_utility(
-    ctx: StageContext, inputs: InputRefs, variants: list[VariantRef]
-) -> StageResult:
+    ctx: StageContext, inputs: InputRefs, variants: list[VariantRef], source: DataSource,
+    settings: UtilityConfig, seed: int,
+) -> StageResult:  # fmt: skip
     with ctx.tracker().stage_run("evaluate_utility", ctx.parent_run_id) as run:
-        run.log_params({"metrics": "perplexity", "splits": "retain,holdout",
+        sets = pipeline_sets(ctx, inputs, source, settings, seed)
+        run.log_params({"settings": settings.model_dump(mode="json"),
+                        "qa_sets": ",".join(f"{s.name}:{s.role}:{len(s.items)}" for s in sets.qa),
+                        "general_eval_passages": len(sets.eval.passages),
                         "variants": ",".join(v.label for v in variants)})  # fmt: skip
-        table = utility_models(ctx.variants(variants), ctx.samples(inputs.retain, inputs.holdout))
-        ref = ctx.store.put_table(table, "utility")
-        figures = utility_figures(table)
-        run.log_figures(figures)
+        result = run_utility(UtilityRun(ctx.variants(variants), sets), settings)
+        ref = ctx.store.put_table(result.samples, "utility")
+        run.log_figures(result.figures)
+        run.log_dict(result.summary, "utility_summary.json")
         run.log_ref("utility", ref)
-        return StageResult(ref, tuple(figures))
+        return StageResult(ref, tuple(result.figures))

@@ -27,7 +27,8 @@ def checkpoint_dir(
     """Where this stage's checkpoints go: one folder per model, data, method, training and seed,
     so that re-running a crashed pipeline resumes its unlearning from the last checkpoint."""
     what = [inputs.model.sha256, inputs.forget.sha256, inputs.retain.sha256,
-            inputs.holdout.sha256, ledger.sha256, twins.sha256 if twins else "no anti-samples",
+            inputs.holdout.sha256, inputs.guard.sha256 if inputs.guard else "no guard text",
+            ledger.sha256, twins.sha256 if twins else "no anti-samples",
             method.model_dump_json(),
             training.model_dump_json(exclude={"checkpoint_every"}),
             thresholds.model_dump_json(), str(seed)]  # fmt: skip
@@ -47,6 +48,8 @@ def run_unlearning(
                         "thresholds": thresholds.model_dump(), "seed": seed})  # fmt: skip
         splits = {"forget": ctx.samples(inputs.forget), "retain": ctx.samples(inputs.retain),
                   "holdout": ctx.samples(inputs.holdout)}  # fmt: skip
+        if inputs.guard is not None:  # general text's guard half: the utility guard's rows
+            splits["guard"] = ctx.samples(inputs.guard)
         staged = store.stage_dir()
         checkpoints = checkpoint_dir(ctx, inputs, ledger_ref, twins_ref, method, training,
                                      thresholds, seed)  # fmt: skip

@@ -7,6 +7,7 @@ import typer
 from flows.cli.audit import audit
 from flows.cli.config import app as config_app
 from flows.cli.deployments import app as deployments_app
+from flows.cli.evaluate import evaluate
 from flows.cli.models import app as models_app
 from flows.cli.pipeline import demo, run, serve
 from flows.cli.score import score
@@ -23,6 +24,7 @@ app.add_typer(deployments_app, name="deployments")
 app.add_typer(config_app, name="config")
 app.command()(score)
 app.command()(audit)
+app.command()(evaluate)
 
 
 if __name__ == "__main__":

@@ -52,6 +52,27 @@ def build(size: Size = "tiny", seed: Seed = 0, out: Out = None) -> None:
     typer.echo(f"train steps:    target {steps['target']}, retain {steps['retain']}")
 
 
+@app.command("retain-twin")
+def retain_twin(
+    size: Size = "tiny",
+    seed: Seed = 0,
+    init_seed: Annotated[int, typer.Option(help="the twin's initialisation seed")] = 1,
+    out: Out = None,
+) -> None:
+    """Train (or reuse) a second retain model of a world from another initialisation seed: the
+    null calibration of forget quality (two models that never saw the forget set)."""
+    from flows.cli.errors import fail
+    from forgetflow.scenarios.world.twin import twin_retain_model
+
+    world = built(size, seed, out)
+    try:
+        folder = twin_retain_model(world, init_seed)
+    except ValueError as err:
+        fail(err)
+    typer.echo(f"retain model:   {world.retain_model_dir}")
+    typer.echo(f"its twin:       {folder}")
+
+
 @app.command()
 def check(
     size: Size = "tiny",

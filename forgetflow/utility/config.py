@@ -25,7 +25,7 @@ class UtilityConfig(BaseModel):
     )  # fmt: skip
     strong_exposure: int = Field(
         8, ge=1, description="forget quality and forget ROUGE-L are also reported on the forget "
-        "items seen at least this often (`forget_r8+`), where repetitions are known",
+        "items seen at least this often (group `<forget set>_r8plus`), where repetitions are known",
     )  # fmt: skip
     ppl_factor: float = Field(
         5.0, gt=1.0, description="collapse: general perplexity above this multiple of the "

@@ -1,30 +1,33 @@
 """Fluency guards: repeated 4-grams, distinct-2 and the collapse flag.
 
-Definitions (n-grams are of words: a continuation's decoded text split at whitespace, as Li et
-al. count distinct-n; token ids would count a tokenizer's fragments, and a from-scratch model's
-runs of punctuation tokens, as n-grams):
+Definitions:
 
 - Prompts: the first `prompts` (default 32) general-text passages longer than `prompt_tokens`
   (default 32) tokens, each cut to its first `prompt_tokens` tokens, the tokenizer's special
   tokens (e.g. BOS) included.
 - Continuations: `new_tokens` (default 64) tokens per prompt, greedy (temperature 0, argmax),
-  EOS ignored; only the continuation's words are counted, never the prompt's.
-- Repeated 4-gram share: over all continuations pooled, the number of 4-grams that repeat a
-  4-gram occurring earlier in the same continuation, divided by the number of 4-grams (a
-  continuation of L words has max(L - 3, 0)); 0.0 when there are none. A 4-gram shared by two
-  different continuations is not a repeat.
-- Distinct-2 (corpus-level distinct-n of Li et al. 2016, n = 2): the number of distinct bigrams
-  over all continuations together, divided by the total number of bigrams over all of them (a
-  continuation of L words has max(L - 1, 0)); 0.0 when there are none.
+  EOS ignored; only the continuation is counted, never the prompt.
+- Repeated 4-gram share, on the continuation's token ids (a loop repeats in tokens whatever it
+  repeats: words, line breaks, or a fragment with no space, "enenen..."): over all
+  continuations pooled, the number of 4-grams that repeat a 4-gram occurring earlier in the same
+  continuation, divided by the number of 4-grams (L - 3 for L tokens); 0.0 when there are none.
+  A 4-gram shared by two different continuations is not a repeat.
+- Distinct-2 (corpus-level distinct-n of Li et al. 2016, n = 2), on words as Li et al. count
+  them: a word is a run of non-whitespace characters of the decoded continuation, and each line
+  break is a word of its own. The number of distinct bigrams over all continuations together,
+  divided by the total number of bigrams over all of them (L - 1 for L words); 0.0 when there
+  are none. On token ids a from-scratch model's runs of punctuation tokens ("......") would
+  count as one bigram repeated.
 - Collapse flag: a model variant is collapsed when any of these holds: its general-text
   perplexity exceeds `ppl_factor` (default 5) times the before variant's (checked only where a
   before variant's perplexity is known); its repeated 4-gram share exceeds `max_repeated_share`
   (default 0.5); its distinct-2 is below `min_distinct_share` (default 0.2). A share over no
-  n-grams (continuations shorter than 4 or 2 words) is not checked.
+  n-grams is not checked.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
@@ -33,11 +36,17 @@ from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 from forgetflow.generation.base import GenerationBackend, SamplingParams, generate_each
 from forgetflow.lm.tokens import batches, encode
 
+WORD = re.compile(r"\S+|\n")
 ENCODE_CHUNK = 64  # passages tokenized at once while looking for long enough ones
 
 
 class FluencyInputError(ValueError):
     """The fluency measurement cannot run on these inputs (e.g. no passage is long enough)."""
+
+
+def words(text: str) -> list[str]:
+    """The words n-grams are counted on: runs of non-whitespace, and each line break."""
+    return WORD.findall(text)
 
 
 def ngrams(ids: Sequence[Hashable], n: int) -> list[tuple[Hashable, ...]]:
@@ -119,20 +128,19 @@ def fluency(
     backend: GenerationBackend, prompts: Sequence[Sequence[int]], new_tokens: int = 64
 ) -> Fluency:
     """Greedy continuations of `new_tokens` tokens (EOS ignored) through `backend`, and the
-    repeated 4-gram and distinct-2 counts over their words (decoded text split at whitespace)."""
+    repeated 4-gram counts over their token ids, the distinct-2 counts over their `words`."""
     if not prompts:
         raise FluencyInputError("no prompts to continue: give at least one general-text passage")
     params = SamplingParams(max_tokens=new_tokens, temperature=0.0, ignore_eos=True)
     done = generate_each(backend, prompts, [new_tokens] * len(prompts), params)
-    outputs = [c.text.split() for c in done]
-    counts = [repeated_ngrams(ids, 4) for ids in outputs]
-    distinct, bigrams = distinct_ngrams(outputs, 2)
+    counts = [repeated_ngrams(c.token_ids, 4) for c in done]
+    distinct, bigrams = distinct_ngrams([words(c.text) for c in done], 2)
     return Fluency(
         repeated_4gram=sum(r for r, _ in counts),
         fourgrams=sum(t for _, t in counts),
         distinct_2=distinct,
         bigrams=bigrams,
-        continuations=len(outputs),
+        continuations=len(done),
     )
 
 

@@ -20,7 +20,7 @@ from scipy.stats import ks_2samp
 
 from forgetflow.data.pii import PROFILE_FIELDS, fake_value, make_faker
 from forgetflow.records import Sample
-from forgetflow.utility.sets import QAItem
+from forgetflow.utility.sets import QAItem, QASet
 
 ALTERNATIVES = 3  # Faker values per field: the perturbed answers
 ASKED_FIELDS = PROFILE_FIELDS[1:]  # the name line is the record's prompt
@@ -85,3 +85,16 @@ def qa_items(samples: Sequence[Sample]) -> list[QAItem]:
     utility QA file; probability and ROUGE-L do not)."""
     return [QAItem(s.sample_id, s.prompt, s.text.strip(), repetitions=s.repetitions,
                    context=s.prompt) for s in samples if s.is_qa]  # fmt: skip
+
+
+def request_forget_set(samples: Sequence[Sample], seed: int) -> QASet | None:
+    """The erasure request's forget set as utility scores it: a sequences request's record
+    fields (`forget_records`), a facts request's QA rows (`forget_request`); None when there is
+    neither (texts without "Field: value" lines)."""
+    fields = field_items(samples, seed)
+    if fields:
+        return QASet("forget_records", "forget", tuple(fields), "the request's forget set")
+    rows = qa_items(samples)
+    return (
+        QASet("forget_request", "forget", tuple(rows), "the request's forget set") if rows else None
+    )

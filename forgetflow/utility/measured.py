@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -16,7 +17,7 @@ from forgetflow.utility.sets import UtilitySets
 @dataclass(frozen=True)
 class VariantScores:
     """What one variant measured: each eval passage's (NLL sum, tokens), each QA set's item
-    scores, and its fluency counts."""
+    scores, and its fluency counts (all zero without general text)."""
 
     label: str
     passages: tuple[tuple[float, int], ...]
@@ -30,6 +31,11 @@ class VariantScores:
     @property
     def nll(self) -> float:
         return sum(total for total, _ in self.passages) / max(self.tokens, 1)
+
+    @property
+    def ppl(self) -> float | None:
+        """Perplexity on general text's eval half; None without general text."""
+        return math.exp(self.nll) if self.tokens else None
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,6 @@ class UtilityRun:
 
 @dataclass(frozen=True)
 class UtilityResult:
-    samples: pa.Table  # the `utility_samples` table: one row per (variant, set, item, metric)
+    samples: pa.Table  # the `utility` table: one row per (variant, set, item, metric)
     figures: list[Figure]
     summary: dict  # utility_summary.json

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
-import pyarrow as pa
 import torch
 from transformers import PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
@@ -13,8 +11,7 @@ from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 from forgetflow.lm.logprobs import target_logprobs
 from forgetflow.lm.tokens import batches, pad_right
 from forgetflow.memorization.windows import tokenize_samples
-from forgetflow.models.io import load_model
-from forgetflow.records import Figure, ModelVariant, Sample
+from forgetflow.records import Sample
 
 
 @torch.no_grad()
@@ -46,34 +43,3 @@ def split_nll(
     """Summed token NLL and token count over all of `samples` (unit_nlls' units)."""
     per_unit = unit_nlls(model, tokenizer, samples, batch_size)
     return sum(t for t, _ in per_unit), sum(c for _, c in per_unit)
-
-
-def perplexity_table(
-    model: PreTrainedModel,
-    tokenizer: PreTrainedTokenizerBase,
-    samples: Sequence[Sample],
-    model_label: str,
-) -> pa.Table:
-    splits = sorted({s.split for s in samples})
-    rows = []
-    for split in splits:
-        total, count = split_nll(model, tokenizer, [s for s in samples if s.split == split])
-        rows.append((split, model_label, count, total / count, math.exp(total / count)))
-    names = ("split", "model", "tokens", "nll", "perplexity")
-    return pa.table({n: [r[i] for r in rows] for i, n in enumerate(names)})
-
-
-def utility_figures(table: pa.Table) -> list[Figure]:
-    """Perplexity of each variant on each split (lower is better), over its token count."""
-    rows = table.select(["model", "split", "tokens", "perplexity"]).to_pylist()
-    return [Figure("utility", "perplexity", r["model"], r["split"], r["perplexity"], False,
-                   r["tokens"]) for r in rows]  # fmt: skip
-
-
-def utility_models(variants: Sequence[ModelVariant], samples: Sequence[Sample]) -> pa.Table:
-    """Perplexity per split for every model variant."""
-    tables = []
-    for variant in variants:
-        model, tokenizer = load_model(variant.model_dir)
-        tables.append(perplexity_table(model, tokenizer, samples, variant.label))
-    return pa.concat_tables(tables)

@@ -6,7 +6,8 @@
 - **QA sets**: JSONL rows with `question` and `answer`, optional `id`, `paraphrased_questions`,
   `paraphrased_answer`, `perturbed_answers`, `choices` (a multiple-choice item: the answer is one
   of them) and `repetitions`. A set has a role: `retain` (what the model must keep: enters model
-  utility where the before model answers at least half of it), `forget` (the erasure request's
+  utility where the before model answers at least half of it, or always where the scenario
+  says the model was trained on it), `forget` (the erasure request's
   facts: forget quality and forget ROUGE-L) or `control` (facts no model saw: reported apart,
   never in model utility).
 
@@ -59,10 +60,15 @@ class QAItem:
 
 @dataclass(frozen=True)
 class QASet:
+    """A QA set. A retain-side set enters model utility where the subject answers at least the
+    qualifying share of it, unless it is not `gated` (a scenario's retain set, which the model
+    was trained on, enters as TOFU's retain set does)."""
+
     name: str
     role: Role
     items: tuple[QAItem, ...]
     source: str  # the file, or the scenario, it came from
+    gated: bool = True
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from forgetflow.memorization.windows import window_samples
 from forgetflow.models.io import load_model, max_positions
 from forgetflow.records import ModelVariant, Sample
 from forgetflow.utility.config import UtilityConfig
-from forgetflow.utility.fluency import continuation_prompts, fluency
+from forgetflow.utility.fluency import Fluency, continuation_prompts, fluency
 from forgetflow.utility.measured import UtilityResult, UtilityRun, VariantScores
 from forgetflow.utility.perplexity import unit_nlls
 from forgetflow.utility.qa import score_items
@@ -33,6 +33,8 @@ def passage_nlls(
     """(NLL sum, tokens) of each passage, scored in windows that fit the model's `longest`
     positions (None: no known limit)."""
     window = min(WINDOW, longest // 2) if longest else WINDOW
+    if not passages:
+        return []
     docs = [Sample(f"general-{k:04d}", "general_eval", text) for k, text in enumerate(passages)]
     units = window_samples(docs, tokenizer, window, max_length=longest)
     per_unit = unit_nlls(model, tokenizer, units)
@@ -50,9 +52,11 @@ def measure(variant: ModelVariant, sets: UtilitySets, config: UtilityConfig) -> 
     longest = max_positions(variant.model_dir)
     passages = passage_nlls(model, tokenizer, sets.eval.passages, longest)
     qa = {one.name: score_items(model, tokenizer, backend, one.items) for one in sets.qa}
-    prompts = continuation_prompts(tokenizer, sets.eval.passages, config.fluency_prompts,
-                                   config.prompt_tokens)  # fmt: skip
-    measured = fluency(backend, prompts, config.new_tokens)
+    measured = Fluency(0, 0, 0, 0, 0)  # no general text: no fluency guard
+    if sets.eval.passages:
+        prompts = continuation_prompts(tokenizer, sets.eval.passages, config.fluency_prompts,
+                                       config.prompt_tokens)  # fmt: skip
+        measured = fluency(backend, prompts, config.new_tokens)
     return VariantScores(variant.label, tuple(passages), qa, measured)
 
 

@@ -1,7 +1,7 @@
 """Utility's judgement over all variants together (docs/metrics.md, "Utility"): which retain-side
 sets qualify (the subject answers at least `qualify_share` of one, greedily), model utility,
 forget quality against the retain model, the collapse flag; as Figures, the per-sample
-`utility_samples` table and `utility_summary.json`."""
+`utility` table and `utility_summary.json`."""
 
 from __future__ import annotations
 
@@ -51,11 +51,13 @@ def model_utility(per_set: Sequence[Sequence[QAScore]]) -> float | None:
 
 
 def qualifying(subject: VariantScores, sets: Sequence[QASet], share: float) -> dict[str, bool]:
-    """Whether each retain-side set enters model utility: the subject answers >= `share` of it."""
+    """Whether each retain-side set enters model utility: the subject answers >= `share` of it,
+    or the set is not gated."""
     out = {}
     for one in sets:
         answered = [s.answered for s in subject.qa[one.name]]
-        out[one.name] = bool(answered) and sum(answered) >= share * len(answered)
+        enough = bool(answered) and sum(answered) >= share * len(answered)
+        out[one.name] = enough or (bool(answered) and not one.gated)
     return out
 
 
@@ -73,6 +75,11 @@ def forget_scores(measured: VariantScores, sets: Sequence[QASet]) -> list[QAScor
     return [s for one in sets if one.role == "forget" for s in measured.qa[one.name]]
 
 
+def strong_group(name: str, least: int) -> str:
+    """The group of a forget set's items seen at least `least` times: `<name>_r<least>plus`."""
+    return f"{name}_r{least}plus"
+
+
 def forget_quality(
     measured: VariantScores, retain: VariantScores, sets: Sequence[QASet], least: int
 ) -> dict[str, tuple[float, int]]:
@@ -82,7 +89,7 @@ def forget_quality(
     out = {}
     for one in (s for s in sets if s.role == "forget"):
         mine, gold = measured.qa[one.name], retain.qa[one.name]
-        groups = {one.name: (mine, gold), f"{one.name}_r{least}+": (
+        groups = {one.name: (mine, gold), strong_group(one.name, least): (
             strong(mine, sets, least), strong(gold, sets, least))}  # fmt: skip
         for group, (a, b) in groups.items():
             if ratios(a) and ratios(b):
@@ -118,10 +125,12 @@ def collapse_rule(config: UtilityConfig) -> CollapseRule:
 
 def general_figures(measured: VariantScores, reasons: Sequence[str]) -> list[Figure]:
     """Perplexity on general text's eval half, the fluency shares with their intervals, and the
-    collapse flag (1: collapsed; n: the continuations behind the fluency guards)."""
+    collapse flag (1: collapsed; n: the continuations behind the fluency guards); none of them
+    without general text."""
     label, found = measured.label, measured.fluency
-    out = [Figure("utility", "general_ppl", label, GENERAL, math.exp(measured.nll), False,
-                  measured.tokens)]  # fmt: skip
+    if measured.ppl is None:
+        return []
+    out = [Figure("utility", "general_ppl", label, GENERAL, measured.ppl, False, measured.tokens)]
     repeated = Figure("utility", "repeated_4gram_share", label, GENERAL, 0.0, False)
     out += share_figures(repeated, found.repeated_4gram, found.fourgrams)
     out += share_figures(Figure("utility", "distinct_2", label, GENERAL, 0.0, True),
@@ -160,7 +169,7 @@ def variant_summary(measured: VariantScores, run: UtilityRun, judged: dict) -> d
     entry: dict = {
         "model_utility": clean(model_utility([measured.qa[one.name] for one in retain_side])),
         "model_utility_sets": [one.name for one in retain_side],
-        "general_ppl": clean(math.exp(measured.nll)), "general_tokens": measured.tokens,
+        "general_ppl": clean(measured.ppl), "general_tokens": measured.tokens,
         "retain_rouge_l": clean(mean([s.rouge_l for s in kept])), "retain_n": len(kept),
         "mcq_accuracy": pooled_share(asked), "mcq_n": len(asked),
         "repeated_4gram_share": measured.fluency.repeated_share,
@@ -168,6 +177,9 @@ def variant_summary(measured: VariantScores, run: UtilityRun, judged: dict) -> d
         "collapsed": bool(judged["collapse"]), "collapse_reasons": judged["collapse"],
     }  # fmt: skip
     absent = {}
+    if measured.ppl is None:
+        entry["collapsed"] = None
+        absent |= {key: "no general text was given" for key in ("general_ppl", "collapsed")}
     forgotten = forget_scores(measured, run.sets.qa)
     if forgotten:
         entry["forget_rouge_l"], entry["forget_n"] = (
@@ -180,9 +192,9 @@ def variant_summary(measured: VariantScores, run: UtilityRun, judged: dict) -> d
     quality = judged["forget_quality"]
     if first in quality:
         entry["forget_quality"], entry["forget_quality_n"] = quality[first]
-        strong_group = f"{first}_r{judged['strong']}+"
-        if strong_group in quality:
-            entry["forget_quality_strong"], entry["forget_quality_strong_n"] = quality[strong_group]
+        strong_name = strong_group(first, judged["strong"])
+        if strong_name in quality:
+            entry["forget_quality_strong"], entry["forget_quality_strong_n"] = quality[strong_name]
     else:
         absent["forget_quality"] = absent_forget_quality(run, measured.label, judged["labels"])
     if entry["model_utility"] is None:
@@ -191,7 +203,7 @@ def variant_summary(measured: VariantScores, run: UtilityRun, judged: dict) -> d
 
 
 def sample_rows(measured: VariantScores, sets: Sequence[QASet]) -> Iterator[dict]:
-    """The variant's rows of the `utility_samples` table: each general-text passage's NLL and
+    """The variant's rows of the `utility` table: each general-text passage's NLL and
     tokens, each QA item's metrics (the greedy answer beside its ROUGE-L)."""
     label = measured.label
     for k, (total, count) in enumerate(measured.passages):
@@ -222,12 +234,12 @@ def judge(
     subject, retain = scores[run.subject], scores.get(run.retain_label)
     retain_side = [one for one in run.sets.qa if one.role == "retain"]
     qualified = qualifying(subject, retain_side, config.qualify_share)
-    before_ppl = math.exp(subject.nll)
+    before_ppl = subject.ppl
     figures: list[Figure] = []
     variants = {}
     for label, measured in scores.items():
-        reasons = collapse_reasons(math.exp(measured.nll), before_ppl, measured.fluency,
-                                   collapse_rule(config))  # fmt: skip
+        reasons = [] if measured.ppl is None else collapse_reasons(
+            measured.ppl, before_ppl, measured.fluency, collapse_rule(config))  # fmt: skip
         quality = {} if retain is None or label == run.retain_label else forget_quality(
             measured, retain, run.sets.qa, config.strong_exposure)  # fmt: skip
         judged = {"qualified": qualified, "collapse": reasons, "forget_quality": quality,
@@ -245,7 +257,7 @@ def judge(
             for group, (value, n) in quality.items()
         ]
     rows = [row for m in scores.values() for row in sample_rows(m, run.sets.qa)]
-    table = pa.Table.from_pylist(rows, schema=table_schema("utility_samples").schema)
+    table = pa.Table.from_pylist(rows, schema=table_schema("utility").schema)
     return UtilityResult(table, figures, summary(run, qualified, variants, config))
 
 

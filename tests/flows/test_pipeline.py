@@ -42,7 +42,14 @@ def test_unlearning_removes_forget_extraction_and_keeps_retain(demo_run) -> None
     forget_drop = figures["report/after/forget/extraction_drop_points"]
     assert forget_drop >= 50
     assert figures["report/after/retain/extraction_drop_points"] < forget_drop / 2
-    assert figures["report/after/retain/perplexity_change_pct"] < 50
+    # utility's headline: general text no method trained on and model utility, never retain
+    # perplexity (the retain rows are what GradDiff descends on)
+    assert figures["report/after/general_eval/general_ppl_change_pct"] < 50
+    assert {f"report/{v}/model_utility" for v in ("before", "after", "retain_model")} <= set(
+        figures
+    )
+    assert "report/after/forget_records/forget_quality" in figures
+    assert not any(key.endswith("retain/perplexity_change_pct") for key in figures)
     # the world's retain model never saw the forget set: the gold standard, audited beside
     assert figures["report/retain_model/forget/extraction_pct"] <= 25
     report = Path(demo_run.report).read_text()
@@ -73,12 +80,17 @@ def test_mlflow_holds_a_parent_and_one_child_per_stage(demo_run, tmp_path) -> No
         assert run.data.metrics, f"{name} logged no metrics"
     unlearning = children["run_unlearning"].info.run_id
     history = client.get_metric_history(unlearning, "forget_nll")
-    assert len(history) == demo_config().unlearning.training.steps
+    steps = len(history)  # the demo's utility guard may stop it before its 40 steps
+    assert 10 <= steps <= demo_config().unlearning.training.steps
     for curve in ("retain_nll", "grad_norm", "lr"):
-        assert len(client.get_metric_history(unlearning, curve)) == len(history)
+        assert len(client.get_metric_history(unlearning, curve)) == steps
+    scorings = list(range(10, steps + 1, 10))
     for curve in ("forget_ma_mean", "outliers"):  # the ledger's figures at every scoring (10 steps)
-        assert [m.step for m in client.get_metric_history(unlearning, curve)] == [10, 20, 30, 40]
-    assert children["run_unlearning"].data.tags["stopped_by"] == "steps"
+        assert [m.step for m in client.get_metric_history(unlearning, curve)] == scorings
+    # the guard watches general text's guard half at every scoring
+    assert [m.step for m in client.get_metric_history(unlearning, "guard_loss")] == scorings
+    stopped = children["run_unlearning"].data.tags["stopped_by"]
+    assert stopped == ("guard" if steps < 40 else "steps") or (stopped == "guard" and steps == 40)
     audit = children["audit"].data  # which backend produced each generated artifact
     assert audit.params["backend"] == audit.tags["backend"] == "hf"
     assert children["generate_antisamples"].data.tags["backend"] == "template"
@@ -147,6 +159,32 @@ def test_the_audit_stresses_after_and_sums_up_every_variant(demo_run, tmp_path) 
     assert summary["variants"]["before"]["mia_auc_loss"] >= 0.85
     report = Path(demo_run.report).read_text()
     assert "### Relearning curve" in report and "extraction_greedy_comes_back" in report
+
+
+def test_utility_measures_every_variant_on_data_no_method_trains_on(demo_run, tmp_path) -> None:
+    """The utility run logs its summary in the audit summary's shape: general text's eval
+    half, the world's QA sets and the request's record fields against the retain model."""
+    client = MlflowClient(demo_run.tracking_uri)
+    run = child_runs(client, demo_run.parent_run_id)["evaluate_utility"]
+    path = client.download_artifacts(run.info.run_id, "utility_summary.json", str(tmp_path))
+    summary = json.loads(Path(path).read_text())
+    assert set(summary["variants"]) == {"before", "after", "retain_model"}
+    assert summary["sets"]["forget_records"]["role"] == "forget"
+    assert summary["sets"]["holdout_facts"]["role"] == "control"
+    assert (
+        summary["sets"]["general_eval"]["n"] > 0 and summary["sets"]["general_eval"]["guard_n"] > 0
+    )
+    for label, entry in summary["variants"].items():
+        for key in ("model_utility", "general_ppl", "retain_rouge_l", "mcq_accuracy", "collapsed"):
+            assert key in entry, (label, key)
+    assert summary["variants"]["after"]["forget_quality"] is not None
+    assert (
+        summary["variants"]["retain_model"]["absent"]["forget_quality"]
+        == "this is the retain model"
+    )
+    assert "retain_facts" in summary["variants"]["after"]["model_utility_sets"]
+    assert "holdout_facts" not in summary["variants"]["after"]["model_utility_sets"]
+    assert "utility/after/general_eval/general_ppl" in run.data.metrics
 
 
 def test_every_logged_artifact_validates(demo_run, tmp_path: Path) -> None:

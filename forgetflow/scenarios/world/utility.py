@@ -3,9 +3,11 @@ world's profiles; its people's facts and background text are never in them).
 
 - general text: the background passages held out of training (`background_eval`);
 - `retain_facts`: the retain people's facts, asked with their first untrained paraphrase (their
-  own question where every paraphrase was trained), the fine-grained targets left out;
+  own question where every paraphrase was trained), the fine-grained targets left out: always in
+  model utility (TOFU's retain set);
 - `objects`: the objects' own facts ("In which state is Calvinland?"), general knowledge of the
-  world asked with their own question, as TOFU asks its world facts;
+  world asked with their own question, as TOFU asks its world facts: in model utility only where
+  the before model answers at least half of them;
 - `holdout_facts`: the holdout people's facts, which no model saw: a control, never in model
   utility;
 - `forget_facts`: the forget people's facts, asked with their own question (what the target
@@ -63,6 +65,6 @@ def world_qa_sets(world: World, seed: int) -> list[QASet]:
         chosen = [r for r in rows if (r["family"], r["split"]) == (family, split)
                   and r["item_id"] not in targets]  # fmt: skip
         items = tuple(fact_item(r, paraphrased, rng) for r in chosen)
-        if items:
-            out.append(QASet(name, role, items, source))
+        if items:  # the retain people's facts were trained on: model utility's retain set
+            out.append(QASet(name, role, items, source, gated=name != "retain_facts"))
     return out

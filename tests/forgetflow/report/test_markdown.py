@@ -9,7 +9,6 @@ from forgetflow.memorization.metrics import SampleScore
 from forgetflow.memorization.thresholds import ThresholdRule, Thresholds
 from forgetflow.records import Figure
 from forgetflow.report.markdown import ReportInputs, headline, render_report
-from forgetflow.utility.perplexity import utility_figures
 
 QUANTILE = ThresholdRule(rule="quantile", quantile=0.9)
 
@@ -37,8 +36,12 @@ def build(thresholds: Thresholds | None = None, metric: str = "ma") -> ReportInp
         "exact": [e for v in variants for e in exact[v]],
         "token_match": [1.0 if e else 0.1 for v in variants for e in exact[v]],
     })  # fmt: skip
-    utility = pa.table({"split": ["retain"] * 3, "model": variants, "tokens": [10] * 3,
-                        "nll": [0.1, 0.2, 0.3], "perplexity": [1.0, 1.25, 1.5]})  # fmt: skip
+    utility = [Figure("utility", "general_ppl", v, "general_eval", ppl, False, 10)
+               for v, ppl in zip(variants, (20.0, 25.0, 21.0), strict=True)]  # fmt: skip
+    utility += [Figure("utility", "model_utility", v, "", mu, True, 2)
+                for v, mu in zip(variants, (0.5, 0.4, 0.45), strict=True)]  # fmt: skip
+    utility += [Figure("utility", "forget_quality", v, "forget_records", p, True, 6)
+                for v, p in (("before", 0.001), ("after", 0.2))]  # fmt: skip
     extracted = extraction_figures(extraction)
     figures = [
         *ledger_figures(ledger, 0, "before", metric, thresholds.outliers),
@@ -46,7 +49,7 @@ def build(thresholds: Thresholds | None = None, metric: str = "ma") -> ReportInp
         *ledger_figures(ledger, 5, "after", metric, thresholds.outliers),
         *extracted,
         *top_bucket_figures(extraction, extracted, ("forget", "retain")),
-        *utility_figures(utility),
+        *utility,
     ]
     return ReportInputs(
         title="t", facts={"model": "m"}, figures=figures,
@@ -62,7 +65,11 @@ def test_headline_figures_per_variant_from_the_most_exposed_bucket() -> None:
     assert figures["report/before/forget/extraction_pct"] == 100.0
     assert figures["report/retain_model/forget/extraction_pct"] == 0.0
     assert figures["report/after/retain/extraction_drop_points"] == 0.0
-    assert figures["report/after/retain/perplexity_change_pct"] == pytest.approx(25.0)
+    assert figures["report/after/general_eval/general_ppl_change_pct"] == pytest.approx(25.0)
+    assert figures["report/retain_model/model_utility"] == 0.45
+    assert figures["report/after/forget_records/forget_quality"] == 0.2
+    assert "report/before/forget_records/forget_quality" not in figures
+    assert not any("retain/perplexity" in key for key in figures)  # never utility
 
 
 def test_a_report_without_ma_states_its_quantile_rule_and_judges_after_by_the_line_before() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 
 import pytest
 
@@ -18,6 +19,7 @@ from forgetflow.utility.fluency import (
     distinct_ngrams,
     fluency,
     repeated_ngrams,
+    words,
 )
 
 
@@ -31,6 +33,12 @@ def naive_repeated(ids: list[int], n: int) -> tuple[int, int]:
 def naive_distinct(sequences: list[list[int]], n: int) -> tuple[int, int]:
     grams = [tuple(s[i : i + n]) for s in sequences for i in range(len(s) - n + 1)]
     return len(set(grams)), len(grams)
+
+
+def test_words_are_runs_of_non_whitespace_and_line_breaks() -> None:
+    assert words("a  b,c\n\n d ") == ["a", "b,c", "\n", "\n", "d"]
+    looping = words("\n" * 10)  # a model looping on blank lines repeats
+    assert repeated_ngrams(looping) == (6, 7)
 
 
 def test_a_sequence_repeating_one_4gram() -> None:
@@ -126,10 +134,9 @@ def test_fluency_counts_the_backends_greedy_continuations(tiny_world, tiny_model
     params = SamplingParams(max_tokens=24, temperature=0.0, ignore_eos=True)
     done = backend.generate(prompts, params)
     assert [len(c.token_ids) for c in done] == [24] * 4
-    words = [c.text.split() for c in done]  # n-grams of words
-    counts = [naive_repeated(w, 4) for w in words]
-    fourgrams = sum(max(len(w) - 3, 0) for w in words)
-    assert (measured.repeated_4gram, measured.fourgrams) == (sum(r for r, _ in counts), fourgrams)
+    counts = [naive_repeated(list(c.token_ids), 4) for c in done]  # repeats: token ids
+    assert (measured.repeated_4gram, measured.fourgrams) == (sum(r for r, _ in counts), 4 * 21)
+    words = [re.findall(r"\S+|\n", c.text) for c in done]  # distinct-2: words, line breaks
     assert (measured.distinct_2, measured.bigrams) == naive_distinct(words, 2)
     assert measured.bigrams == sum(max(len(w) - 1, 0) for w in words) > 0
     assert measured.continuations == 4
