@@ -180,12 +180,20 @@ def variant_summary(measured: VariantScores, run: UtilityRun, judged: dict) -> d
     if measured.ppl is None:
         entry["collapsed"] = None
         absent |= {key: "no general text was given" for key in ("general_ppl", "collapsed")}
+    if entry["model_utility"] is None:
+        absent["model_utility"] = "no retain-side QA set qualifies or none was given"
+    forgetting, why = forget_entry(measured, run, judged)
+    return entry | forgetting | {"absent": absent | why}
+
+
+def forget_entry(measured: VariantScores, run: UtilityRun, judged: dict) -> tuple[dict, dict]:
+    """The forget keys of a variant's summary entry (on the first forget set), and why any is
+    absent."""
+    entry, absent = {}, {}
     forgotten = forget_scores(measured, run.sets.qa)
     if forgotten:
-        entry["forget_rouge_l"], entry["forget_n"] = (
-            mean([s.rouge_l for s in forgotten]),
-            len(forgotten),
-        )
+        entry["forget_rouge_l"] = mean([s.rouge_l for s in forgotten])
+        entry["forget_n"] = len(forgotten)
     else:
         absent["forget_rouge_l"] = "no forget set was given"
     first = next((one.name for one in run.sets.qa if one.role == "forget"), None)
@@ -197,9 +205,7 @@ def variant_summary(measured: VariantScores, run: UtilityRun, judged: dict) -> d
             entry["forget_quality_strong"], entry["forget_quality_strong_n"] = quality[strong_name]
     else:
         absent["forget_quality"] = absent_forget_quality(run, measured.label, judged["labels"])
-    if entry["model_utility"] is None:
-        absent["model_utility"] = "no retain-side QA set qualifies or none was given"
-    return entry | {"absent": absent}
+    return entry, absent
 
 
 def sample_rows(measured: VariantScores, sets: Sequence[QASet]) -> Iterator[dict]:

@@ -4,6 +4,7 @@ the collapse flag and the summary's keys, each against a formula written here.""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -120,3 +121,16 @@ def test_the_table_has_a_row_per_variant_item_and_metric() -> None:
         "mcq_correct": 0.0}  # fmt: skip
     assert [r["value"] for r in rows if r["set"] == "general_eval"] == [2.0, 100.0]
     assert {r["repetitions"] for r in rows if r["set"] == "forget"} == {1, 2, 4, 8, 16, 32}
+
+
+def test_a_set_that_is_not_gated_enters_model_utility_however_little_is_answered() -> None:
+    run = sets_and_run(["before"])
+    weak = next(s for s in run.sets.qa if s.name == "weak")
+    ungated = replace(weak, gated=False)
+    sets = replace(run.sets, qa=tuple(ungated if s is weak else s for s in run.sets.qa))
+    result = judge({"before": scores("before", [1.0] * 6, 0, 2.0)}, replace(run, sets=sets),
+                   UtilityConfig())  # fmt: skip
+    assert result.summary["sets"]["weak"]["qualifies"] is True  # 1 of 4 answered
+    assert result.summary["sets"]["kept"]["qualifies"] is False  # 0 of 4, gated
+    assert result.summary["variants"]["before"]["model_utility"] == pytest.approx(
+        harmonic([0.1, 0.1, 0.1]), rel=1e-12)  # fmt: skip
