@@ -216,8 +216,7 @@ def test_utility_guard_keeps_the_best_checkpoint(tiny_world, fresh, tmp_path) ->
     guard = general_text(tiny_world, tokenizer, 8)
     assert len(guard) == 8
     with torch.no_grad():
-        start = float(sequence_nll(model, pad_right(encode(tokenizer, [g.text for g in guard]),
-                                                    tokenizer.pad_token_id)).mean())  # fmt: skip
+        start = float(sequence_nll(model, batch_of(tokenizer, [g.text for g in guard])).mean())
     drive = DriveConfig(score_every=1, guard_margin=0.05)
     training = TrainingConfig(steps=30, batch_size=4, lr=3e-3, drive=drive)
     result = unlearn(model, tokenizer, GradDiffConfig(retain_weight=0.0), training, 0,
