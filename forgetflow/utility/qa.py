@@ -46,10 +46,15 @@ class QAScore:
 
 
 def normalized_probabilities(
-    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, pairs: Sequence[tuple[str, str]]
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    pairs: Sequence[tuple[str, str]],
+    batch_size: int = 16,
 ) -> list[float]:
-    """P(continuation | context)^(1/|continuation|) of each (context, continuation) pair."""
-    return [math.exp(total / count) for total, count in pair_logprobs(model, tokenizer, pairs)]
+    """P(continuation | context)^(1/|continuation|) of each (context, continuation) pair,
+    `batch_size` pairs per forward pass."""
+    scored = pair_logprobs(model, tokenizer, pairs, batch_size)
+    return [math.exp(total / count) for total, count in scored]
 
 
 def perturbed_sentences(item: QAItem) -> list[str]:
@@ -62,7 +67,10 @@ def perturbed_sentences(item: QAItem) -> list[str]:
 
 
 def truth_ratios(
-    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, items: Sequence[QAItem]
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    items: Sequence[QAItem],
+    batch_size: int = 16,
 ) -> list[float | None]:
     """R of each item (None without perturbed answers); one batched scoring pass."""
     pairs: list[tuple[str, str]] = []
@@ -71,7 +79,7 @@ def truth_ratios(
             prompt = item.prompt
             true = item.paraphrased_answer or item.answer
             pairs += [(prompt, " " + s) for s in (true, *perturbed_sentences(item))]
-    probs = iter(normalized_probabilities(model, tokenizer, pairs) if pairs else [])
+    probs = iter(normalized_probabilities(model, tokenizer, pairs, batch_size) if pairs else [])
     out: list[float | None] = []
     for item in items:
         if not item.perturbed_answers:
@@ -101,12 +109,16 @@ def rouge_l_recall(answer: str, prediction: str) -> float:
 
 
 def mcq_scores(
-    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, items: Sequence[QAItem]
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    items: Sequence[QAItem],
+    batch_size: int = 16,
 ) -> list[bool | None]:
     """Whether each item with choices is answered right by log-likelihood (None without)."""
     asked = [i for i in items if i.choices]
     choices = [Choices(i.prompt, i.choices, i.choices.index(i.answer)) for i in asked]
-    correct = iter(mcq_correct(choice_logliks(model, tokenizer, choices), choices) if asked else [])
+    logliks = choice_logliks(model, tokenizer, choices, batch_size) if asked else []
+    correct = iter(mcq_correct(logliks, choices) if asked else [])
     return [next(correct) if i.choices else None for i in items]
 
 
@@ -115,15 +127,17 @@ def score_items(
     tokenizer: PreTrainedTokenizerBase,
     backend: GenerationBackend,
     items: Sequence[QAItem],
+    batch_size: int = 16,
 ) -> list[QAScore]:
-    """Every QA metric of every item (`backend` decodes `model`'s greedy answers)."""
+    """Every QA metric of every item (`backend` decodes `model`'s greedy answers; the
+    teacher-forced passes take `batch_size` sequences at a time)."""
     if not items:
         return []
     pairs = [(i.prompt, " " + i.answer) for i in items]
-    probabilities = normalized_probabilities(model, tokenizer, pairs)
+    probabilities = normalized_probabilities(model, tokenizer, pairs, batch_size)
     greedy = greedy_answers(backend, tokenizer, items)
-    ratios = truth_ratios(model, tokenizer, items)
-    mcq = mcq_scores(model, tokenizer, items)
+    ratios = truth_ratios(model, tokenizer, items, batch_size)
+    mcq = mcq_scores(model, tokenizer, items, batch_size)
     return [
         QAScore(item.item_id, prob, rouge_l_recall(item.answer, said),
                 answer_given(item.answer, said).matched, said, ratio, right)

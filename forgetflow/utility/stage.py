@@ -29,15 +29,16 @@ def passage_nlls(
     tokenizer: PreTrainedTokenizerBase,
     passages: Sequence[str],
     longest: int | None,
+    batch_size: int = 16,
 ) -> list[tuple[float, int]]:
     """(NLL sum, tokens) of each passage, scored in windows that fit the model's `longest`
-    positions (None: no known limit)."""
+    positions (None: no known limit), `batch_size` windows per forward pass."""
     window = min(WINDOW, longest // 2) if longest else WINDOW
     if not passages:
         return []
     docs = [Sample(f"general-{k:04d}", "general_eval", text) for k, text in enumerate(passages)]
     units = window_samples(docs, tokenizer, window, max_length=longest)
-    per_unit = unit_nlls(model, tokenizer, units)
+    per_unit = unit_nlls(model, tokenizer, units, batch_size)
     totals = {d.sample_id: [0.0, 0] for d in docs}
     for unit, (total, count) in zip(units, per_unit, strict=True):
         held = totals[unit.source_id or unit.sample_id]
@@ -50,8 +51,9 @@ def measure(variant: ModelVariant, sets: UtilitySets, config: UtilityConfig) -> 
     model, tokenizer = load_model(variant.model_dir)
     backend = HFBackend(model, tokenizer, batch_size=config.batch_size)
     longest = max_positions(variant.model_dir)
-    passages = passage_nlls(model, tokenizer, sets.eval.passages, longest)
-    qa = {one.name: score_items(model, tokenizer, backend, one.items) for one in sets.qa}
+    size = config.batch_size
+    passages = passage_nlls(model, tokenizer, sets.eval.passages, longest, size)
+    qa = {one.name: score_items(model, tokenizer, backend, one.items, size) for one in sets.qa}
     measured = Fluency(0, 0, 0, 0, 0)  # no general text: no fluency guard
     if sets.eval.passages:
         prompts = continuation_prompts(tokenizer, sets.eval.passages, config.fluency_prompts,

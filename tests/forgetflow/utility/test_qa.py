@@ -99,3 +99,17 @@ def test_every_item_is_scored_with_its_greedy_answer(tiny_model) -> None:
         assert "\n" not in found.greedy
     assert scores[0].mcq_correct is not None and scores[1].mcq_correct is None
     assert scores[1].truth_ratio is None
+
+
+def test_the_batch_size_changes_no_score(tiny_model) -> None:
+    """One sequence per forward pass (no padding) and all together (padded) agree."""
+    model, tokenizer = tiny_model
+    plain = QAItem("i2", "Where does Megan Chang work?", "Ray LLC", choices=("Lee", "Ray LLC"))
+    backend = HFBackend(model, tokenizer)
+    alone, together = (
+        score_items(model, tokenizer, backend, [ITEM, plain], size) for size in (1, 16)
+    )
+    for one, many in zip(alone, together, strict=True):
+        assert one.probability == pytest.approx(many.probability, rel=1e-4)
+        assert (one.greedy, one.mcq_correct) == (many.greedy, many.mcq_correct)
+    assert alone[0].truth_ratio == pytest.approx(together[0].truth_ratio, rel=1e-4)
