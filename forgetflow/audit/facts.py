@@ -4,8 +4,8 @@ samples; judged by the answer matcher's `answer_given` (data/answers.py: the com
 with the answer or says it in its first sentence, number words as digits).
 
 One row per (sample, phrasing): phrasing 0 is the sample's own prompt, k >= 1 its k-th
-untrained paraphrase asked in the QA template. Completions stop at a line break or after the
-answer's tokens plus FACT_MARGIN.
+untrained paraphrase asked in the QA template. Completions follow the answer rule
+(lm/prompts.py: one line, at most the answer's tokens plus ANSWER_MARGIN).
 """
 
 from __future__ import annotations
@@ -25,12 +25,9 @@ from forgetflow.generation.base import (
     replace_params,
 )
 from forgetflow.intervals import share_figures
-from forgetflow.lm.prompts import qa_prompt
+from forgetflow.lm.prompts import ANSWER_STOP, answer_budgets, qa_prompt
 from forgetflow.lm.tokens import encode
 from forgetflow.records import Completion, Figure, Sample
-
-FACT_MARGIN = 16  # new tokens beyond the answer's: room for "The answer is ..." before it
-STOP = ("\n",)  # an answer is one line
 
 SCHEMA = pa.schema(
     [("sample_id", pa.string()), ("split", pa.string()), ("repetitions", pa.int64()),
@@ -58,12 +55,12 @@ def fact_table(
     if not asked:
         return SCHEMA.empty_table()
     prompts = encode(tokenizer, [p for _, _, p in asked])
-    answers = encode(tokenizer, [s.text for s, _, _ in asked])
-    lengths = [len(a) + FACT_MARGIN for a in answers]
-    greedy = generate_each(backend, prompts, lengths, SamplingParams(stop=STOP))
+    lengths = answer_budgets(tokenizer, [s.text for s, _, _ in asked])
+    greedy = generate_each(backend, prompts, lengths, SamplingParams(stop=ANSWER_STOP))
     drawn: list[Completion] = []
     if sampled is not None:
-        asked_sampled = replace_params(sampled, stop=STOP, ignore_eos=False)  # EOS ends an answer
+        # EOS ends an answer
+        asked_sampled = replace_params(sampled, stop=ANSWER_STOP, ignore_eos=False)
         drawn = generate_each(backend, prompts, lengths, asked_sampled)
     rows = []
     for index, ((sample, phrasing, _), done) in enumerate(zip(asked, greedy, strict=True)):

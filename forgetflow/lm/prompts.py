@@ -13,7 +13,8 @@ answer's leading space begins, and a window's context and text are the document'
 
 Special tokens (BOS) belong to the prompt, and at least one token is always left to continue.
 Every stage that asks a model (the extraction audit, anti-samples, IdkDPO's preferred answers,
-QA scoring) goes through these functions.
+QA scoring) goes through these functions; a question's answer is one line of at most its
+reference answer's tokens plus ANSWER_MARGIN (`answer_budgets`: the fact audit, utility's QA).
 """
 
 from __future__ import annotations
@@ -44,6 +45,18 @@ FALLBACK_TOKENS = 32  # the prompt of a one-line text without a prompt
 def qa_prompt(question: str) -> str:
     """The prompt a QA sample is asked: the template filled with its question."""
     return QA_TEMPLATE.format(question=question)
+
+
+ANSWER_MARGIN = 16  # new tokens beyond the answer's: room for "The answer is ..." before it
+ANSWER_STOP = ("\n",)  # an answer is one line
+
+
+def answer_budgets(tokenizer: PreTrainedTokenizerBase, answers: Sequence[str]) -> list[int]:
+    """New tokens a model is given to answer: each answer's own (after the template's space,
+    no special tokens) plus ANSWER_MARGIN; generation also stops at ANSWER_STOP."""
+    spaced = [" " + a.strip() for a in answers]
+    return [len(ids) + ANSWER_MARGIN
+            for ids in tokenizer(spaced, add_special_tokens=False)["input_ids"]]  # fmt: skip
 
 
 def full_text(sample: Sample) -> str:

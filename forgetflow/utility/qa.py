@@ -26,12 +26,10 @@ from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 from forgetflow.data.answers import answer_given
 from forgetflow.generation.base import GenerationBackend, SamplingParams, generate_each
 from forgetflow.lm.logprobs import pair_logprobs
+from forgetflow.lm.prompts import ANSWER_STOP, answer_budgets
 from forgetflow.lm.tokens import encode
 from forgetflow.utility.mcq import Choices, choice_logliks, mcq_correct
 from forgetflow.utility.sets import QAItem
-
-ANSWER_MARGIN = 16  # greedy tokens beyond the answer's own
-STOP = ("\n",)  # an answer is one line
 
 
 @dataclass(frozen=True)
@@ -94,11 +92,10 @@ def truth_ratios(
 def greedy_answers(
     backend: GenerationBackend, tokenizer: PreTrainedTokenizerBase, items: Sequence[QAItem]
 ) -> list[str]:
-    """Each item's greedy answer: one line of at most its answer's tokens + ANSWER_MARGIN."""
+    """Each item's greedy answer, within the answer rule's budget (lm/prompts.py)."""
     prompts = encode(tokenizer, [i.prompt for i in items])
-    answers = tokenizer([" " + i.answer for i in items], add_special_tokens=False)["input_ids"]
-    lengths = [len(a) + ANSWER_MARGIN for a in answers]
-    done = generate_each(backend, prompts, lengths, SamplingParams(stop=STOP))
+    lengths = answer_budgets(tokenizer, [i.answer for i in items])
+    done = generate_each(backend, prompts, lengths, SamplingParams(stop=ANSWER_STOP))
     return [c.text.strip() for c in done]
 
 
