@@ -57,16 +57,25 @@ def retain_twin(
     size: Size = "tiny",
     seed: Seed = 0,
     init_seed: Annotated[int, typer.Option(help="the twin's initialisation seed")] = 1,
+    stand_ins: Annotated[
+        bool,
+        typer.Option(
+            "--stand-ins",
+            help="train on the target's stream with each forget "
+            "item replaced by a stand-in (as many steps as the target)",
+        ),
+    ] = False,  # fmt: skip
     out: Out = None,
 ) -> None:
-    """Train (or reuse) a second retain model of a world from another initialisation seed: the
-    null calibration of forget quality (two models that never saw the forget set)."""
+    """Train (or reuse) another retain model of a world: from another initialisation seed (the
+    null calibration of forget quality: two models that never saw the forget set), or on
+    stand-ins for the forget items (for as many optimizer steps as the target)."""
     from flows.cli.errors import fail
     from forgetflow.scenarios.world.twin import twin_retain_model
 
     world = built(size, seed, out)
     try:
-        folder = twin_retain_model(world, init_seed)
+        folder = twin_retain_model(world, init_seed, stand_ins)
     except ValueError as err:
         fail(err)
     typer.echo(f"retain model:   {world.retain_model_dir}")

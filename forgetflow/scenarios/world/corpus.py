@@ -5,6 +5,14 @@ facts, as a biography sentence and as "Question: ...\\nAnswer: ..."), `object` (
 objects themselves, the object-only probes of fine-grained targets) and `background` (general
 English for utility). People facts are split by person, as in TOFU; fine-grained targets are single
 triples of retained people. Holdout items are never trained on (repetitions 0).
+
+The world's retain model trains on the retain and background items alone (fewer optimizer steps
+than the target). A stand-in retain model (`forgetflow world retain-twin --stand-ins`) trains on
+the target's stream with each forget item replaced by a stand-in (`substitutes`): the next
+profile or person of the same draw (so no name is shared with the world), with the exposures of
+the forget item it replaces. It takes the target's optimizer steps on as many items of each
+family: it differs from the target by what the forget items say, not by how much it trained (the
+"OUT" model of membership inference).
 """
 
 from __future__ import annotations
@@ -50,6 +58,14 @@ class Corpus:
     qa: list[tuple[str, int, QAItem]]  # (split, repetitions, item): people's and objects' facts
     targets: list[Target]
     tokenizer_texts: list[str]  # a disjoint draw of the same families, to train the tokenizer
+    substitutes: list[Item]  # the forget items' stand-ins, in their order (split "substitute")
+
+    def stand_in_training(self) -> list[Item]:
+        """A stand-in retain model's training items: the target's, each forget item replaced by
+        its stand-in at its place."""
+        stand_ins = iter(self.substitutes)
+        return [next(stand_ins) if i.split == "forget" else i
+                for i in self.items if i.repetitions > 0]  # fmt: skip
 
 
 def profile_items(counts: dict[str, int], seed: int, biography_words: int = 0) -> list[Item]:
@@ -116,6 +132,22 @@ def tokenizer_corpus(profiles: int, people: int, seed: int, biography_words: int
     return texts
 
 
+def substitute_items(
+    profiles: dict[str, int], people: dict[str, int], seed: int, biography_words: int = 0
+) -> list[Item]:
+    """Stand-ins for the forget items, in their order: the profiles and people drawn right after
+    the world's own (the draws are prefix-stable and keep names distinct), exposed as the forget
+    items are."""
+    drawn = sum(profiles.values())
+    texts = make_profiles(drawn + profiles["forget"], seed, biography_words)[drawn:]
+    reps = cycle_repetitions(len(texts))
+    items = [Item(f"profile-substitute-{i:04d}", "profile", "substitute", reps[i], text)
+             for i, text in enumerate(texts)]  # fmt: skip
+    everyone = sum(people.values())
+    rows, _ = person_items(make_people(everyone + people["forget"], seed)[everyone:], "forget")
+    return items + [dataclasses.replace(i, split="substitute") for i in rows]
+
+
 def build_corpus(
     profiles: dict[str, int],
     people: dict[str, int],
@@ -145,4 +177,5 @@ def build_corpus(
         4 * sum(profiles.values()), 2 * sum(people.values()), other, biography_words
     )
     tokenizer_texts += [i.text for i in items if i.family == "background"]
-    return Corpus(items, qa, make_targets(retained, targets, seed), tokenizer_texts)
+    substitutes = substitute_items(profiles, people, seed, biography_words)
+    return Corpus(items, qa, make_targets(retained, targets, seed), tokenizer_texts, substitutes)

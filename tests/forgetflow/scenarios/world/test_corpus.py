@@ -65,3 +65,21 @@ def test_exposures_are_not_confounded_with_the_kind_of_fact(corpus) -> None:
         if split == "retain" and not item.item_id.startswith("object:"):
             buckets.setdefault(item.relation, set()).add(r)
     assert all(len(rs) == 6 for rs in buckets.values())  # 8 people: every relation in every bucket
+
+
+def test_a_stand_in_retain_model_trains_on_stand_ins_exposed_as_the_forget_items(corpus) -> None:
+    target = [i for i in corpus.items if i.repetitions > 0]
+    retain = corpus.stand_in_training()
+    assert len(retain) == len(target)  # as many items, in the same places
+    for mine, theirs in zip(retain, target, strict=True):
+        assert (mine.family, mine.repetitions) == (theirs.family, theirs.repetitions)
+        assert (mine == theirs) == (theirs.split != "forget")
+    stand_ins = [i for i in retain if i.split == "substitute"]
+    assert stand_ins == corpus.substitutes and len(stand_ins) == 12 + 2 * (2 * 6)
+    ids = [i.sample_id for i in [*corpus.items, *stand_ins]]
+    assert len(set(ids)) == len(ids)
+    # no stand-in names a profile or a person of the world, the holdout's included
+    name_lines = {i.text.split("\n")[0] for i in corpus.items if i.family == "profile"}
+    assert not name_lines & {i.text.split("\n")[0] for i in stand_ins if i.family == "profile"}
+    people = {q.subject for _, _, q in corpus.qa if not q.item_id.startswith("object:")}
+    assert not any(s in i.text for s in people for i in stand_ins if i.family == "bio")
