@@ -51,16 +51,19 @@ def pair_logprobs(
     batch_size: int = 16,
 ) -> list[tuple[float, int]]:
     """(summed log-prob, token count) of each pair's continuation given its context (encoded as
-    tokens.pair_ids does), teacher-forced, `batch_size` pairs at a time."""
+    tokens.pair_ids does), teacher-forced, `batch_size` pairs at a time, batched by length (less
+    padding), returned in the pairs' order."""
     if batch_size < 1:
         raise ValueError(f"batch_size={batch_size}: must be at least 1")
     sequences, tails = pair_ids(tokenizer, pairs)
-    out: list[tuple[float, int]] = []
-    for chunk in batches(sequences, batch_size):
-        logprobs, _, _ = target_logprobs(model, pad_right(chunk, tokenizer.pad_token_id))
-        for row, seq in enumerate(chunk):
-            tail = tails[len(out)]
-            out.append((float(logprobs[row, len(seq) - 1 - tail : len(seq) - 1].sum()), tail))
+    order = sorted(range(len(sequences)), key=lambda k: len(sequences[k]))
+    out: list[tuple[float, int]] = [(0.0, 0)] * len(sequences)
+    for chunk in batches(order, batch_size):
+        rows = [sequences[k] for k in chunk]
+        logprobs, _, _ = target_logprobs(model, pad_right(rows, tokenizer.pad_token_id))
+        for row, k in enumerate(chunk):
+            end, tail = len(sequences[k]) - 1, tails[k]
+            out[k] = (float(logprobs[row, end - tail : end].sum()), tail)
     return out
 
 

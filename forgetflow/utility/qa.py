@@ -28,7 +28,7 @@ from forgetflow.generation.base import GenerationBackend, SamplingParams, genera
 from forgetflow.lm.logprobs import pair_logprobs
 from forgetflow.lm.prompts import ANSWER_STOP, answer_budgets
 from forgetflow.lm.tokens import encode
-from forgetflow.utility.mcq import Choices, choice_logliks, mcq_correct
+from forgetflow.utility.mcq import Choices, choice_pairs, mcq_correct
 from forgetflow.utility.sets import QAItem
 
 
@@ -43,16 +43,35 @@ class QAScore:
     mcq_correct: bool | None = None
 
 
+Pair = tuple[str, str]  # (context, continuation), teacher-forced
+
+
+def pair_scores(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    pairs: Sequence[Pair],
+    batch_size: int = 16,
+) -> dict[Pair, tuple[float, int]]:
+    """(summed log-prob, tokens) of each distinct pair, scored once, `batch_size` per pass."""
+    distinct = list(dict.fromkeys(pairs))
+    return dict(zip(distinct, pair_logprobs(model, tokenizer, distinct, batch_size), strict=True))
+
+
+def normalized(scored: tuple[float, int]) -> float:
+    """P(continuation | context)^(1/|continuation|) from its (summed log-prob, tokens)."""
+    total, count = scored
+    return math.exp(total / count)
+
+
 def normalized_probabilities(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
-    pairs: Sequence[tuple[str, str]],
+    pairs: Sequence[Pair],
     batch_size: int = 16,
 ) -> list[float]:
-    """P(continuation | context)^(1/|continuation|) of each (context, continuation) pair,
-    `batch_size` pairs per forward pass."""
-    scored = pair_logprobs(model, tokenizer, pairs, batch_size)
-    return [math.exp(total / count) for total, count in scored]
+    """P(continuation | context)^(1/|continuation|) of each (context, continuation) pair."""
+    scores = pair_scores(model, tokenizer, pairs, batch_size)
+    return [normalized(scores[pair]) for pair in pairs]
 
 
 def perturbed_sentences(item: QAItem) -> list[str]:
@@ -64,6 +83,24 @@ def perturbed_sentences(item: QAItem) -> list[str]:
     return list(item.perturbed_answers)
 
 
+def ratio_pairs(item: QAItem) -> list[Pair]:
+    """What the truth ratio scores: the paraphrased answer, then each perturbed sentence (none
+    without perturbed answers)."""
+    if not item.perturbed_answers:
+        return []
+    true = item.paraphrased_answer or item.answer
+    return [(item.prompt, " " + s) for s in (true, *perturbed_sentences(item))]
+
+
+def ratio_of(item: QAItem, scores: dict[Pair, tuple[float, int]]) -> float | None:
+    """R of `item` from its pairs' scores (None without perturbed answers)."""
+    pairs = ratio_pairs(item)
+    if not pairs:
+        return None
+    true, *wrong = (normalized(scores[pair]) for pair in pairs)
+    return sum(wrong) / len(wrong) / true if true > 0 else math.inf
+
+
 def truth_ratios(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
@@ -71,22 +108,8 @@ def truth_ratios(
     batch_size: int = 16,
 ) -> list[float | None]:
     """R of each item (None without perturbed answers); one batched scoring pass."""
-    pairs: list[tuple[str, str]] = []
-    for item in items:
-        if item.perturbed_answers:
-            prompt = item.prompt
-            true = item.paraphrased_answer or item.answer
-            pairs += [(prompt, " " + s) for s in (true, *perturbed_sentences(item))]
-    probs = iter(normalized_probabilities(model, tokenizer, pairs, batch_size) if pairs else [])
-    out: list[float | None] = []
-    for item in items:
-        if not item.perturbed_answers:
-            out.append(None)
-            continue
-        true = next(probs)
-        wrong = [next(probs) for _ in item.perturbed_answers]
-        out.append(sum(wrong) / len(wrong) / true if true > 0 else math.inf)
-    return out
+    scores = pair_scores(model, tokenizer, [p for i in items for p in ratio_pairs(i)], batch_size)
+    return [ratio_of(item, scores) for item in items]
 
 
 def greedy_answers(
@@ -105,18 +128,17 @@ def rouge_l_recall(answer: str, prediction: str) -> float:
     return float(scorer.score(answer, prediction)["rougeL"].recall)
 
 
-def mcq_scores(
-    model: PreTrainedModel,
-    tokenizer: PreTrainedTokenizerBase,
-    items: Sequence[QAItem],
-    batch_size: int = 16,
-) -> list[bool | None]:
-    """Whether each item with choices is answered right by log-likelihood (None without)."""
-    asked = [i for i in items if i.choices]
-    choices = [Choices(i.prompt, i.choices, i.choices.index(i.answer)) for i in asked]
-    logliks = choice_logliks(model, tokenizer, choices, batch_size) if asked else []
-    correct = iter(mcq_correct(logliks, choices) if asked else [])
-    return [next(correct) if i.choices else None for i in items]
+def choices_of(item: QAItem) -> Choices:
+    return Choices(item.prompt, item.choices, item.choices.index(item.answer))
+
+
+def mcq_of(item: QAItem, scores: dict[Pair, tuple[float, int]]) -> bool | None:
+    """Whether `item` is answered right by log-likelihood (None without choices)."""
+    if not item.choices:
+        return None
+    asked = choices_of(item)
+    logliks = [scores[pair][0] for pair in choice_pairs([asked])]
+    return mcq_correct([logliks], [asked])[0]
 
 
 def score_items(
@@ -130,11 +152,14 @@ def score_items(
     teacher-forced passes take `batch_size` sequences at a time)."""
     if not items:
         return []
-    pairs = [(i.prompt, " " + i.answer) for i in items]
-    probabilities = normalized_probabilities(model, tokenizer, pairs, batch_size)
+    answers = [(i.prompt, " " + i.answer) for i in items]
+    asked = [choices_of(i) for i in items if i.choices]
+    pairs = answers + [p for i in items for p in ratio_pairs(i)] + choice_pairs(asked)
+    scores = pair_scores(model, tokenizer, pairs, batch_size)  # each distinct pair once
+    probabilities = [normalized(scores[pair]) for pair in answers]
     greedy = greedy_answers(backend, tokenizer, items)
-    ratios = truth_ratios(model, tokenizer, items, batch_size)
-    mcq = mcq_scores(model, tokenizer, items, batch_size)
+    ratios = [ratio_of(item, scores) for item in items]
+    mcq = [mcq_of(item, scores) for item in items]
     return [
         QAScore(item.item_id, prob, rouge_l_recall(item.answer, said),
                 answer_given(item.answer, said).matched, said, ratio, right)
