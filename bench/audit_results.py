@@ -22,8 +22,10 @@ all of the holdout, and pooled over r >= 8 and over every member (from the audit
 table); after.int8 / after.int4 against after on forget (greedy extraction, field leaks, loss
 AUC); what comes back on half B after 10 and 50 relearning steps (`<metric>_comes_back`).
 
+A cell also keeps the run's `utility_summary.json` (the utility stage's figures per variant).
 `--refresh` computes, for cells already run, the figures this bench takes from the run's stored
-tables (pooled AUCs, profiles extracted) again from those tables, without running the cell.
+tables (pooled AUCs, profiles extracted) again from those tables, and reads the utility summary
+again, without running the cell.
 
 `--write-results FILE` replaces the section `## Audit results (issue 17)` of FILE (or appends it)
 with one table per scenario from the cell JSONs present, every other byte of FILE unchanged.
@@ -53,6 +55,7 @@ from audit_results_markdown import (
     results_section,
 )
 from audit_stored import MAIN_VARIANTS, stored_figures, verdict_counts
+from mlflow.tracking import MlflowClient
 
 from flows.environment import configure_environment
 from flows.params import PipelineConfig
@@ -91,18 +94,21 @@ def stage_seconds(runs: list) -> dict[str, float]:
             if r.info.end_time is not None}  # fmt: skip
 
 
+def child_runs(client: MlflowClient, parent_run_id: str) -> list:
+    """The stage runs of a pipeline run."""
+    parent = client.get_run(parent_run_id)
+    return client.search_runs([parent.info.experiment_id],
+                              filter_string=f"tags.`{PARENT_TAG}` = '{parent_run_id}'")  # fmt: skip
+
+
 def audit_run(
     tracking_uri: str, parent_run_id: str, home: str | None
 ) -> tuple[dict, dict, dict, dict, dict]:
     """The audit child run's metrics, its `audit_summary.json`, the verdict counts per variant
     (from its verdicts table), every stage's seconds and the acceptance's figures recomputed from
     its stored tables (`stored_figures`)."""
-    from mlflow.tracking import MlflowClient
-
     client = MlflowClient(tracking_uri)
-    parent = client.get_run(parent_run_id)
-    runs = client.search_runs([parent.info.experiment_id],
-                              filter_string=f"tags.`{PARENT_TAG}` = '{parent_run_id}'")  # fmt: skip
+    runs = child_runs(client, parent_run_id)
     run = next(r for r in runs if r.info.run_name == "audit")
     with tempfile.TemporaryDirectory(prefix="audit-results-") as scratch:
         path = client.download_artifacts(run.info.run_id, "audit_summary.json", scratch)
@@ -115,6 +121,20 @@ def audit_run(
                 tables[role] = ArtifactStore(resolve_paths(home).artifacts).get_table(ref)
     counts = verdict_counts(tables["verdicts"]) if "verdicts" in tables else {}
     return dict(run.data.metrics), summary, counts, stage_seconds(runs), stored_figures(tables)
+
+
+def utility_summary(tracking_uri: str, parent_run_id: str) -> dict | None:
+    """The run's `utility_summary.json` (its evaluate_utility child run's), None without."""
+    client = MlflowClient(tracking_uri)
+    runs = child_runs(client, parent_run_id)
+    run = next((r for r in runs if r.info.run_name == "evaluate_utility"), None)
+    if run is None or "utility_summary.json" not in {
+        f.path for f in client.list_artifacts(run.info.run_id)
+    }:
+        return None  # a run from before the utility stage logged its summary
+    with tempfile.TemporaryDirectory(prefix="audit-results-") as scratch:
+        path = client.download_artifacts(run.info.run_id, "utility_summary.json", scratch)
+        return json.loads(Path(path).read_text())
 
 
 def by_variant(metrics: dict[str, float]) -> dict[str, dict[str, dict[str, float]]]:
@@ -251,6 +271,7 @@ def run_cell(scenario: str, method: str, home: str | None, command: str) -> dict
         "audit_metrics": metrics,
         "audit_summary": summary,
         "verdict_counts": counts,
+        "utility_summary": utility_summary(result.tracking_uri, result.parent_run_id),
     }  # fmt: skip
 
 
@@ -273,6 +294,7 @@ def cell(
         return record
     *_, stored = audit_run(record["tracking_uri"], record["parent_run_id"], home)
     record["figures"] |= stored
+    record["utility_summary"] = utility_summary(record["tracking_uri"], record["parent_run_id"])
     record["refreshed"] = {"command": command, "date": now()}
     write_text(path, json.dumps(record, indent=1) + "\n")
     print(f"{scenario} / {method}: stored figures computed again -> {path}", file=sys.stderr)
