@@ -7,8 +7,10 @@ forget ROUGE-L against the retain model, and the collapse flag with its reasons.
         --forget FORGET.parquet --out after-npo
     python bench/utility_table.py before=before-out npo=after-npo ...
 
-Each argument is LABEL=DIR; a variant row is named `LABEL/variant` (variant: model or
-retain_model); a variant already shown under another label is shown once.
+Each argument is LABEL=DIR, DIR an evaluate output (variants model and retain_model), or
+LABEL=CELL.json, an audit bench cell (bench/audit_results.py) whose run's utility stage measured
+before, after and the retain model. A row is named `LABEL/variant`; a retain model already shown
+with the same printed figures under another label is shown once.
 """
 
 from __future__ import annotations
@@ -42,12 +44,21 @@ def row(name: str, figures: dict) -> str:
     )
 
 
-def table(outputs: dict[str, Path]) -> str:
+def summary_of(path: Path) -> dict | None:
+    """The utility summary of an evaluate output folder or of an audit bench cell's JSON."""
+    if path.is_dir() and (path / "utility_summary.json").is_file():
+        return json.loads((path / "utility_summary.json").read_text())
+    if path.is_file() and path.suffix == ".json":
+        return json.loads(path.read_text()).get("utility_summary")
+    return None
+
+
+def table(summaries: dict[str, dict]) -> str:
     lines, shown = [HEADER], set()
-    for label, folder in outputs.items():
-        variants = json.loads((folder / "utility_summary.json").read_text())["variants"]
+    for label, summary in summaries.items():
+        variants = summary["variants"]
         for variant, figures in variants.items():
-            key = json.dumps(figures, sort_keys=True, default=str)
+            key = row("", figures)  # as printed
             if variant == "retain_model" and key in shown:
                 continue
             shown.add(key)
@@ -56,16 +67,20 @@ def table(outputs: dict[str, Path]) -> str:
 
 
 def main(args: list[str]) -> None:
-    outputs = {}
+    summaries = {}
     for arg in args:
-        label, sep, folder = arg.partition("=")
-        if not sep or not (Path(folder) / "utility_summary.json").is_file():
-            sys.exit(f"error: {arg!r} is not LABEL=DIR with DIR an evaluate output; give one")
-        outputs[label] = Path(folder)
-    print(table(outputs))
+        label, sep, path = arg.partition("=")
+        summary = summary_of(Path(path)) if sep else None
+        if summary is None:
+            sys.exit(
+                f"error: {arg!r} is not LABEL=DIR (an evaluate output) or LABEL=CELL.json "
+                "(an audit bench cell with a utility summary); give one of them"
+            )
+        summaries[label] = summary
+    print(table(summaries))
 
 
 if __name__ == "__main__":
     if len(sys.argv) < 2:
-        sys.exit("usage: python bench/utility_table.py LABEL=DIR [LABEL=DIR ...]")
+        sys.exit("usage: python bench/utility_table.py LABEL=DIR|CELL.json ...")
     main(sys.argv[1:])
