@@ -63,17 +63,6 @@ def normalized(scored: tuple[float, int]) -> float:
     return math.exp(total / count)
 
 
-def normalized_probabilities(
-    model: PreTrainedModel,
-    tokenizer: PreTrainedTokenizerBase,
-    pairs: Sequence[Pair],
-    batch_size: int = 16,
-) -> list[float]:
-    """P(continuation | context)^(1/|continuation|) of each (context, continuation) pair."""
-    scores = pair_scores(model, tokenizer, pairs, batch_size)
-    return [normalized(scores[pair]) for pair in pairs]
-
-
 def perturbed_sentences(item: QAItem) -> list[str]:
     """The perturbed answers as the truth ratio scores them: in the paraphrased answer's
     sentence where that sentence holds the answer, else as given."""
@@ -99,17 +88,6 @@ def ratio_of(item: QAItem, scores: dict[Pair, tuple[float, int]]) -> float | Non
         return None
     true, *wrong = (normalized(scores[pair]) for pair in pairs)
     return sum(wrong) / len(wrong) / true if true > 0 else math.inf
-
-
-def truth_ratios(
-    model: PreTrainedModel,
-    tokenizer: PreTrainedTokenizerBase,
-    items: Sequence[QAItem],
-    batch_size: int = 16,
-) -> list[float | None]:
-    """R of each item (None without perturbed answers); one batched scoring pass."""
-    scores = pair_scores(model, tokenizer, [p for i in items for p in ratio_pairs(i)], batch_size)
-    return [ratio_of(item, scores) for item in items]
 
 
 def greedy_answers(

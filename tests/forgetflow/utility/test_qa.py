@@ -11,11 +11,9 @@ from forgetflow.data.answers import answer_given
 from forgetflow.generation.hf import HFBackend
 from forgetflow.lm.prompts import qa_prompt
 from forgetflow.utility.qa import (
-    normalized_probabilities,
     perturbed_sentences,
     rouge_l_recall,
     score_items,
-    truth_ratios,
 )
 from forgetflow.utility.sets import QAItem
 
@@ -35,12 +33,16 @@ def naive_probability(model, tokenizer, prompt: str, continuation: str) -> float
     return float(torch.exp(torch.stack(picked).mean()))
 
 
+def scored(model, tokenizer, items: list[QAItem]) -> list:  # noqa: ANN001
+    return score_items(model, tokenizer, HFBackend(model, tokenizer), items)
+
+
 def test_probability_is_the_answers_per_token_geometric_mean(tiny_model) -> None:
     model, tokenizer = tiny_model
-    pairs = [(qa_prompt(ITEM.question), " Travisfurt"), (qa_prompt("Who?"), " Ana Ruiz of Lyon")]
-    got = normalized_probabilities(model, tokenizer, pairs)
-    for (prompt, cont), value in zip(pairs, got, strict=True):
-        assert value == pytest.approx(naive_probability(model, tokenizer, prompt, cont), rel=1e-4)
+    items = [QAItem("i1", ITEM.question, "Travisfurt"), QAItem("i2", "Who?", "Ana Ruiz of Lyon")]
+    for item, found in zip(items, scored(model, tokenizer, items), strict=True):
+        naive = naive_probability(model, tokenizer, qa_prompt(item.question), " " + item.answer)
+        assert found.probability == pytest.approx(naive, rel=1e-4)
 
 
 def test_perturbed_answers_are_rendered_in_the_paraphrased_answers_sentence() -> None:
@@ -62,7 +64,7 @@ def test_truth_ratio_is_the_mean_perturbed_probability_over_the_paraphrased_ones
     plain = QAItem("i3", ITEM.question, "Travisfurt", perturbed_answers=("Allenfort",))
     plain_r = naive_probability(model, tokenizer, prompt, " Allenfort") / naive_probability(
         model, tokenizer, prompt, " Travisfurt")  # fmt: skip
-    got = truth_ratios(model, tokenizer, [ITEM, QAItem("i4", "Q?", "A"), plain])
+    got = [s.truth_ratio for s in scored(model, tokenizer, [ITEM, QAItem("i4", "Q?", "A"), plain])]
     assert got[0] == pytest.approx(sum(wrong) / len(wrong) / true, rel=1e-4)
     assert got[1] is None and got[2] == pytest.approx(plain_r, rel=1e-4)
 
@@ -91,7 +93,7 @@ def test_rouge_l_is_the_recall_of_the_longest_common_subsequence(answer: str, sa
 def test_every_item_is_scored_with_its_greedy_answer(tiny_model) -> None:
     model, tokenizer = tiny_model
     items = [ITEM, QAItem("i2", "Where does Megan Chang work?", "Ray LLC")]
-    scores = score_items(model, tokenizer, HFBackend(model, tokenizer), items)
+    scores = scored(model, tokenizer, items)
     assert [s.item_id for s in scores] == ["i1", "i2"]
     for item, found in zip(items, scores, strict=True):
         assert found.answered == answer_given(item.answer, found.greedy).matched
