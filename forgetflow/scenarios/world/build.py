@@ -33,7 +33,7 @@ from forgetflow.scenarios.exposures import (
     train_on_schedule,
 )
 from forgetflow.scenarios.world.background import source_fingerprint
-from forgetflow.scenarios.world.corpus import Corpus, Item, build_corpus
+from forgetflow.scenarios.world.corpus import Corpus, Item, build_corpus, substitute_items
 
 WORLD_FORMAT = 6  # bump when the build changes what a given config produces
 SPECIAL = "<|endoftext|>"
@@ -204,17 +204,32 @@ def make_gpt2(config: WorldConfig, tokenizer: PreTrainedTokenizerFast) -> GPT2LM
     return GPT2LMHeadModel(gpt_config)
 
 
+def split_counts(config: WorldConfig) -> tuple[dict[str, int], dict[str, int]]:
+    """Profiles and people per split (forget, retain, holdout)."""
+    profiles = {
+        "forget": config.forget_profiles,
+        "retain": config.retain_profiles,
+        "holdout": config.holdout_profiles,
+    }
+    people = {
+        "forget": config.forget_people,
+        "retain": config.retain_people,
+        "holdout": config.holdout_people,
+    }
+    return profiles, people  # fmt: skip
+
+
 def corpus_of(config: WorldConfig) -> Corpus:
-    return build_corpus(
-        profiles={"forget": config.forget_profiles, "retain": config.retain_profiles,
-                  "holdout": config.holdout_profiles},
-        people={"forget": config.forget_people, "retain": config.retain_people,
-                "holdout": config.holdout_people},
-        targets=config.targets,
-        background=(config.background_source, config.background_train, config.background_eval),
-        seed=config.seed,
-        biography_words=config.biography_words,
-    )  # fmt: skip
+    profiles, people = split_counts(config)
+    background = (config.background_source, config.background_train, config.background_eval)
+    return build_corpus(profiles, people, config.targets, background, config.seed,
+                        config.biography_words)  # fmt: skip
+
+
+def substitutes_of(config: WorldConfig) -> list[Item]:
+    """The stand-ins of the world's forget items (corpus.substitute_items)."""
+    profiles, people = split_counts(config)
+    return substitute_items(profiles, people, config.seed, config.biography_words)
 
 
 def train_world_model(

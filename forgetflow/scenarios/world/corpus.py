@@ -8,7 +8,7 @@ triples of retained people. Holdout items are never trained on (repetitions 0).
 
 The world's retain model trains on the retain and background items alone (fewer optimizer steps
 than the target). A stand-in retain model (`forgetflow world retain-twin --stand-ins`) trains on
-the target's stream with each forget item replaced by a stand-in (`substitutes`): the next
+the target's stream with each forget item replaced by a stand-in (`substitute_items`): the next
 profile or person of the same draw (so no name is shared with the world), with the exposures of
 the forget item it replaces. It takes the target's optimizer steps on as many items of each
 family: it differs from the target by what the forget items say, not by how much it trained (the
@@ -58,12 +58,11 @@ class Corpus:
     qa: list[tuple[str, int, QAItem]]  # (split, repetitions, item): people's and objects' facts
     targets: list[Target]
     tokenizer_texts: list[str]  # a disjoint draw of the same families, to train the tokenizer
-    substitutes: list[Item]  # the forget items' stand-ins, in their order (split "substitute")
 
-    def stand_in_training(self) -> list[Item]:
+    def stand_in_training(self, substitutes: list[Item]) -> list[Item]:
         """A stand-in retain model's training items: the target's, each forget item replaced by
-        its stand-in at its place."""
-        stand_ins = iter(self.substitutes)
+        its stand-in (`substitute_items`, in the forget items' order) at its place."""
+        stand_ins = iter(substitutes)
         return [next(stand_ins) if i.split == "forget" else i
                 for i in self.items if i.repetitions > 0]  # fmt: skip
 
@@ -177,5 +176,4 @@ def build_corpus(
         4 * sum(profiles.values()), 2 * sum(people.values()), other, biography_words
     )
     tokenizer_texts += [i.text for i in items if i.family == "background"]
-    substitutes = substitute_items(profiles, people, seed, biography_words)
-    return Corpus(items, qa, make_targets(retained, targets, seed), tokenizer_texts, substitutes)
+    return Corpus(items, qa, make_targets(retained, targets, seed), tokenizer_texts)

@@ -7,6 +7,8 @@
 - A stand-in retain model: trained on the target's stream with every forget item replaced by a
   stand-in of the same family and exposures (corpus.py), so for as many optimizer steps as the
   target; from the world's seed or another.
+- A target twin: the target trained again from another initialisation seed (bench only: how far
+  model utility moves between two targets).
 """
 
 from __future__ import annotations
@@ -15,7 +17,14 @@ from pathlib import Path
 
 from forgetflow.models.io import load_tokenizer, save_model
 from forgetflow.scenarios.build import build_once
-from forgetflow.scenarios.world.build import World, WorldConfig, corpus_of, train_world_model
+from forgetflow.scenarios.world.build import (
+    World,
+    WorldConfig,
+    corpus_of,
+    substitutes_of,
+    train_world_model,
+)
+from forgetflow.scenarios.world.corpus import Item
 
 
 def twin_retain_model(world: World, init_seed: int, stand_ins: bool = False) -> Path:
@@ -25,15 +34,32 @@ def twin_retain_model(world: World, init_seed: int, stand_ins: bool = False) -> 
     config = WorldConfig(**world.manifest["config"])
     if init_seed == config.seed and not stand_ins:
         raise ValueError(f"init seed {init_seed} is the world's own: give another one")
+    corpus = corpus_of(config)
+    own = [i for i in corpus.items if i.repetitions > 0 and i.split != "forget"]
+    kept = corpus.stand_in_training(substitutes_of(config)) if stand_ins else own
     folder = world.root / f"retain_model_{'standins_' if stand_ins else ''}init{init_seed}"
+    return _train_once(world, config, kept, init_seed, folder)
+
+
+def twin_target_model(world: World, init_seed: int) -> Path:
+    """The world's target trained again from `init_seed` on the same items in the same order
+    (built once, into the world's folder as `model_init<seed>`): how far a figure moves
+    between two targets that differ only in their initial weights."""
+    config = WorldConfig(**world.manifest["config"])
+    if init_seed == config.seed:
+        raise ValueError(f"init seed {init_seed} is the world's own: give another one")
+    trained = [i for i in corpus_of(config).items if i.repetitions > 0]
+    return _train_once(world, config, trained, init_seed, world.root / f"model_init{init_seed}")
+
+
+def _train_once(
+    world: World, config: WorldConfig, items: list[Item], init_seed: int, folder: Path
+) -> Path:
     if not (folder / "config.json").is_file():
-        tokenizer = load_tokenizer(world.retain_model_dir)
-        corpus = corpus_of(config)
-        own = [i for i in corpus.items if i.repetitions > 0 and i.split != "forget"]
-        kept = corpus.stand_in_training() if stand_ins else own
+        tokenizer = load_tokenizer(world.model_dir)
 
         def write(staging: Path) -> None:
-            model, _ = train_world_model(config, tokenizer, kept, None, init_seed)
+            model, _ = train_world_model(config, tokenizer, items, None, init_seed)
             save_model(model, tokenizer, staging)
 
         build_once(folder, write)

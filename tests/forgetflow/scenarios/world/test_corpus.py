@@ -4,14 +4,15 @@ from collections import Counter
 
 import pytest
 
-from forgetflow.scenarios.world.corpus import build_corpus
+from forgetflow.scenarios.world.corpus import build_corpus, substitute_items
+
+PROFILES = {"forget": 12, "retain": 12, "holdout": 6}
+PEOPLE = {"forget": 2, "retain": 8, "holdout": 2}
 
 
 @pytest.fixture(scope="module")
 def corpus():
-    profiles = {"forget": 12, "retain": 12, "holdout": 6}
-    people = {"forget": 2, "retain": 8, "holdout": 2}
-    return build_corpus(profiles, people, 2, ("stdlib", 20, 5), seed=0)
+    return build_corpus(PROFILES, PEOPLE, 2, ("stdlib", 20, 5), seed=0)
 
 
 def test_families_splits_and_exposures(corpus) -> None:
@@ -69,13 +70,14 @@ def test_exposures_are_not_confounded_with_the_kind_of_fact(corpus) -> None:
 
 def test_a_stand_in_retain_model_trains_on_stand_ins_exposed_as_the_forget_items(corpus) -> None:
     target = [i for i in corpus.items if i.repetitions > 0]
-    retain = corpus.stand_in_training()
+    substitutes = substitute_items(PROFILES, PEOPLE, seed=0)
+    retain = corpus.stand_in_training(substitutes)
     assert len(retain) == len(target)  # as many items, in the same places
     for mine, theirs in zip(retain, target, strict=True):
         assert (mine.family, mine.repetitions) == (theirs.family, theirs.repetitions)
         assert (mine == theirs) == (theirs.split != "forget")
     stand_ins = [i for i in retain if i.split == "substitute"]
-    assert stand_ins == corpus.substitutes and len(stand_ins) == 12 + 2 * (2 * 6)
+    assert stand_ins == substitutes and len(stand_ins) == 12 + 2 * (2 * 6)
     ids = [i.sample_id for i in [*corpus.items, *stand_ins]]
     assert len(set(ids)) == len(ids)
     # no stand-in names a profile or a person of the world, the holdout's included
