@@ -37,7 +37,7 @@ def evaluate_utility(
     settings: UtilityConfig, seed: int,
 ) -> StageResult:  # fmt: skip
     with ctx.tracker().stage_run("evaluate_utility", ctx.parent_run_id) as run:
-        sets = pipeline_sets(ctx, inputs, source, settings, seed)
+        sets = pipeline_sets(ctx, inputs, source, settings, seed).first_items(settings.max_items)
         run.log_params({"settings": settings.model_dump(mode="json"),
                         "qa_sets": ",".join(f"{s.name}:{s.role}:{len(s.items)}" for s in sets.qa),
                         "general_eval_passages": len(sets.eval.passages),

@@ -36,6 +36,13 @@ def tiny_world(session_home: Path) -> World:
     return build_world(WorldConfig(), resolve_paths(session_home).worlds)
 
 
+@pytest.fixture(scope="session")
+def quick_utility() -> dict:
+    """Utility settings for a pipeline run that tests something else: 4 items of each QA set,
+    4 fluency prompts (the demo run tests utility in full)."""
+    return {"max_items": 4, "fluency_prompts": 4}
+
+
 @pytest.fixture()
 def tiny_model(tiny_world: World):
     return load_model(tiny_world.model_dir)

@@ -44,3 +44,8 @@ class UtilityConfig(BaseModel):
     prompt_tokens: int = Field(32, ge=1, description="tokens of each fluency prompt")
     new_tokens: int = Field(64, ge=4, description="greedy tokens of each fluency continuation")
     batch_size: int = Field(16, ge=1, description="sequences per teacher-forced forward pass")
+    max_items: int | None = Field(
+        None, ge=1, description="at most this many items of each QA set, the first in the set's "
+        "order, for a quick run (fewer items: wider intervals; the summary gives each set's n); "
+        "none: every item",
+    )  # fmt: skip

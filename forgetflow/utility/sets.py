@@ -16,6 +16,7 @@ Every problem is one `UtilityInputError` line: what is wrong, where, what to do.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 from collections.abc import Mapping, Sequence
@@ -88,6 +89,13 @@ class UtilitySets:
 
     def of_role(self, role: Role) -> list[QASet]:
         return [s for s in self.qa if s.role == role]
+
+    def first_items(self, limit: int | None) -> UtilitySets:
+        """These sets with at most `limit` items in each QA set (None: unchanged)."""
+        if limit is None:
+            return self
+        qa = tuple(dataclasses.replace(s, items=s.items[:limit]) for s in self.qa)
+        return dataclasses.replace(self, qa=qa)
 
 
 def jsonl_rows(path: Path) -> list[tuple[int, dict]]:

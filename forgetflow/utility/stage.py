@@ -4,6 +4,7 @@ summary (utility/summary.py)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 from transformers import PreTrainedModel
@@ -67,5 +68,6 @@ def run_utility(run: UtilityRun, config: UtilityConfig) -> UtilityResult:
     labels = [v.label for v in run.variants]
     if run.subject not in labels:
         raise ValueError(f"the subject {run.subject!r} is not among the variants {labels}")
+    run = dataclasses.replace(run, sets=run.sets.first_items(config.max_items))
     scores = {v.label: measure(v, run.sets, config) for v in run.variants}
     return judge(scores, run, config)

@@ -22,10 +22,11 @@ async def serve_one_run(parameters: dict) -> object:
         return (await client.read_flow_run(flow_run.id)).state
 
 
-def test_a_served_deployment_run_completes(prefect_harness, session_home) -> None:
+def test_a_served_deployment_run_completes(prefect_harness, session_home, quick_utility) -> None:
     config = demo_config(str(session_home)).model_copy(update={"name": "served-run"})
     cheap = {"mia_attacks": ["loss"], "carlini": None, "stresses": []}  # not what this tests
     audit = config.audit.model_copy(update=cheap)
-    config = config.model_copy(update={"audit": audit})
+    utility = config.utility.model_copy(update=quick_utility)
+    config = config.model_copy(update={"audit": audit, "utility": utility})
     state = asyncio.run(serve_one_run({"config": config.model_dump(mode="json")}))
     assert state.is_completed(), state.message

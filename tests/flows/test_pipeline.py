@@ -207,7 +207,7 @@ def test_every_logged_artifact_validates(demo_run, tmp_path: Path) -> None:
 
 
 def test_any_registered_method_runs_by_name_and_any_metric_and_rule_judges(
-    prefect_harness, session_home
+    prefect_harness, session_home, quick_utility
 ) -> None:
     """NPO by name, on a ledger without MA (loss and zlib, outliers judged by loss under a 0.9
     quantile rule): it runs end to end and its report states the rule."""
@@ -217,6 +217,7 @@ def test_any_registered_method_runs_by_name_and_any_metric_and_rule_judges(
     config["thresholds"] = {"outliers": {"rule": "quantile", "quantile": 0.9}}
     config["unlearning"]["method"] = {"name": "npo", "beta": 0.1}
     config["audit"] |= {"mia_attacks": ["loss"], "carlini": None, "stresses": []}
+    config["utility"] |= quick_utility  # tested on the demo run
     config["unlearning"]["training"] = {
         "steps": 4,
         "batch_size": 4,
@@ -231,12 +232,17 @@ def test_any_registered_method_runs_by_name_and_any_metric_and_rule_judges(
     assert "/checkpoints/npo-" in run.data.tags["checkpoints"]
     assert [m.step for m in client.get_metric_history(run.info.run_id, "forget_loss_mean")][0] == 2
     assert "memorization/after/holdout/loss_threshold" in run.data.metrics
+    utility = child_runs(client, result.parent_run_id)["evaluate_utility"]
+    sizes = [int(s.rsplit(":", 1)[1]) for s in utility.data.params["qa_sets"].split(",")]
+    assert len(sizes) == 5 and set(sizes) == {quick_utility["max_items"]}  # each cut to 4 items
     report = Path(result.report).read_text()
     assert "0.9 quantile of the holdout's loss before unlearning" in report
     assert "| forget | outliers |" in report
 
 
-def test_antisamples_builders_empty_turns_the_stage_off(prefect_harness, session_home) -> None:
+def test_antisamples_builders_empty_turns_the_stage_off(
+    prefect_harness, session_home, quick_utility
+) -> None:
     config = demo_config(str(session_home)).model_dump()
     config["name"] = "no-antisamples"
     config["antisamples"]["builders"] = []
@@ -245,6 +251,7 @@ def test_antisamples_builders_empty_turns_the_stage_off(prefect_harness, session
     config["unlearning"]["method"]["antisample_weight"] = 0.0
     config["unlearning"]["training"] = {"steps": 2, "batch_size": 4}
     config["audit"] |= {"mia_attacks": [], "carlini": None, "stresses": []}  # not tested here
+    config["utility"] |= quick_utility
     result = unlearning_pipeline(PipelineConfig.model_validate(config))
     runs = child_runs(MlflowClient(result.tracking_uri), result.parent_run_id)
     assert set(runs) == STAGES - {"generate_antisamples"}

@@ -41,7 +41,7 @@ def ref(client: MlflowClient, run_id: str, role: str, folder: Path) -> ArtifactR
 
 
 def test_a_qa_request_runs_the_whole_pipeline_asking_the_questions(
-    prefect_harness, tiny_world, session_home, tmp_path, capsys
+    prefect_harness, tiny_world, session_home, tmp_path, capsys, quick_utility
 ) -> None:
     files = qa_files(tiny_world, tmp_path)
     config = tmp_path / "qa.yaml"
@@ -50,6 +50,7 @@ def test_a_qa_request_runs_the_whole_pipeline_asking_the_questions(
         "data": {"kind": "files", "model": str(tiny_world.model_dir), **files},
         "scoring": {"metrics": ["ma", "loss"], "batch_size": 4},
         "unlearning": {"training": {"steps": 2, "batch_size": 2}},
+        "utility": quick_utility,  # not what this tests
     }))  # fmt: skip
     code = app(["run", "--config", str(config)], standalone_mode=False) or 0
     output = "".join(capsys.readouterr())

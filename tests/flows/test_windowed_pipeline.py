@@ -46,7 +46,7 @@ def logged_table(result: PipelineResult, stage: str | None, role: str, folder: P
 
 
 def test_the_ledger_drives_the_loop_on_the_windows_of_long_texts(
-    prefect_harness, tiny_world, session_home, tmp_path
+    prefect_harness, tiny_world, session_home, tmp_path, quick_utility
 ) -> None:
     config = demo_config(str(session_home)).model_dump()
     config["name"] = "windowed-select"
@@ -54,6 +54,7 @@ def test_the_ledger_drives_the_loop_on_the_windows_of_long_texts(
                       **record_files(tiny_world, tmp_path)}  # fmt: skip
     config["scoring"] |= {"window": 40, "metrics": ["ma", "loss"]}
     config["audit"] |= {"mia_attacks": ["loss"], "carlini": None, "stresses": []}  # not tested here
+    config["utility"] |= quick_utility
     config["unlearning"]["training"] = {
         "steps": 2,
         "batch_size": 4,

@@ -42,7 +42,7 @@ def write_config(folder: Path, payload: dict) -> Path:
 
 
 def test_run_with_a_config_file(
-    prefect_harness, tiny_world, session_home, tmp_path, capsys
+    prefect_harness, tiny_world, session_home, tmp_path, capsys, quick_utility
 ) -> None:
     files = user_files(tiny_world, tmp_path)
     config = write_config(tmp_path, {
@@ -53,6 +53,7 @@ def test_run_with_a_config_file(
                        "training": {"steps": 40, "lr": 1e-3}},
         # no retain model here: no reference attack; the audit's cost is not what this tests
         "audit": {"mia_attacks": ["loss"], "carlini": None, "stresses": []},
+        "utility": quick_utility,  # nor the utility's
     })  # fmt: skip
     code, output = invoke(capsys, "run", "--config", str(config))
     assert code == 0, output
