@@ -206,17 +206,8 @@ def make_gpt2(config: WorldConfig, tokenizer: PreTrainedTokenizerFast) -> GPT2LM
 
 def split_counts(config: WorldConfig) -> tuple[dict[str, int], dict[str, int]]:
     """Profiles and people per split (forget, retain, holdout)."""
-    profiles = {
-        "forget": config.forget_profiles,
-        "retain": config.retain_profiles,
-        "holdout": config.holdout_profiles,
-    }
-    people = {
-        "forget": config.forget_people,
-        "retain": config.retain_people,
-        "holdout": config.holdout_people,
-    }
-    return profiles, people  # fmt: skip
+    profiles = {split: getattr(config, f"{split}_profiles") for split in SPLITS}
+    return profiles, {split: getattr(config, f"{split}_people") for split in SPLITS}
 
 
 def corpus_of(config: WorldConfig) -> Corpus:
