@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -59,15 +59,24 @@ def pair_logprobs(
     order = sorted(range(len(sequences)), key=lambda k: len(sequences[k]))
     out: list[tuple[float, int]] = [(0.0, 0)] * len(sequences)
     for chunk in batches(order, batch_size):
-        rows = [sequences[k] for k in chunk]
-        logprobs, _, _ = target_logprobs(model, pad_right(rows, tokenizer.pad_token_id))
+        batch = pad_right([sequences[k] for k in chunk], tokenizer.pad_token_id)
+        scored = torch.zeros_like(batch.input_ids[:, 1:], dtype=torch.bool)
         for row, k in enumerate(chunk):
-            end, tail = len(sequences[k]) - 1, tails[k]
-            out[k] = (float(logprobs[row, end - tail : end].sum()), tail)
+            end = len(sequences[k]) - 1
+            scored[row, end - tails[k] : end] = True
+        picked = at_scored(model, batch.input_ids, scored, _target_logprob)
+        sums = torch.zeros(len(chunk), dtype=torch.float32, device=picked.device)
+        sums.index_add_(0, scored.to(picked.device).nonzero()[:, 0], picked)
+        for row, k in enumerate(chunk):
+            out[k] = (float(sums[row]), tails[k])
     return out
 
 
-HEAD_CHUNK = 512  # positions whose logits exist at once in greedy_hits
+def _target_logprob(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    return torch.log_softmax(logits, dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+
+
+HEAD_CHUNK = 512  # positions whose logits exist at once in at_scored
 
 
 def split_head(model: PreTrainedModel) -> tuple[torch.nn.Module, torch.nn.Linear] | None:
@@ -84,28 +93,45 @@ def split_head(model: PreTrainedModel) -> tuple[torch.nn.Module, torch.nn.Linear
 @torch.no_grad()
 def greedy_hits(model: PreTrainedModel, ids: torch.Tensor, scored: torch.Tensor) -> torch.Tensor:
     """(B, T-1) bool: whether the greedy next token after position t is ids[:, t+1], at the
-    `scored` (B, T-1) positions of right-padded `ids` (B, T), False elsewhere.
+    `scored` (B, T-1) positions of right-padded `ids` (B, T), False elsewhere (at_scored: no
+    (B, T, V) logits exist; the argmax is unchanged by the monotone soft-capping or scaling some
+    models apply after the head)."""
+    hits = torch.zeros_like(scored)
+    found = at_scored(model, ids, scored, lambda logits, targets: logits.argmax(dim=-1).eq(targets))
+    hits[scored] = found.to(hits.device)
+    return hits
 
-    MA needs only the argmax of the logits, so the LM head runs on the body's final hidden states
-    at the scored positions only, HEAD_CHUNK at a time: no (B, T, V) logits exist (the argmax is
-    unchanged by the monotone soft-capping or scaling some models apply after the head). The head
-    runs in float32 even under a bfloat16 autocast (bfloat16 logits tie). No padding mask is
-    needed: with right padding and causal attention no token sees a pad, and an all-ones mask
+
+def at_scored(
+    model: PreTrainedModel,
+    ids: torch.Tensor,
+    scored: torch.Tensor,
+    reduce: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+) -> torch.Tensor:
+    """(N,) `reduce(logits, targets)` at the N `scored` (B, T-1) positions of right-padded `ids`
+    (B, T), in their row-major order: logits (n, V) in float32 at n of those positions, targets
+    (n,) the tokens that follow them.
+
+    The LM head runs on the body's final hidden states at the scored positions only, HEAD_CHUNK
+    at a time, in float32 even under a bfloat16 autocast (bfloat16 logits tie). No padding mask
+    is needed: with right padding and causal attention no token sees a pad, and an all-ones mask
     lets SDPA take its causal path. A model whose head is not a plain linear layer goes through
     its whole forward.
     """
-    targets, ones = ids[:, 1:], torch.ones_like(ids)
+    device = next(model.parameters()).device  # model may be a DDP or peft wrapper
+    ids, scored = ids.to(device), scored.to(device)
+    targets, ones = ids[:, 1:][scored], torch.ones_like(ids)
     parts = split_head(model)
     if parts is None:
         logits = model(input_ids=ids, attention_mask=ones, use_cache=False).logits[:, :-1]
-        return logits.argmax(dim=-1).eq(targets) & scored
+        return reduce(logits[scored].float(), targets)
     body, head = parts
     hidden = body(input_ids=ids, attention_mask=ones, use_cache=False).last_hidden_state[:, :-1]
     picked = hidden[scored].float()  # (N, d)
-    hits = torch.zeros_like(scored)
-    if picked.shape[0]:
-        with torch.autocast(ids.device.type, enabled=False):  # bf16 logits would tie
-            best = [F.linear(part, head.weight.float(), head.bias).argmax(dim=-1)
-                    for part in picked.split(HEAD_CHUNK)]  # fmt: skip
-        hits[scored] = torch.cat(best).eq(targets[scored])
-    return hits
+    if not picked.shape[0]:
+        return reduce(picked.new_zeros((0, head.out_features)), targets)
+    chunks = zip(picked.split(HEAD_CHUNK), targets.split(HEAD_CHUNK), strict=True)
+    with torch.autocast(ids.device.type, enabled=False):
+        weight = head.weight.float()
+        return torch.cat([reduce(F.linear(part, weight, head.bias), wanted)
+                          for part, wanted in chunks])  # fmt: skip

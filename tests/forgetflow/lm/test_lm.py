@@ -2,12 +2,13 @@ from __future__ import annotations
 
 import copy
 
+import pytest
 import torch
 
 from forgetflow.lm import logprobs
-from forgetflow.lm.logprobs import greedy_hits, split_head
+from forgetflow.lm.logprobs import greedy_hits, pair_logprobs, split_head
 from forgetflow.lm.prompts import prefix_lengths, prompt_texts, qa_prompt
-from forgetflow.lm.tokens import encode, pad_right
+from forgetflow.lm.tokens import encode, pad_right, pair_ids
 from forgetflow.records import Sample
 
 
@@ -115,3 +116,31 @@ def test_greedy_hits_through_a_lora_wrapper_and_without_a_linear_head(tiny_world
         logits = headed(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
     expected = logits[:, :-1].argmax(dim=-1).eq(batch.input_ids[:, 1:]) & scored
     assert torch.equal(greedy_hits(headed, batch.input_ids, scored), expected)
+
+
+def test_pair_logprobs_equal_the_full_logits_sum_through_either_head_path(
+    tiny_model, monkeypatch
+) -> None:
+    from peft import LoraConfig, get_peft_model
+
+    model, tokenizer = tiny_model
+    pairs = [("Question: Where was Ann born?\nAnswer:", " Calvinland"),
+             ("Name: Bo", "\nEmail: bo@example.org\nPhone: 555 0100"), ("A", " b")]  # fmt: skip
+    sequences, tails = pair_ids(tokenizer, pairs)
+
+    def naive(scorer) -> list[float]:
+        sums = []
+        for ids, tail in zip(sequences, tails, strict=True):
+            with torch.no_grad():
+                logits = scorer(input_ids=torch.tensor([ids])).logits[0, :-1]
+            logprobs = torch.log_softmax(logits.float(), dim=-1)
+            picked = logprobs[torch.arange(len(ids) - 1), torch.tensor(ids[1:])]
+            sums.append(float(picked[len(ids) - 1 - tail :].sum()))
+        return sums
+
+    monkeypatch.setattr(logprobs, "HEAD_CHUNK", 3)  # chunks that split rows
+    headed = get_peft_model(copy.deepcopy(model), LoraConfig(r=2, target_modules=["lm_head"]))
+    for scorer in (model, headed):  # the head at the answer only; the whole forward
+        got = pair_logprobs(scorer, tokenizer, pairs, batch_size=2)
+        assert [count for _, count in got] == tails
+        assert [s for s, _ in got] == pytest.approx(naive(scorer), abs=1e-4)
