@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from forgetflow.models.io import load_tokenizer, save_model
@@ -34,9 +35,13 @@ def twin_retain_model(world: World, init_seed: int, stand_ins: bool = False) -> 
     config = WorldConfig(**world.manifest["config"])
     if init_seed == config.seed and not stand_ins:
         raise ValueError(f"init seed {init_seed} is the world's own: give another one")
-    corpus = corpus_of(config)
-    own = [i for i in corpus.items if i.repetitions > 0 and i.split != "forget"]
-    kept = corpus.stand_in_training(substitutes_of(config)) if stand_ins else own
+
+    def kept() -> list[Item]:
+        corpus = corpus_of(config)
+        if stand_ins:
+            return corpus.stand_in_training(substitutes_of(config))
+        return [i for i in corpus.items if i.repetitions > 0 and i.split != "forget"]
+
     folder = world.root / f"retain_model_{'standins_' if stand_ins else ''}init{init_seed}"
     return _train_once(world, config, kept, init_seed, folder)
 
@@ -48,18 +53,27 @@ def twin_target_model(world: World, init_seed: int) -> Path:
     config = WorldConfig(**world.manifest["config"])
     if init_seed == config.seed:
         raise ValueError(f"init seed {init_seed} is the world's own: give another one")
-    trained = [i for i in corpus_of(config).items if i.repetitions > 0]
+
+    def trained() -> list[Item]:
+        return [i for i in corpus_of(config).items if i.repetitions > 0]
+
     return _train_once(world, config, trained, init_seed, world.root / f"model_init{init_seed}")
 
 
 def _train_once(
-    world: World, config: WorldConfig, items: list[Item], init_seed: int, folder: Path
+    world: World,
+    config: WorldConfig,
+    items: Callable[[], list[Item]],
+    init_seed: int,
+    folder: Path,
 ) -> Path:
+    """Train on `items()` into `folder` unless a model is already there (the items are drawn
+    only when training)."""
     if not (folder / "config.json").is_file():
         tokenizer = load_tokenizer(world.model_dir)
 
         def write(staging: Path) -> None:
-            model, _ = train_world_model(config, tokenizer, items, None, init_seed)
+            model, _ = train_world_model(config, tokenizer, items(), None, init_seed)
             save_model(model, tokenizer, staging)
 
         build_once(folder, write)
