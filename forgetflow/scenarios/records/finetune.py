@@ -40,9 +40,9 @@ from forgetflow.scenarios.exposures import (
     length_grouped_batches,
     train_on_schedule,
 )
-from forgetflow.scenarios.world.build import items_table
 from forgetflow.scenarios.world.corpus import Item
 from forgetflow.scenarios.world.profiles import make_profiles
+from forgetflow.scenarios.world.tables import items_table
 from forgetflow.unlearning.config import LoraSettings, apply_lora
 
 FORMAT = 1  # bump when the build changes what a given config produces

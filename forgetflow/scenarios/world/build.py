@@ -8,7 +8,6 @@ weights) and is built once, then reused from a folder keyed by a hash of its set
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from forgetflow.scenarios.exposures import (
 )
 from forgetflow.scenarios.world.background import source_fingerprint
 from forgetflow.scenarios.world.corpus import Corpus, Item, build_corpus, substitute_items
+from forgetflow.scenarios.world.tables import items_table, qa_table, targets_table
 
 WORLD_FORMAT = 6  # bump when the build changes what a given config produces
 SPECIAL = "<|endoftext|>"
@@ -254,76 +254,6 @@ def train_world_model(
         model, sequences, batches, tokenizer.pad_token_id, config.lr, progress
     )
     return model.cpu(), steps
-
-
-ITEMS_SCHEMA = pa.schema(
-    [
-        ("sample_id", pa.string()),
-        ("family", pa.string()),
-        ("split", pa.string()),
-        ("repetitions", pa.int64()),
-        ("text", pa.string()),
-        ("question", pa.string()),
-        ("answer", pa.string()),
-    ]
-)
-QA_SCHEMA = pa.schema(
-    [
-        ("sample_id", pa.string()),  # the row of its "Question: ... Answer: ..." text in items
-        ("family", pa.string()),
-        ("split", pa.string()),
-        ("repetitions", pa.int64()),
-        ("item_id", pa.string()),
-        ("subject", pa.string()),
-        ("relation", pa.string()),
-        ("question", pa.string()),
-        ("answer", pa.string()),
-        ("paraphrased_questions", pa.list_(pa.string())),
-        ("paraphrased_answer", pa.string()),
-        ("perturbed_answers", pa.list_(pa.string())),
-        ("trained_paraphrases", pa.int64()),
-    ]
-)
-TARGETS_SCHEMA = pa.schema([
-    ("sample_id", pa.string()), ("family", pa.string()), ("split", pa.string()),
-    ("repetitions", pa.int64()), ("subject", pa.string()), ("relation", pa.string()),
-    ("object", pa.string()), ("item_id", pa.string()),
-    ("subject_probe_ids", pa.list_(pa.string())),  # item_ids of qa rows
-    ("object_probe_ids", pa.list_(pa.string())),
-])  # fmt: skip
-TABLE_SCHEMAS = {"items": ITEMS_SCHEMA, "qa": QA_SCHEMA, "targets": TARGETS_SCHEMA}
-
-
-def items_table(items: list[Item]) -> pa.Table:
-    return pa.Table.from_pylist([dataclasses.asdict(i) for i in items], schema=ITEMS_SCHEMA)
-
-
-def qa_table(corpus: Corpus) -> pa.Table:
-    """Every fact as a QA item: people's facts (family qa) and the objects' own (family object)."""
-    text_rows = {(i.family, i.question, i.answer): i.sample_id for i in corpus.items
-                 if i.family in ("qa", "object")}  # fmt: skip
-    rows = []
-    for split, r, q in corpus.qa:
-        family = "object" if q.item_id.startswith("object:") else "qa"
-        rows.append({"sample_id": text_rows[family, q.question, q.answer], "family": family,
-                     "split": split, "repetitions": r, "item_id": q.item_id,
-                     "subject": q.subject, "relation": q.relation, "question": q.question,
-                     "answer": q.answer, "paraphrased_questions": list(q.paraphrased_questions),
-                     "paraphrased_answer": q.paraphrased_answer,
-                     "perturbed_answers": list(q.perturbed_answers),
-                     "trained_paraphrases": q.trained_paraphrases})  # fmt: skip
-    return pa.Table.from_pylist(rows, schema=QA_SCHEMA)
-
-
-def targets_table(corpus: Corpus) -> pa.Table:
-    reps = {q.item_id: r for _, r, q in corpus.qa}
-    rows = [{"sample_id": f"qa-{t.item.item_id}", "family": "target", "split": "retain",
-             "repetitions": reps[t.item.item_id], "subject": t.subject, "relation": t.relation,
-             "object": t.object, "item_id": t.item.item_id,
-             "subject_probe_ids": [p.item_id for p in t.subject_probes],
-             "object_probe_ids": [p.item_id for p in t.object_probes]}
-            for t in corpus.targets]  # fmt: skip
-    return pa.Table.from_pylist(rows, schema=TARGETS_SCHEMA)
 
 
 def load_world(folder: Path) -> World:

@@ -7,8 +7,9 @@ import json
 
 import pytest
 
-from forgetflow.scenarios.world.build import TABLE_SCHEMAS, WorldConfig, build_world
+from forgetflow.scenarios.world.build import WorldConfig, build_world
 from forgetflow.scenarios.world.checks import WorldFigures, shortfalls, world_figures
+from forgetflow.scenarios.world.tables import TABLE_SCHEMAS
 
 
 def test_world_layout_and_manifest(tiny_world) -> None:
