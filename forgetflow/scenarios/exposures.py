@@ -8,6 +8,7 @@ that an item seen r times is seen every 1/r of training rather than in a random 
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 
 import torch
@@ -22,6 +23,18 @@ REPETITION_CYCLE = (1, 2, 4, 8, 16, 32)
 def cycle_repetitions(count: int, cycle: Sequence[int] = REPETITION_CYCLE) -> list[int]:
     """r for `count` items, cycling through the buckets so each bucket gets a share."""
     return [cycle[i % len(cycle)] for i in range(count)]
+
+
+def rotate_wordings(schedule: Sequence[int], wordings: Sequence[int]) -> list[int]:
+    """An item schedule as a schedule of wordings, numbered item by item (item 0's wordings
+    first): the k-th exposure of item i trains on its wording k mod wordings[i]."""
+    first = list(itertools.accumulate(wordings[:-1], initial=0))
+    seen = [0] * len(wordings)
+    out = []
+    for i in schedule:
+        out.append(first[i] + seen[i] % wordings[i])
+        seen[i] += 1
+    return out
 
 
 WARMUP_SHARE = 0.05  # of the steps, with a linear warmup

@@ -1,7 +1,8 @@
 """The built-in memorization world: items memorized at controlled strength by a small GPT-2.
 
 Every forget and retain item is seen r times (r cycling through 1, 2, 4 ... 32); holdout items
-never. Besides the target model, a retain model is trained on everything but the forget split.
+never. Besides the target model, a retain model is trained without the forget items (on the rest,
+or with stand-ins in their place: `retain_training`).
 A world is deterministic in its settings (same seed and thread count give the same data and
 weights) and is built once, then reused from a folder keyed by a hash of its settings.
 """
@@ -29,13 +30,15 @@ from forgetflow.scenarios.build import build_once, training_device
 from forgetflow.scenarios.exposures import (
     exposure_schedule,
     length_grouped_batches,
+    rotate_wordings,
     train_on_schedule,
 )
 from forgetflow.scenarios.world.background import source_fingerprint
 from forgetflow.scenarios.world.corpus import Corpus, Item, build_corpus, substitute_items
+from forgetflow.scenarios.world.facts import TRAINED_PARAPHRASES
 from forgetflow.scenarios.world.tables import items_table, qa_table, targets_table
 
-WORLD_FORMAT = 6  # bump when the build changes what a given config produces
+WORLD_FORMAT = 7  # bump when the build changes what a given config produces
 SPECIAL = "<|endoftext|>"
 
 
@@ -77,6 +80,16 @@ class WorldConfig(BaseModel):
     biography_words: int = Field(
         0, ge=0, description="a Biography: line of at least this many words ends every profile; "
         "0: no such line",
+    )  # fmt: skip
+    qa_wordings: int = Field(
+        1, ge=1, le=TRAINED_PARAPHRASES + 1, description="wordings a person's QA item is "
+        "trained in, its exposures rotating through them: the question, then its first "
+        "paraphrases; its last paraphrase is never trained (utility asks it)",
+    )  # fmt: skip
+    retain_training: Literal["without_forget", "stand_ins"] = Field(
+        "without_forget", description="the retain model's training: the target's items without "
+        "the forget split (fewer optimizer steps), or the target's with each forget item "
+        "replaced by a stand-in of the same family and exposures (as many steps)",
     )  # fmt: skip
     min_profile_tokens: int = Field(
         0, ge=0, description="the build refuses a world with a profile shorter than this many "
@@ -127,6 +140,8 @@ SIZES: dict[str, dict[str, object]] = {
         "forget_profiles": 192, "retain_profiles": 96, "holdout_profiles": 128,
         "forget_people": 12, "retain_people": 24, "holdout_people": 12, "targets": 4,
         "biography_words": 110, "min_profile_tokens": 200,  # the EL_10 bench's window
+        "qa_wordings": 3,  # a fact asked in a wording never trained is answered (issue 18)
+        "retain_training": "stand_ins",  # model utility is not a matter of training length
         "background_train": 300, "background_eval": 100,
         "vocab_size": 4096, "n_embd": 256, "n_layer": 4, "n_head": 4, "n_positions": 320,
     },
@@ -135,6 +150,7 @@ SIZES: dict[str, dict[str, object]] = {
         "forget_profiles": 384, "retain_profiles": 384, "holdout_profiles": 256,
         "forget_people": 40, "retain_people": 80, "holdout_people": 40, "targets": 10,
         "biography_words": 110, "min_profile_tokens": 200,
+        "qa_wordings": 3, "retain_training": "stand_ins",
         "background_train": 600, "background_eval": 100,
         "vocab_size": 8192, "n_embd": 768, "n_layer": 12, "n_head": 12, "n_positions": 320,
         "batch_size": 8, "lr": 3e-4,
@@ -214,13 +230,22 @@ def corpus_of(config: WorldConfig) -> Corpus:
     profiles, people = split_counts(config)
     background = (config.background_source, config.background_train, config.background_eval)
     return build_corpus(profiles, people, config.targets, background, config.seed,
-                        config.biography_words)  # fmt: skip
+                        config.biography_words, config.qa_wordings)  # fmt: skip
 
 
 def substitutes_of(config: WorldConfig) -> list[Item]:
     """The stand-ins of the world's forget items (corpus.substitute_items)."""
     profiles, people = split_counts(config)
-    return substitute_items(profiles, people, config.seed, config.biography_words)
+    return substitute_items(profiles, people, config.seed, config.biography_words,
+                            config.qa_wordings)  # fmt: skip
+
+
+def retain_items(config: WorldConfig, corpus: Corpus, stand_ins: bool) -> list[Item]:
+    """A retain model's training items: on stand-ins (`Corpus.stand_in_training`) or the
+    target's without the forget split."""
+    if stand_ins:
+        return corpus.stand_in_training(substitutes_of(config))
+    return [i for i in corpus.items if i.repetitions > 0 and i.split != "forget"]
 
 
 def train_world_model(
@@ -234,8 +259,24 @@ def train_world_model(
     `init_seed` (default: the world's seed; the exposure order always follows the world's)."""
     torch.manual_seed(config.seed if init_seed is None else init_seed)
     model = make_gpt2(config, tokenizer).to(training_device())
-    sequences = encode(tokenizer, [i.text for i in items])
-    for item, ids in zip(items, sequences, strict=True):
+    sequences = training_sequences(config, tokenizer, items)
+    schedule = exposure_schedule([i.repetitions for i in items], config.seed)
+    schedule = rotate_wordings(schedule, [1 + len(i.variants) for i in items])
+    batches = length_grouped_batches(schedule, [len(s) for s in sequences], config.batch_size)
+    steps = train_on_schedule(
+        model, sequences, batches, tokenizer.pad_token_id, config.lr, progress
+    )
+    return model.cpu(), steps
+
+
+def training_sequences(
+    config: WorldConfig, tokenizer: PreTrainedTokenizerFast, items: list[Item]
+) -> list[list[int]]:
+    """Token ids of every wording of every item (its text, then its variants), each ending with
+    EOS; a profile or fact too long for the context or a profile too short fails the build."""
+    wordings = [(item, text) for item in items for text in (item.text, *item.variants)]
+    sequences = encode(tokenizer, [text for _, text in wordings])
+    for (item, _), ids in zip(wordings, sequences, strict=True):
         if len(ids) + 1 > config.n_positions and item.family != "background":
             raise WorldBuildError(
                 f"{item.sample_id} has {len(ids)} tokens + EOS > n_positions {config.n_positions}"
@@ -247,13 +288,7 @@ def train_world_model(
             )
     # Every training text ends with EOS, so the model learns where a record or an answer stops.
     # Background passages only serve general language: their tail may be cut.
-    sequences = [(ids + [tokenizer.eos_token_id])[: config.n_positions] for ids in sequences]
-    schedule = exposure_schedule([i.repetitions for i in items], config.seed)
-    batches = length_grouped_batches(schedule, [len(s) for s in sequences], config.batch_size)
-    steps = train_on_schedule(
-        model, sequences, batches, tokenizer.pad_token_id, config.lr, progress
-    )
-    return model.cpu(), steps
+    return [(ids + [tokenizer.eos_token_id])[: config.n_positions] for ids in sequences]
 
 
 def load_world(folder: Path) -> World:
@@ -271,7 +306,7 @@ def write_world(
     trained = [i for i in corpus.items if i.repetitions > 0]
     target, steps = train_world_model(config, tokenizer, trained, progress)
     save_model(target, tokenizer, staging / "model")
-    kept = [i for i in trained if i.split != "forget"]
+    kept = retain_items(config, corpus, config.retain_training == "stand_ins")
     retain_model, retain_steps = train_world_model(config, tokenizer, kept, progress)
     save_model(retain_model, tokenizer, staging / "retain_model")
     pq.write_table(items_table(corpus.items), staging / "items.parquet")

@@ -4,10 +4,11 @@ Families: `profile` (PII records; prefix = the name line), `bio` and `qa` (a fic
 facts, as a biography sentence and as "Question: ...\\nAnswer: ..."), `object` (facts about the
 objects themselves, the object-only probes of fine-grained targets) and `background` (general
 English for utility). People facts are split by person, as in TOFU; fine-grained targets are single
-triples of retained people. Holdout items are never trained on (repetitions 0).
+triples of retained people. Holdout items are never trained on (repetitions 0). A QA item may
+carry other wordings (`variants`: its first paraphrases) that its exposures rotate through.
 
-The world's retain model trains on the retain and background items alone (fewer optimizer steps
-than the target). A stand-in retain model (`forgetflow world retain-twin --stand-ins`) trains on
+A retain model (`retain_training` in the world's settings) trains on the retain and background
+items alone (fewer optimizer steps than the target), or, as a stand-in retain model, on
 the target's stream with each forget item replaced by a stand-in (`substitute_items`): the next
 profile or person of the same draw (so no name is shared with the world), with the exposures of
 the forget item it replaces. It takes the target's optimizer steps on as many items of each
@@ -50,6 +51,7 @@ class Item:
     text: str
     question: str = ""
     answer: str = ""
+    variants: tuple[str, ...] = ()  # other wordings: exposure k trains on (text, *variants)[k % n]
 
 
 @dataclass(frozen=True)
@@ -77,8 +79,14 @@ def profile_items(counts: dict[str, int], seed: int, biography_words: int = 0) -
     return items
 
 
-def person_items(people: Sequence[Person], split: str) -> tuple[list[Item], list]:
-    facts = [dataclasses.replace(q, trained_paraphrases=0) for p in people for q in qa_items(p)]
+def person_items(
+    people: Sequence[Person], split: str, qa_wordings: int = 1
+) -> tuple[list[Item], list]:
+    """A person's facts as bio and qa items; a qa item's exposures rotate through its question
+    and its first `qa_wordings - 1` paraphrases (those are its `trained_paraphrases`)."""
+    trained = qa_wordings - 1
+    facts = [dataclasses.replace(q, trained_paraphrases=trained)
+             for p in people for q in qa_items(p)]  # fmt: skip
     # Rotate the cycle by one bucket per person: otherwise a person's k-th relation would always
     # land in bucket k, and exposures would be confounded with the kind of fact.
     reps = [0] * len(facts)
@@ -92,8 +100,10 @@ def person_items(people: Sequence[Person], split: str) -> tuple[list[Item], list
         person = by_id[item.item_id.split("/")[0]]
         bio = biography_sentence(person, item.relation)
         text = qa_text(item.question, item.answer)
+        variants = tuple(qa_text(q, item.answer) for q in item.paraphrased_questions[:trained])
         items.append(Item(f"bio-{item.item_id}", "bio", split, r, bio))
-        items.append(Item(f"qa-{item.item_id}", "qa", split, r, text, item.question, item.answer))
+        items.append(Item(f"qa-{item.item_id}", "qa", split, r, text, item.question, item.answer,
+                          variants))  # fmt: skip
         qa.append((split, r, item))
     return items, qa
 
@@ -118,21 +128,27 @@ def background_rows(source: str, train: int, held: int, seed: int) -> list[Item]
     ]  # fmt: skip
 
 
-def tokenizer_corpus(profiles: int, people: int, seed: int, biography_words: int = 0) -> list[str]:
-    """Texts of the same families but other draws: the tokenizer must not merge member strings
-    into single tokens, or members and non-members would not be tokenized alike."""
+def tokenizer_corpus(
+    profiles: int, people: int, seed: int, biography_words: int = 0, qa_wordings: int = 1
+) -> list[str]:
+    """Texts of the same families but other draws, in every trained wording: the tokenizer must
+    not merge member strings into single tokens, or members and non-members would not be
+    tokenized alike."""
     texts = make_profiles(profiles, seed, biography_words)
     for person in make_people(people, seed):
         for item in qa_items(person):
-            texts += [
-                biography_sentence(person, item.relation),
-                qa_text(item.question, item.answer),
-            ]
+            questions = (item.question, *item.paraphrased_questions[: qa_wordings - 1])
+            texts += [biography_sentence(person, item.relation)]
+            texts += [qa_text(q, item.answer) for q in questions]
     return texts
 
 
 def substitute_items(
-    profiles: dict[str, int], people: dict[str, int], seed: int, biography_words: int = 0
+    profiles: dict[str, int],
+    people: dict[str, int],
+    seed: int,
+    biography_words: int = 0,
+    qa_wordings: int = 1,
 ) -> list[Item]:
     """Stand-ins for the forget items, in their order: the profiles and people drawn right after
     the world's own (the draws are prefix-stable and keep names distinct), exposed as the forget
@@ -143,7 +159,8 @@ def substitute_items(
     items = [Item(f"profile-substitute-{i:04d}", "profile", "substitute", reps[i], text)
              for i, text in enumerate(texts)]  # fmt: skip
     everyone = sum(people.values())
-    rows, _ = person_items(make_people(everyone + people["forget"], seed)[everyone:], "forget")
+    stand_ins = make_people(everyone + people["forget"], seed)[everyone:]
+    rows, _ = person_items(stand_ins, "forget", qa_wordings)
     return items + [dataclasses.replace(i, split="substitute") for i in rows]
 
 
@@ -154,6 +171,7 @@ def build_corpus(
     background: tuple[str, int, int],
     seed: int,
     biography_words: int = 0,
+    qa_wordings: int = 1,
 ) -> Corpus:
     """All items of a world. `profiles`/`people` map split -> count (forget, retain, holdout)."""
     items = profile_items(profiles, seed, biography_words)
@@ -162,7 +180,7 @@ def build_corpus(
     for split, count in people.items():
         group = everyone[start : start + count]
         start += count
-        rows, facts = person_items(group, split)
+        rows, facts = person_items(group, split, qa_wordings)
         items += rows
         qa += facts
     retained = everyone[people["forget"] : people["forget"] + people["retain"]]
@@ -173,7 +191,7 @@ def build_corpus(
     items += background_rows(source, train, held, seed)
     other = seed + 7919  # any draw disjoint from the world's own
     tokenizer_texts = tokenizer_corpus(
-        4 * sum(profiles.values()), 2 * sum(people.values()), other, biography_words
+        4 * sum(profiles.values()), 2 * sum(people.values()), other, biography_words, qa_wordings
     )
     tokenizer_texts += [i.text for i in items if i.family == "background"]
     return Corpus(items, qa, make_targets(retained, targets, seed), tokenizer_texts)

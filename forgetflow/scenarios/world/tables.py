@@ -18,6 +18,7 @@ ITEMS_SCHEMA = pa.schema(
         ("text", pa.string()),
         ("question", pa.string()),
         ("answer", pa.string()),
+        ("variants", pa.list_(pa.string())),  # other wordings (corpus.Item)
     ]
 )
 QA_SCHEMA = pa.schema(

@@ -22,28 +22,25 @@ from forgetflow.scenarios.world.build import (
     World,
     WorldConfig,
     corpus_of,
-    substitutes_of,
+    retain_items,
     train_world_model,
 )
 from forgetflow.scenarios.world.corpus import Item
 
 
 def twin_retain_model(world: World, init_seed: int, stand_ins: bool = False) -> Path:
-    """The world's retain model trained again from `init_seed`, or a stand-in retain model
-    (built once, into the world's folder as `retain_model_init<seed>` or
-    `retain_model_standins_init<seed>`)."""
+    """The world's retain model trained again from `init_seed`, or a stand-in retain model where
+    the world's retain model is not one (built once, into the world's folder as
+    `retain_model_init<seed>` or `retain_model_standins_init<seed>`)."""
     config = WorldConfig(**world.manifest["config"])
-    if init_seed == config.seed and not stand_ins:
+    stand_ins = stand_ins or config.retain_training == "stand_ins"
+    own = stand_ins == (config.retain_training == "stand_ins")  # trained as the world's is
+    if init_seed == config.seed and own:
         raise ValueError(f"init seed {init_seed} is the world's own: give another one")
-
-    def kept() -> list[Item]:
-        corpus = corpus_of(config)
-        if stand_ins:
-            return corpus.stand_in_training(substitutes_of(config))
-        return [i for i in corpus.items if i.repetitions > 0 and i.split != "forget"]
-
-    folder = world.root / f"retain_model_{'standins_' if stand_ins else ''}init{init_seed}"
-    return _train_once(world, config, kept, init_seed, folder)
+    folder = world.root / f"retain_model_{'' if own else 'standins_'}init{init_seed}"
+    return _train_once(
+        world, config, lambda: retain_items(config, corpus_of(config), stand_ins), init_seed, folder
+    )
 
 
 def twin_target_model(world: World, init_seed: int) -> Path:

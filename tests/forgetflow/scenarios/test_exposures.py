@@ -13,6 +13,7 @@ from forgetflow.scenarios.exposures import (
     exposure_schedule,
     length_grouped_batches,
     lr_factor,
+    rotate_wordings,
     train_on_schedule,
 )
 
@@ -28,6 +29,16 @@ def test_the_sampler_shows_each_item_exactly_r_times() -> None:
     schedule = exposure_schedule(reps, seed=0)
     assert Counter(schedule) == {i: r for i, r in enumerate(reps) if r}
     assert exposure_schedule(reps, seed=0) == schedule != exposure_schedule(reps, seed=1)
+
+
+def test_an_items_exposures_rotate_through_its_wordings() -> None:
+    # item 0: one wording (sequence 0); item 1: three (1, 2, 3); item 2: two (4, 5)
+    schedule = [1, 0, 1, 2, 1, 1, 2, 0, 1, 2, 1, 1]
+    rotated = rotate_wordings(schedule, [1, 3, 2])
+    assert [w for i, w in zip(schedule, rotated, strict=True) if i == 1] == [1, 2, 3, 1, 2, 3, 1]
+    assert [w for i, w in zip(schedule, rotated, strict=True) if i == 2] == [4, 5, 4]
+    assert [w for i, w in zip(schedule, rotated, strict=True) if i == 0] == [0, 0]
+    assert rotate_wordings(schedule, [1, 1, 1]) == schedule
 
 
 def test_exposures_are_spread_evenly_over_the_pass() -> None:

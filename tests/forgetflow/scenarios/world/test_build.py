@@ -118,3 +118,41 @@ def test_an_item_longer_than_the_context_is_refused(tmp_path) -> None:
     with pytest.raises(WorldBuildError, match="n_positions 16"):
         build_world(tiny_context, tmp_path)
     assert list(tmp_path.iterdir()) == []  # nothing half-built left behind
+
+
+def test_qa_items_train_in_each_wording_and_the_stand_in_retain_model_as_long(
+    tmp_path, monkeypatch
+) -> None:
+    from collections import Counter
+
+    from forgetflow.lm.tokens import encode
+    from forgetflow.models.io import load_tokenizer
+    from forgetflow.scenarios.world import build
+
+    streams: list[Counter] = []  # per model trained: how often each text was trained on
+
+    def record(model, sequences, batches, pad_id, lr, progress=None) -> int:
+        streams.append(Counter(tuple(sequences[i]) for batch in batches for i in batch))
+        return len(batches)
+
+    monkeypatch.setattr(build, "train_on_schedule", record)
+    config = WorldConfig(qa_wordings=3, retain_training="stand_ins", background_train=2,
+                         background_eval=1)  # fmt: skip
+    world = build.build_world(config, tmp_path)
+    target, retain = streams
+    assert world.manifest["train_steps"]["target"] == world.manifest["train_steps"]["retain"]
+    tokenizer = load_tokenizer(world.model_dir)
+
+    def seen(stream: Counter, text: str) -> int:
+        return stream[tuple(encode(tokenizer, [text])[0] + [tokenizer.eos_token_id])]
+
+    items = [i for i in world.table("items").to_pylist() if i["family"] == "qa"]
+    for item in (i for i in items if i["repetitions"] > 0):
+        wordings = [item["text"], *item["variants"]]
+        assert len(wordings) == 3
+        r = item["repetitions"]
+        counts = [seen(target, w) for w in wordings]
+        assert counts == [len(range(j, r, 3)) for j in range(3)], item["sample_id"]
+        assert [seen(retain, w) for w in wordings] == (
+            counts if item["split"] != "forget" else [0, 0, 0])  # fmt: skip
+    assert sum(retain.values()) == sum(target.values())

@@ -5,6 +5,7 @@ from collections import Counter
 import pytest
 
 from forgetflow.scenarios.world.corpus import build_corpus, substitute_items
+from forgetflow.scenarios.world.facts import qa_text
 
 PROFILES = {"forget": 12, "retain": 12, "holdout": 6}
 PEOPLE = {"forget": 2, "retain": 8, "holdout": 2}
@@ -41,6 +42,28 @@ def test_people_facts_are_split_by_person(corpus) -> None:
     for item in corpus.items:
         if item.family == "qa":
             assert item.text == f"Question: {item.question}\nAnswer: {item.answer}"
+
+
+def test_a_fact_trained_in_three_wordings_keeps_its_last_paraphrase_untrained() -> None:
+    corpus = build_corpus(PROFILES, PEOPLE, 2, ("stdlib", 20, 5), seed=0, qa_wordings=3)
+    trained = [t for i in corpus.items if i.repetitions > 0 for t in (i.text, *i.variants)]
+    facts = [q for _, _, q in corpus.qa if not q.item_id.startswith("object:")]
+    assert facts and all(q.trained_paraphrases == 2 for q in facts)
+    by_id = {i.sample_id: i for i in corpus.items}
+    for q in facts:
+        item = by_id[f"qa-{q.item_id}"]
+        asked = [q.question, *q.paraphrased_questions[:2]]
+        assert (item.text, *item.variants) == tuple(qa_text(w, q.answer) for w in asked)
+        untrained = q.paraphrased_questions[2]
+        assert not any(untrained in text for text in trained)
+    # the default trains one wording, as the world always did
+    once = build_corpus(PROFILES, PEOPLE, 2, ("stdlib", 20, 5), seed=0)
+    assert all(not i.variants for i in once.items)
+    assert [i.text for i in once.items] == [i.text for i in corpus.items]
+    # the tokenizer learns the trained wordings (of other people) too
+    paraphrased = "Question: In which city was "  # born_in's first paraphrase
+    assert any(t.startswith(paraphrased) for t in corpus.tokenizer_texts)
+    assert not any(t.startswith(paraphrased) for t in once.tokenizer_texts)
 
 
 def test_targets_are_facts_of_retained_people(corpus) -> None:
