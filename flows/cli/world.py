@@ -13,8 +13,9 @@ from rich.table import Table
 
 from flows.environment import quiet_progress_bars
 from forgetflow.paths import resolve_paths
-from forgetflow.scenarios.world.build import World, WorldConfig, build_world, world_config
+from forgetflow.scenarios.world.build import World, WorldConfig, build_world
 from forgetflow.scenarios.world.checks import shortfalls, world_figures
+from forgetflow.scenarios.world.facts import TRAINED_PARAPHRASES
 
 app = typer.Typer(help="The built-in memorization world.", no_args_is_help=True)
 
@@ -24,13 +25,30 @@ Seed = Annotated[int, typer.Option(help="the world's seed")]
 Out = Annotated[
     Path | None, typer.Option(help="folder of worlds [default: $FORGETFLOW_HOME/worlds]")
 ]
+QaWordings = Annotated[
+    int | None,
+    typer.Option(min=1, max=TRAINED_PARAPHRASES + 1,
+                 help="wordings each person's QA item trains in [default: the size's]"),
+]  # fmt: skip
+RetainTraining = Annotated[
+    Literal["without_forget", "stand_ins"] | None,
+    typer.Option(help="how the retain model trains [default: the size's]"),
+]
 
 
-def built(size: str, seed: int, out: Path | None) -> World:
-    """The world of these settings, built with a progress bar unless it exists already; `out`
-    defaults to the worlds folder of forgetflow's home ($FORGETFLOW_HOME or ./.forgetflow)."""
+def built(
+    size: str,
+    seed: int,
+    out: Path | None,
+    qa_wordings: int | None = None,
+    retain_training: str | None = None,
+) -> World:
+    """The world of these settings (a size's, but for the options given), built with a progress
+    bar unless it exists already; `out` defaults to the worlds folder of forgetflow's home
+    ($FORGETFLOW_HOME or ./.forgetflow)."""
     quiet_progress_bars()
-    config: WorldConfig = world_config(size, seed)
+    given = {"qa_wordings": qa_wordings, "retain_training": retain_training}
+    config = WorldConfig(size=size, seed=seed, **{k: v for k, v in given.items() if v is not None})
     with Progress(transient=True) as progress:
         task = progress.add_task("training", total=None)
 
@@ -42,9 +60,15 @@ def built(size: str, seed: int, out: Path | None) -> World:
 
 
 @app.command()
-def build(size: Size = "tiny", seed: Seed = 0, out: Out = None) -> None:
+def build(
+    size: Size = "tiny",
+    seed: Seed = 0,
+    out: Out = None,
+    qa_wordings: QaWordings = None,
+    retain_training: RetainTraining = None,
+) -> None:
     """Build (or reuse) a world: data, tokenizer, target and retain models, manifest."""
-    world = built(size, seed, out)
+    world = built(size, seed, out, qa_wordings, retain_training)
     typer.echo(f"world:          {world.root}")
     typer.echo(f"target model:   {world.model_dir}")
     typer.echo(f"retain model:   {world.retain_model_dir}")
@@ -66,6 +90,8 @@ def retain_twin(
         ),
     ] = False,  # fmt: skip
     out: Out = None,
+    qa_wordings: QaWordings = None,
+    retain_training: RetainTraining = None,
 ) -> None:
     """Train (or reuse) another retain model of a world: from another initialisation seed (the
     null calibration of forget quality: two models that never saw the forget set), or on
@@ -73,7 +99,7 @@ def retain_twin(
     from flows.cli.errors import fail
     from forgetflow.scenarios.world.twin import twin_retain_model
 
-    world = built(size, seed, out)
+    world = built(size, seed, out, qa_wordings, retain_training)
     try:
         folder = twin_retain_model(world, init_seed, stand_ins)
     except ValueError as err:
@@ -87,10 +113,12 @@ def check(
     size: Size = "tiny",
     seed: Seed = 0,
     out: Out = None,
+    qa_wordings: QaWordings = None,
+    retain_training: RetainTraining = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the figures as JSON")] = False,
 ) -> None:
     """Measure how a world memorizes (building it first if needed); exit 1 on any shortfall."""
-    world = built(size, seed, out)
+    world = built(size, seed, out, qa_wordings, retain_training)
     figures = world_figures(world)
     found = shortfalls(figures)
     if as_json:

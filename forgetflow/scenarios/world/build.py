@@ -140,8 +140,6 @@ SIZES: dict[str, dict[str, object]] = {
         "forget_profiles": 192, "retain_profiles": 96, "holdout_profiles": 128,
         "forget_people": 12, "retain_people": 24, "holdout_people": 12, "targets": 4,
         "biography_words": 110, "min_profile_tokens": 200,  # the EL_10 bench's window
-        "qa_wordings": 3,  # a fact asked in a wording never trained is answered (issue 18)
-        "retain_training": "stand_ins",  # model utility is not a matter of training length
         "background_train": 300, "background_eval": 100,
         "vocab_size": 4096, "n_embd": 256, "n_layer": 4, "n_head": 4, "n_positions": 320,
     },
@@ -150,7 +148,6 @@ SIZES: dict[str, dict[str, object]] = {
         "forget_profiles": 384, "retain_profiles": 384, "holdout_profiles": 256,
         "forget_people": 40, "retain_people": 80, "holdout_people": 40, "targets": 10,
         "biography_words": 110, "min_profile_tokens": 200,
-        "qa_wordings": 3, "retain_training": "stand_ins",
         "background_train": 600, "background_eval": 100,
         "vocab_size": 8192, "n_embd": 768, "n_layer": 12, "n_head": 12, "n_positions": 320,
         "batch_size": 8, "lr": 3e-4,

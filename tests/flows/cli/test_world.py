@@ -63,3 +63,30 @@ def test_world_commands_build_under_forgetflow_home_by_default(
     monkeypatch.setattr(world_cli, "build_world", build_world)
     app(["world", "build", "--size", "tiny"], standalone_mode=False)
     assert seen == [session_home.resolve() / "worlds"]
+
+
+def test_world_options_override_the_sizes_settings(tmp_path, monkeypatch, invoke) -> None:
+    from typer import BadParameter
+
+    from flows.cli import world as cli_world
+
+    class Built(Exception):
+        pass
+
+    asked: list[WorldConfig] = []
+
+    def capture(config, worlds_dir, progress=None):
+        asked.append(config)
+        raise Built
+
+    monkeypatch.setattr(cli_world, "build_world", capture)
+    with pytest.raises(Built):
+        invoke("world", "build", "--size", "small", "--qa-wordings", "3",
+               "--retain-training", "stand_ins", "--out", str(tmp_path))  # fmt: skip
+    with pytest.raises(Built):
+        invoke("world", "check", "--size", "small", "--out", str(tmp_path))
+    mine, preset = asked
+    assert (mine.qa_wordings, mine.retain_training) == (3, "stand_ins")
+    assert mine.forget_profiles == preset.forget_profiles and preset == world_config("small")
+    with pytest.raises(BadParameter, match="less than or equal to 3"):  # exit 2, standalone
+        invoke("world", "build", "--qa-wordings", "4", "--out", str(tmp_path))
