@@ -33,14 +33,16 @@ def twin_retain_model(world: World, init_seed: int, stand_ins: bool = False) -> 
     the world's retain model is not one (built once, into the world's folder as
     `retain_model_init<seed>` or `retain_model_standins_init<seed>`)."""
     config = WorldConfig(**world.manifest["config"])
-    stand_ins = stand_ins or config.retain_training == "stand_ins"
-    own = stand_ins == (config.retain_training == "stand_ins")  # trained as the world's is
+    world_stand_ins = config.retain_training == "stand_ins"
+    own = world_stand_ins or not stand_ins  # trained as the world's retain model is
     if init_seed == config.seed and own:
         raise ValueError(f"init seed {init_seed} is the world's own: give another one")
     folder = world.root / f"retain_model_{'' if own else 'standins_'}init{init_seed}"
-    return _train_once(
-        world, config, lambda: retain_items(config, corpus_of(config), stand_ins), init_seed, folder
-    )
+
+    def kept() -> list[Item]:
+        return retain_items(config, corpus_of(config), stand_ins or world_stand_ins)
+
+    return _train_once(world, config, kept, init_seed, folder)
 
 
 def twin_target_model(world: World, init_seed: int) -> Path:
