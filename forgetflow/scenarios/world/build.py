@@ -38,7 +38,7 @@ from forgetflow.scenarios.world.corpus import Corpus, Item, build_corpus, substi
 from forgetflow.scenarios.world.facts import TRAINED_PARAPHRASES
 from forgetflow.scenarios.world.tables import items_table, qa_table, targets_table
 
-WORLD_FORMAT = 7  # bump when the build changes what a given config produces
+WORLD_FORMAT = 8  # bump when the build changes what a given config produces
 SPECIAL = "<|endoftext|>"
 
 
@@ -207,6 +207,7 @@ def make_gpt2(config: WorldConfig, tokenizer: PreTrainedTokenizerFast) -> GPT2LM
         n_embd=config.n_embd,
         n_layer=config.n_layer,
         n_head=config.n_head,
+        activation_function="gelu_pytorch_tanh",  # GPT-2's tanh GELU, in one kernel
         resid_pdrop=0.0,
         embd_pdrop=0.0,
         attn_pdrop=0.0,
