@@ -26,7 +26,8 @@ POOL_SEED = 1729
 POOL_SIZE = 64
 PERTURBED_ANSWERS = 3
 # The question and the first two paraphrases may appear in training text; the last paraphrase
-# never does, so it measures whether forgetting generalises beyond the trained wordings.
+# never does, so it measures whether forgetting generalises beyond the trained wordings. Which
+# of a relation's paraphrase templates comes last rotates over facts (`_make_item`).
 TRAINED_PARAPHRASES = 2
 
 RELATIONS = ("born_in", "works_at", "studied_at", "married_to", "pet_name", "favourite_book")
@@ -236,6 +237,12 @@ def _wording(relation: str) -> _Wording:
 def _make_item(item_id: str, subject: str, relation: str, answer: str) -> QAItem:
     wording = _wording(relation)
     questions = tuple(template.format(s=subject) for template in wording.questions)
+    # The held-out (last) paraphrase rotates over facts, so every wording of a relation is trained
+    # on with some people: an untrained paraphrase asks a familiar question form about a fact
+    # never trained in it, rather than a form the model never saw (one such form per relation
+    # made what a model answered depend on whether it happened to generalise six forms).
+    shift = stable_seed(item_id, "held-out wording") % (len(questions) - 1)
+    paraphrases = questions[1 + shift :] + questions[1 : 1 + shift]
     wrong = sorted(set(object_pool(ANSWER_POOLS[relation])) - {answer})
     perturbed = random.Random(stable_seed(item_id, answer)).sample(wrong, PERTURBED_ANSWERS)
     return QAItem(
@@ -244,7 +251,7 @@ def _make_item(item_id: str, subject: str, relation: str, answer: str) -> QAItem
         relation=relation,
         question=questions[0],
         answer=answer,
-        paraphrased_questions=questions[1:],
+        paraphrased_questions=paraphrases,
         paraphrased_answer=wording.answer_sentence.format(s=subject, o=answer),
         perturbed_answers=tuple(perturbed),
     )

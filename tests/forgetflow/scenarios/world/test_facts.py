@@ -163,3 +163,18 @@ def test_consecutive_people_share_an_object() -> None:
     people = make_people(8, 3)
     for before, person in zip(people, people[1:], strict=False):
         assert set(before.facts.items()) & set(person.facts.items())
+
+
+def test_the_held_out_paraphrase_rotates_so_its_form_is_trained_with_other_people() -> None:
+    """Among the first 24 people (small's retain split), every paraphrase form of a relation is
+    held out (last) for some and trained (first two) for others, and each fact's paraphrases are
+    the relation's forms in one rotation."""
+    people = make_people(24, seed=0)
+    for relation in RELATIONS:
+        items = [next(i for i in qa_items(p) if i.relation == relation) for p in people]
+        forms = [tuple(q.replace(i.subject, "{s}") for q in i.paraphrased_questions) for i in items]
+        first = forms[0]
+        rotations = {first[k:] + first[:k] for k in range(len(first))}
+        assert set(forms) <= rotations, relation
+        held_out = {f[-1] for f in forms}
+        assert held_out == set(first), relation  # every form is held out for someone
