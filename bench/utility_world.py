@@ -9,7 +9,8 @@ two `forgetflow evaluate` outputs on the world's own sets (`--scenario WORLD_DIR
     python bench/utility_world.py target twin
 
 It prints, as a Markdown table: model utility of the target, the retain model and the twin
-(|MU_t - MU_r| <= 0.1 MU_r), forget quality of the target and of the twin against the retain
+(|MU_t - MU_r| <= 0.1 MU_r, with a 95% paired bootstrap interval of MU_t / MU_r - 1 over the
+qualifying items), forget quality of the target and of the twin against the retain
 model on the forget facts seen >= 8 times and on all of them (< 0.05 for the target, >= 0.05
 for the twin), and forget ROUGE-L of each on the facts seen >= 8 times (the target's at least
 0.5 above the retain model's).
@@ -21,10 +22,41 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pyarrow.parquet as pq
+from scipy.stats import bootstrap, hmean
+
+from forgetflow.utility.summary import truth_score
 
 STRONG = 8
 FORGET = "forget_facts"
+METRICS = ("probability", "rouge_l", "truth_ratio")
+
+
+def item_scores(folder: Path, variant: str, sets: list[str]) -> np.ndarray:
+    """(items, 3): each qualifying item's probability, ROUGE-L and max(0, 1 - R), items in
+    (set, item id) order."""
+    values: dict[tuple[str, str], dict[str, float]] = {}
+    for r in pq.read_table(folder / "utility_samples.parquet").to_pylist():
+        if r["variant"] == variant and r["set"] in sets and r["metric"] in METRICS:
+            value = truth_score(r["value"]) if r["metric"] == "truth_ratio" else r["value"]
+            values.setdefault((r["set"], r["item_id"]), {})[r["metric"]] = value
+    return np.array([[values[k][m] for m in METRICS] for k in sorted(values)])
+
+
+def gap_interval(folder: Path, sets: list[str]) -> tuple[float, float]:
+    """A 95% interval (paired bootstrap over items) of the target's model utility relative to the
+    retain model's, (MU_t - MU_r) / MU_r, for one qualifying set (TOFU's harmonic mean of three
+    means; with several sets, items are resampled across them as one)."""
+    target, retain = item_scores(folder, "model", sets), item_scores(folder, "retain_model", sets)
+
+    def gap(items: np.ndarray) -> float:  # one draw of item indices, for both models
+        mu_t, mu_r = hmean(target[items].mean(axis=0)), hmean(retain[items].mean(axis=0))
+        return float((mu_t - mu_r) / mu_r)
+
+    result = bootstrap((np.arange(len(target)),), gap, vectorized=False, n_resamples=2000,
+                       method="percentile", rng=0)  # fmt: skip
+    return result.confidence_interval.low, result.confidence_interval.high
 
 
 def strong_rouge(folder: Path, variant: str) -> tuple[float, int]:
@@ -45,12 +77,14 @@ def main(target: Path, twin: Path) -> None:
              "twin": strong_rouge(twin, "model")}  # fmt: skip
     strong_n = first["model"]["forget_quality_strong_n"]
     gap = abs(mu["target"] - mu["retain"]) / mu["retain"]
+    low, high = gap_interval(target, first["model"]["model_utility_sets"])
     lines = [
         "| figure | target | retain model | twin (init seed 1) | goal |",
         "|---|---|---|---|---|",
         f"| model utility ({', '.join(first['model']['model_utility_sets'])}) | "
         f"{mu['target']:.4f} | {mu['retain']:.4f} | {mu['twin']:.4f} | "
-        f"target within 10% of the retain model's: {gap:.1%} |",
+        f"target within 10% of the retain model's: {gap:.1%} (MU_t / MU_r - 1, 95% "
+        f"paired bootstrap over items: {low:+.1%} to {high:+.1%}) |",
         f"| forget quality, facts seen >= {STRONG}x (n {strong_n}) | "
         f"{first['model']['forget_quality_strong']:.4f} | - | "
         f"{second['model']['forget_quality_strong']:.4f} | target < 0.05, twin >= 0.05 |",
