@@ -147,7 +147,7 @@ SIZES: dict[str, dict[str, object]] = {
     "base": {
         "forget_profiles": 384, "retain_profiles": 384, "holdout_profiles": 256,
         "forget_people": 40, "retain_people": 80, "holdout_people": 40, "targets": 10,
-        "biography_words": 110, "min_profile_tokens": 200,
+        "biography_words": 120, "min_profile_tokens": 200,  # 110 left a profile at 199 tokens
         "background_train": 600, "background_eval": 100,
         "vocab_size": 8192, "n_embd": 768, "n_layer": 12, "n_head": 12, "n_positions": 320,
         "batch_size": 8, "lr": 3e-4,

@@ -7,7 +7,15 @@ import json
 
 import pytest
 
-from forgetflow.scenarios.world.build import WorldConfig, build_world
+from forgetflow.scenarios.world.build import (
+    SIZES,
+    WorldConfig,
+    build_world,
+    corpus_of,
+    train_tokenizer,
+    training_sequences,
+    world_config,
+)
 from forgetflow.scenarios.world.checks import WorldFigures, shortfalls, world_figures
 from forgetflow.scenarios.world.tables import TABLE_SCHEMAS
 
@@ -26,6 +34,17 @@ def test_world_layout_and_manifest(tiny_world) -> None:
     assert all(len(q["paraphrased_questions"]) >= 3 and len(q["perturbed_answers"]) >= 3
                for q in qa)  # fmt: skip
     assert tiny_world.table("targets").num_rows >= 1
+
+
+@pytest.mark.parametrize("size", sorted(SIZES))
+def test_every_size_passes_the_builds_text_checks(size: str) -> None:
+    """No trained text over the context, no profile under `min_profile_tokens` (the checks a
+    build runs before training; base once failed them with a 199-token profile)."""
+    config = world_config(size)
+    corpus = corpus_of(config)
+    tokenizer = train_tokenizer(corpus.tokenizer_texts, config.vocab_size)
+    trained = [i for i in corpus.items if i.repetitions > 0]
+    assert len(training_sequences(config, tokenizer, trained)) >= len(trained)
 
 
 def test_world_tables_follow_their_schemas_and_link_up(tiny_world) -> None:
