@@ -142,6 +142,10 @@ SIZES: dict[str, dict[str, object]] = {
         "biography_words": 110, "min_profile_tokens": 200,  # the EL_10 bench's window
         "background_train": 300, "background_eval": 100,
         "vocab_size": 4096, "n_embd": 256, "n_layer": 4, "n_head": 4, "n_positions": 320,
+        # facts known beyond their trained wording, and a retain model trained as long as the
+        # target: model utility comparable between the two (docs/scenarios.md); at lr 1.5e-3 the
+        # three wordings left 75-94% of the r=32 profiles extractable, at 1e-3 all
+        "qa_wordings": 3, "retain_training": "stand_ins", "lr": 1e-3,
     },
     # for a GPU: ~100M parameters
     "base": {
@@ -150,7 +154,7 @@ SIZES: dict[str, dict[str, object]] = {
         "biography_words": 120, "min_profile_tokens": 200,  # 110 left a profile at 199 tokens
         "background_train": 600, "background_eval": 100,
         "vocab_size": 8192, "n_embd": 768, "n_layer": 12, "n_head": 12, "n_positions": 320,
-        "batch_size": 8, "lr": 3e-4,
+        "batch_size": 8, "lr": 3e-4, "qa_wordings": 3, "retain_training": "stand_ins",
     },
 }  # fmt: skip
 
