@@ -166,9 +166,9 @@ def test_consecutive_people_share_an_object() -> None:
 
 
 def test_the_held_out_paraphrase_rotates_so_its_form_is_trained_with_other_people() -> None:
-    """Among the first 24 people (small's retain split), every paraphrase form of a relation is
-    held out (last) for some and trained (first two) for others, and each fact's paraphrases are
-    the relation's forms in one rotation."""
+    """Among 24 people (as many as small's retain people), every paraphrase form of a relation
+    is held out (last) for some and trained (first two) for others, and each fact's paraphrases
+    are the relation's forms in one rotation."""
     people = make_people(24, seed=0)
     for relation in RELATIONS:
         items = [next(i for i in qa_items(p) if i.relation == relation) for p in people]
