@@ -24,38 +24,43 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
-from scipy.stats import bootstrap, hmean
+from scipy.stats import bootstrap
 
-from forgetflow.utility.summary import truth_score
+from forgetflow.utility.qa import QAScore
+from forgetflow.utility.summary import model_utility
 
 STRONG = 8
 FORGET = "forget_facts"
-METRICS = ("probability", "rouge_l", "truth_ratio")
 
 
-def item_scores(folder: Path, variant: str, sets: list[str]) -> np.ndarray:
-    """(items, 3): each qualifying item's probability, ROUGE-L and max(0, 1 - R), items in
-    (set, item id) order."""
-    values: dict[tuple[str, str], dict[str, float]] = {}
+def qa_scores(folder: Path, variant: str, sets: list[str]) -> list[list[QAScore]]:
+    """Each qualifying set's per-item scores of one variant, as utility stored them (items in
+    id order)."""
+    values: dict[str, dict[str, dict[str, float]]] = {name: {} for name in sets}
     for r in pq.read_table(folder / "utility_samples.parquet").to_pylist():
-        if r["variant"] == variant and r["set"] in sets and r["metric"] in METRICS:
-            value = truth_score(r["value"]) if r["metric"] == "truth_ratio" else r["value"]
-            values.setdefault((r["set"], r["item_id"]), {})[r["metric"]] = value
-    return np.array([[values[k][m] for m in METRICS] for k in sorted(values)])
+        if r["variant"] == variant and r["set"] in values:
+            values[r["set"]].setdefault(r["item_id"], {})[r["metric"]] = r["value"]
+    return [[QAScore(item_id, v["probability"], v["rouge_l"], bool(v["answered"]), "",
+                     v.get("truth_ratio")) for item_id, v in sorted(values[name].items())]
+            for name in sets]  # fmt: skip
 
 
 def gap_interval(folder: Path, sets: list[str]) -> tuple[float, float]:
-    """A 95% interval (paired bootstrap over items) of the target's model utility relative to the
-    retain model's, (MU_t - MU_r) / MU_r, for one qualifying set (TOFU's harmonic mean of three
-    means; with several sets, items are resampled across them as one)."""
-    target, retain = item_scores(folder, "model", sets), item_scores(folder, "retain_model", sets)
+    """A 95% interval of the target's model utility relative to the retain model's,
+    MU_t / MU_r - 1 (`forgetflow.utility.summary.model_utility`): a paired bootstrap, each set's
+    items resampled within the set, the same draw for both models."""
+    target, retain = qa_scores(folder, "model", sets), qa_scores(folder, "retain_model", sets)
 
-    def gap(items: np.ndarray) -> float:  # one draw of item indices, for both models
-        mu_t, mu_r = hmean(target[items].mean(axis=0)), hmean(retain[items].mean(axis=0))
-        return float((mu_t - mu_r) / mu_r)
+    def gap(*draws: np.ndarray) -> float:  # one draw of item indices per set
+        def mu(scores: list[list[QAScore]]) -> float:
+            drawn = zip(scores, draws, strict=True)
+            return model_utility([[one[i] for i in draw] for one, draw in drawn])
 
-    result = bootstrap((np.arange(len(target)),), gap, vectorized=False, n_resamples=2000,
-                       method="percentile", rng=0)  # fmt: skip
+        return mu(target) / mu(retain) - 1
+
+    indices = tuple(np.arange(len(one)) for one in target)
+    result = bootstrap(indices, gap, vectorized=False, n_resamples=2000, method="percentile",
+                       rng=0)  # fmt: skip
     return result.confidence_interval.low, result.confidence_interval.high
 
 
