@@ -30,6 +30,7 @@ class FactTarget:
     alternatives: tuple[str, ...] = ()  # same-type values a falsified answer may be
     distractors: tuple[str, ...] = ()  # evaluation distractors: never a falsified answer
     accepted: tuple[str, ...] = ()  # other spellings that count as the answer ("Kyiv", "Kiev")
+    subjects: tuple[str, ...] = ()  # other subjects of its kind: falsified answers to reversed
 
     @property
     def spellings(self) -> tuple[str, ...]:
