@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 from pydantic import BaseModel
 
+from forgetflow.antisamples.unstar.request import FactRequest
 from forgetflow.memorization.thresholds import Thresholds
 from forgetflow.records import Sample
 from forgetflow.unlearning.methods.registry import LossMethod
@@ -47,3 +48,5 @@ class LoopInputs:
     stop: Callable[[StepLog], str] | None = None
     # general text's guard half: what the utility guard measures (never trained on)
     guard: Sequence[Sample] = ()
+    # a facts request's targets and question sources (UnSTAR's procedure reads them)
+    facts: FactRequest | None = None

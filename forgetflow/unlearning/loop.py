@@ -26,6 +26,7 @@ from pydantic import BaseModel
 from transformers import PreTrainedModel, get_scheduler
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
+from forgetflow.antisamples.unstar.request import FactRequest
 from forgetflow.lm.dtypes import effective_dtype
 from forgetflow.lm.logprobs import sequence_nll
 from forgetflow.lm.tokens import pad_right
@@ -340,6 +341,7 @@ def unlearn(
     hooks: Sequence[Callable[[StepLog], None]] = (),
     thresholds: Thresholds | None = None,
     guard: Sequence[Sample] = (),
+    facts: FactRequest | None = None,
 ) -> TrainingResult:
     """Train `model` (in place; under LoRA, an adapter on it: see `result.model`) with `method`:
     a loss method trains in one loop run, a procedure drives the loop itself (procedure.py).
@@ -349,10 +351,12 @@ def unlearn(
     it. `ledger` holds the scores before training (step 0); without one the loop scores step 0
     itself when the drive needs it. With `checkpoint_dir`, a run resumes from the last checkpoint
     there (same config and data). `guard`: general text's guard half, which the utility guard
-    (drive.guard_margin) measures.
+    (drive.guard_margin) measures. `facts`: a facts request's targets and question sources
+    (UnSTAR's procedure reads them).
     """
     inputs = LoopInputs(method, config, seed, forget, retain, holdout, auxiliary or {}, ledger,
-                        checkpoint_dir, hooks, thresholds or Thresholds(), guard=guard)  # fmt: skip
+                        checkpoint_dir, hooks, thresholds or Thresholds(), guard=guard,
+                        facts=facts)  # fmt: skip
     spec = get_method(method.name)  # type: ignore[attr-defined]
     if isinstance(spec, Procedure):
         return run_procedure(spec, model, tokenizer, inputs, UnlearningLoop)

@@ -5,8 +5,12 @@ A procedure is `run(config, context) -> TrainingResult`, registered with `kind="
 (methods/registry.py). Its ProcedureContext:
 - `train(loss_config, {"steps": 10})` runs the loop once on the current weights with a registered
   loss method and the stage's training settings with those fields replaced; `finetune(...)` runs
-  it by descent on the forget rows (finetune.py). A run's `stop(log)`, asked after every step, may
-  end it (and may score edited weights meanwhile: edit, `score()`, restore);
+  it by descent on the forget rows (finetune.py); `train_rows(rows, ...)` runs it on rows of the
+  procedure's making in place of the forget rows (UnSTAR's anti-samples), leaving the ledger as
+  it was. A run whose settings name `lora` trains an adapter and merges it into the weights at
+  its end (the paper's "fuse adapter into M" after each UnSTAR round). A run's `stop(log)`,
+  asked after every step, may end it (and may score edited weights meanwhile: edit, `score()`,
+  restore);
 - `weights()` copies the parameters, `set_weights(...)` writes some or all of them in place;
 - `score()` scores the forget set into the ledger at the current step; `log(values)` records the
   procedure's own figures; `result(stopped_by)` is what `run` returns.
@@ -24,7 +28,7 @@ deterministic function of the weights and the ledger.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -35,6 +39,7 @@ from transformers import PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from forgetflow.lm.dtypes import effective_dtype
+from forgetflow.records import Sample
 from forgetflow.unlearning.finetune import DESCENT, FinetuneConfig
 from forgetflow.unlearning.methods.registry import LossMethod, Procedure
 from forgetflow.unlearning.scoring import Scorer
@@ -104,6 +109,19 @@ class ProcedureContext:
         """One loop run by descent on the forget rows' NLL: the model learns the forget set."""
         return self._run(FinetuneConfig(), DESCENT, training, stop)
 
+    def train_rows(
+        self, rows: Sequence[Sample], method: BaseModel, loss: LossMethod,
+        training: Mapping[str, Any] | None = None,
+    ) -> TrainingResult:  # fmt: skip
+        """One loop run with `rows` as its forget rows, trained with `loss` (its config
+        `method`), the stage's retain rows beside them; no scoring, and the procedure's ledger
+        stays as it was (the ledger scores the stage's forget set, not these rows)."""
+        ledger = self._ledger
+        rows_run = {"drive": {}, **(training or {})}
+        result = self._run(method, loss, rows_run, None, forget=rows)
+        self._ledger = ledger
+        return result
+
     def training(self, overrides: Mapping[str, Any] | None) -> TrainingConfig:
         """The stage's training settings with `overrides`' fields replaced, validated."""
         if not overrides:
@@ -113,20 +131,27 @@ class ProcedureContext:
 
     def _run(
         self, method: BaseModel, loss: LossMethod | None, training: Mapping[str, Any] | None,
-        stop: Stop | None,
+        stop: Stop | None, forget: Sequence[Sample] | None = None,
     ) -> TrainingResult:  # fmt: skip
         if self._running is not None:
             raise ProcedureError(f"procedure {self.name!r}: a loop run started inside another")
         self.runs += 1
         folder = self.inputs.checkpoint_dir
-        inputs = replace(self.inputs, method=method, config=self.training(training),
-                         ledger=self.ledger, loss=loss, first_step=self.step, stop=stop,
+        config = self.training(training)
+        inputs = replace(self.inputs, method=method, config=config,
+                         ledger=self.ledger if forget is None else None, loss=loss,
+                         first_step=self.step, stop=stop,
+                         forget=self.inputs.forget if forget is None else forget,
+                         auxiliary=self.inputs.auxiliary if forget is None else {},
                          checkpoint_dir=folder / f"{self.runs}-{method.name}" if folder else None)  # type: ignore[attr-defined]  # fmt: skip
         self._running = self.make_loop(self.model, self.tokenizer, inputs)
         try:
             result = self._running.run()
         finally:
             self._running = None
+        if config.lora is not None and result.model is not None:
+            self.model = result.model.merge_and_unload()  # type: ignore[operator]
+            result = replace(result, model=self.model)
         self._ledger, self.step = result.ledger, result.steps
         self.logs.extend(result.logs)
         return result
@@ -173,10 +198,13 @@ class ProcedureContext:
             hook(log)
         return log
 
-    def result(self, stopped_by: str) -> TrainingResult:
-        """What the procedure did: every run's logs and its own, the ledger, the steps."""
+    def result(
+        self, stopped_by: str, tables: Mapping[str, pa.Table] | None = None
+    ) -> TrainingResult:
+        """What the procedure did: every run's logs and its own, the ledger, the steps, and its
+        own `tables` by artifact name."""
         return TrainingResult(list(self.logs), self.ledger, self.step, stopped_by, None,
-                              self.model)  # fmt: skip
+                              self.model, tables=dict(tables or {}))  # fmt: skip
 
 
 def run_procedure(

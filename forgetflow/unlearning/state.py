@@ -30,6 +30,8 @@ class TrainingResult:
     best_step: int | None = None  # the utility guard's checkpoint, restored at the end
     model: PreTrainedModel | None = None  # the trained model (a peft model under LoRA)
     guard: list[tuple[int, float, float]] = field(default_factory=list)  # step, guard loss, forget
+    # a procedure's own tables by artifact name (UnSTAR's rounds), which the stage persists
+    tables: dict[str, pa.Table] = field(default_factory=dict)
 
 
 def rng_state() -> dict[str, Any]:

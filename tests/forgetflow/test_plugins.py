@@ -207,7 +207,7 @@ def test_a_dropped_in_procedure_trains_by_name(install, tiny_world) -> None:
                           "gap": gap, "nll": [nll(m) for m in (base, *models.values())],
                           "error": error}))
     """)  # fmt: skip
-    assert got["procedures"] == ["negated_descent"] and got["kind"] == "NegatedDescentConfig"
+    assert "negated_descent" in got["procedures"] and got["kind"] == "NegatedDescentConfig"
     assert got["steps"] == 2 and got["by"] == "negated_descent"
     assert got["gap"] <= 1e-6  # theta0 - (theta_ft - theta0), to float rounding
     before, tuned, negated = got["nll"]

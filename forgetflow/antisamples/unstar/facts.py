@@ -31,6 +31,9 @@ class FactTarget:
     distractors: tuple[str, ...] = ()  # evaluation distractors: never a falsified answer
     accepted: tuple[str, ...] = ()  # other spellings that count as the answer ("Kyiv", "Kiev")
     subjects: tuple[str, ...] = ()  # other subjects of its kind: falsified answers to reversed
+    # the phrasings the model learned the fact in (the world's question and trained paraphrases):
+    # a question writer's rephrasings start with them, since a model answers a phrasing it knows
+    trained_questions: tuple[str, ...] = ()
 
     @property
     def spellings(self) -> tuple[str, ...]:

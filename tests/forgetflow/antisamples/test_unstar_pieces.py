@@ -1,0 +1,90 @@
+"""UnSTAR's rule-based pieces by construction: the template writers, the question pool and the
+anti-sample builder with its leak filter."""
+
+from __future__ import annotations
+
+from forgetflow.antisamples.unstar.build import Writers, anti_samples, falsify
+from forgetflow.antisamples.unstar.facts import VARIANTS, FactTarget, Question
+from forgetflow.antisamples.unstar.pool import QuestionPool
+from forgetflow.antisamples.unstar.template_writers import (
+    TemplateAnswerWriter,
+    TemplateQuestionWriter,
+    TemplateRationaleWriter,
+)
+from forgetflow.antisamples.unstar.templates import RelationTemplates, TemplateSet
+from forgetflow.data.answers import normalise_answer
+
+TEMPLATES = TemplateSet("test", {"works_at": RelationTemplates(
+    rephrase=("Who employs {s}?", "Which firm does {s} work for?", "Where is {s} employed?"),
+    more_specific=("Which company pays {s} today?",),
+    reversed=("Who works at {o}?", "Which person is employed by {o}?"),
+    rationales=("{s} has worked at {o} for years.",),
+)})  # fmt: skip
+ANA = FactTarget(
+    "qa-ana", "Ana Ruiz", "works_at", "Brightline", "Where does Ana Ruiz work?",
+    alternatives=("Brightline", "Brightline Corp", "Northwind", "Corvex", "Quillmark"),
+    distractors=("Corvex",), subjects=("Lee Park", "Ana Ruiz Jr"),
+    trained_questions=("Where does Ana Ruiz work?", "Which company employs Ana Ruiz?"),
+)  # fmt: skip
+
+
+def test_template_questions_start_with_the_trained_phrasings_and_avoid_excluded_ones() -> None:
+    writer = TemplateQuestionWriter(TEMPLATES, exclude=["who employs ana ruiz"])
+    questions = writer.questions([ANA], per_variant=3, seed=0)
+    rephrase = [q.text for q in questions if q.variant == "rephrase"]
+    assert rephrase[:2] == list(ANA.trained_questions) and len(rephrase) == 3
+    assert "who employs ana ruiz" not in {normalise_answer(q.text) for q in questions}
+    assert {q.variant for q in questions} == set(VARIANTS)
+    for question in questions:
+        expected = ANA.subject if question.variant == "reversed" else ANA.answer
+        assert question.expects == expected
+
+
+def test_falsified_answers_are_never_the_answer_a_near_copy_or_a_distractor() -> None:
+    got = TemplateAnswerWriter().answers([ANA], n=10, seed=0)[ANA.target_id]
+    assert sorted(got) == ["Northwind", "Quillmark"]
+
+
+def test_a_reversed_rationale_names_the_falsified_subject_with_the_true_object() -> None:
+    reversed_ = Question(ANA.target_id, "Who works at Brightline?", "reversed", ANA.subject)
+    forward = Question(ANA.target_id, "Who employs Ana Ruiz?", "rephrase", ANA.answer)
+    writer = TemplateRationaleWriter(TEMPLATES)
+    texts = writer.rationales([(ANA, reversed_, "Lee Park"), (ANA, forward, "Northwind")], 0)
+    assert texts == ["Lee Park has worked at Brightline for years.",
+                     "Ana Ruiz has worked at Northwind for years."]  # fmt: skip
+
+
+def test_the_builder_rejects_leaks_with_their_reason_and_names_every_writer() -> None:
+    class Leaky:
+        name = "leaky"
+
+        def rationales(self, items, seed):  # noqa: ANN001, ANN202
+            return [f"Not {t.answer}, but {a}." if q.variant == "rephrase" else f"Surely {a}."
+                    for t, q, a in items]  # fmt: skip
+
+    writers = Writers(TemplateQuestionWriter(TEMPLATES), TemplateAnswerWriter(), Leaky())
+    questions = writers.questions.questions([ANA], 2, seed=0)
+    falsified = falsify(writers, [ANA], 4, seed=0)
+    kept, rows = anti_samples({ANA.target_id: ANA}, questions, falsified, writers, seed=0)
+    for row in rows:
+        leaks = row["variant"] == "rephrase" or row["falsified"] == "Ana Ruiz Jr"
+        assert row["accepted"] is not leaks
+        assert (row["leak_reason"] or "").startswith("whole_words") is leaks
+        assert (row["question_writer"], row["rationale_writer"]) == ("template:test", "leaky")
+    assert len(kept) == sum(r["accepted"] for r in rows) > 0
+
+
+def q(name: str, variant: str = "rephrase") -> Question:
+    return Question("t", name, variant, "A")
+
+
+def test_the_pool_counts_known_questions_only_and_refills_from_the_reserve() -> None:
+    pool = QuestionPool([q("a"), q("b"), q("c"), q("d")], per_variant=2)
+    assert [x.text for x in pool.active()] == ["a", "b"]
+    # a is known, b never answered: b is unknown and c takes its place
+    assert pool.record(pool.active(), [True, False]) == 0.0
+    assert [x.text for x in pool.active()] == ["a", "c"] and pool.known == 1
+    # a is unlearned now, c is known: half the known questions are unlearned; d refills
+    assert pool.record(pool.active(), [False, True]) == 0.5
+    assert [x.text for x in pool.active()] == ["c", "d"]
+    assert [x.text for x in pool.retired] == ["a"] and [x.text for x in pool.unknown] == ["b"]

@@ -1,0 +1,70 @@
+"""UnSTAR's rounds on the tiny world with template generators: what every round records, that
+no accepted anti-sample leaks, and that no training question is an evaluation question."""
+
+from __future__ import annotations
+
+import pyarrow.compute as pc
+import pytest
+import torch
+
+from forgetflow.antisamples.leak_filter import leak_reason
+from forgetflow.antisamples.unstar.build import ROUNDS_SCHEMA
+from forgetflow.antisamples.unstar.writers import RoleSettings, WriterSettings
+from forgetflow.data.answers import normalise_answer
+from forgetflow.lm.prompts import qa_prompt
+from forgetflow.records import Sample
+from forgetflow.scenarios.world.fact_request import keep_rows, world_fact_request
+from forgetflow.unlearning.config import TrainingConfig
+from forgetflow.unlearning.loop import unlearn
+from forgetflow.unlearning.methods.unstar import UnstarConfig
+from forgetflow.unlearning.procedure import ProcedureError
+
+TEMPLATE = WriterSettings(generator="template")
+TEMPLATED = RoleSettings(questions=TEMPLATE, answers=TEMPLATE, rationales=TEMPLATE)
+
+
+def forget_and_keep(world, request) -> tuple[list[Sample], list[Sample]]:  # noqa: ANN001
+    forget = [Sample(t.target_id, "forget", f" {t.answer}", prompt=qa_prompt(t.question))
+              for t in request.targets]  # fmt: skip
+    rows = keep_rows(world).to_pylist()
+    keep = [Sample(f"keep-{r['item_id']}", "retain", f" {r['answer']}",
+                   prompt=qa_prompt(r["question"])) for r in rows]  # fmt: skip
+    return forget, keep
+
+
+def test_rounds_record_every_probe_and_accept_no_leak(tiny_world, tiny_model) -> None:
+    model, tokenizer = tiny_model
+    request = world_fact_request(tiny_world, seed=0)
+    forget, keep = forget_and_keep(tiny_world, request)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    config = UnstarConfig(roles=TEMPLATED, rounds=2)
+    result = unlearn(model, tokenizer, config, TrainingConfig(lr=3e-2), 0, forget, keep,
+                     facts=request)  # fmt: skip
+    table = result.tables["unstar_rounds"]
+    assert table.schema == ROUNDS_SCHEMA
+    assert result.stopped_by in ("q_target", "rounds", "no_antisamples", "nothing_known")
+    first = table.filter(pc.equal(table["round"], 1))
+    assert first.num_rows == 4 * config.per_variant * len(request.targets)  # every question asked
+    targets = {t.target_id: t for t in request.targets}
+    rows = table.to_pylist()
+    for row in rows:
+        assert row["accepted"] is False or row["still_answered"] is True
+        if row["accepted"]:
+            target = targets[row["target_id"]]
+            spellings = (target.subject,) if row["variant"] == "reversed" else target.spellings
+            assert leak_reason(spellings, f"{row['falsified']}. {row['rationale']}") is None
+            assert row["falsified"] not in target.distractors
+            assert row["question_writer"] == "template:world-generator"
+    asked = {normalise_answer(r["question"]) for r in rows}
+    assert not asked & {normalise_answer(q.text) for q in request.evaluation}
+    accepted = sum(r["accepted"] for r in rows)
+    changed = any(not torch.equal(before[n], p) for n, p in result.model.named_parameters())
+    assert changed == (accepted > 0)
+    assert accepted > 0  # the tiny model answers its trained phrasings of the targets
+
+
+def test_a_request_without_facts_is_one_error(tiny_world, tiny_model) -> None:
+    model, tokenizer = tiny_model
+    forget = [Sample("f0", "forget", "Name: Ana Ruiz")]
+    with pytest.raises(ProcedureError, match="needs a facts request"):
+        unlearn(model, tokenizer, UnstarConfig(roles=TEMPLATED), TrainingConfig(), 0, forget)
