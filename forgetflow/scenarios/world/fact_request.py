@@ -7,7 +7,6 @@ generator's templates never repeat."""
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
 
 import pyarrow as pa
 
@@ -90,7 +89,3 @@ def keep_rows(world: World) -> pa.Table:
             for item_id in target[f"{role}_probe_ids"]:
                 rows.append({**qa[item_id], "target_id": target["sample_id"], "role": role})
     return pa.Table.from_pylist(rows)
-
-
-def item_ids(rows: Sequence[dict]) -> list[str]:
-    return [row["item_id"] for row in rows]

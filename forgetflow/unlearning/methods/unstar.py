@@ -22,14 +22,21 @@ validation; the question variants are typed (rephrase, more specific, noisy, rev
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Literal
 
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
+from transformers import PreTrainedModel
 
-from forgetflow.antisamples.unstar.build import ROUNDS_SCHEMA, Writers, anti_samples, falsify
-from forgetflow.antisamples.unstar.facts import AntiSample, Question
+from forgetflow.antisamples.unstar.build import (
+    ROUNDS_SCHEMA,
+    Falsified,
+    Writers,
+    anti_samples,
+    falsify,
+)
+from forgetflow.antisamples.unstar.facts import AntiSample, FactTarget, Question
 from forgetflow.antisamples.unstar.pool import QuestionPool
 from forgetflow.antisamples.unstar.probe import PROBE_TOKENS, answered, probe
 from forgetflow.antisamples.unstar.request import FactRequest
@@ -98,7 +105,7 @@ class SftConfig(BaseModel):
     retain_weight: float = 1.0
 
 
-def sft(config: SftConfig, model, batch: UnlearningBatch) -> LossOutput:  # noqa: ANN001
+def sft(config: SftConfig, model: PreTrainedModel, batch: UnlearningBatch) -> LossOutput:
     """mean NLL(anti-sample rows, the run's forget rows) + w_r * mean NLL(retain rows)."""
     nll = sequence_nll(model, batch.forget)
     return combine(nll, [("antisample_nll", 1.0, nll.mean()),
@@ -151,9 +158,9 @@ def run(config: UnstarConfig, context: ProcedureContext) -> TrainingResult:
     request = request_of(context)
     targets = {t.target_id: t for t in request.targets}
     seed, rows, stopped = context.inputs.seed, [], "rounds"
-    writing = {"rationale": config.rationale == "write", "idk": config.answer == "idk"}
     with open_writers(config.roles, request, context.model, context.tokenizer,
-                      **writing) as writers:  # fmt: skip
+                      rationale=config.rationale == "write",
+                      idk=config.answer == "idk") as writers:  # fmt: skip
         pool = QuestionPool(
             writers.questions.questions(request.targets, 2 * config.per_variant, seed),
             config.per_variant,
@@ -179,10 +186,10 @@ def run(config: UnstarConfig, context: ProcedureContext) -> TrainingResult:
 
 
 def round_rows(
-    context: ProcedureContext, config: UnstarConfig, writers: Writers, targets: dict,
-    falsified, active: Sequence[Question], completions: Sequence[str], given: Sequence[bool],
-    round_: int,
-) -> list[dict]:  # fmt: skip  # noqa: ANN001
+    context: ProcedureContext, config: UnstarConfig, writers: Writers,
+    targets: Mapping[str, FactTarget], falsified: Falsified, active: Sequence[Question],
+    completions: Sequence[str], given: Sequence[bool], round_: int,
+) -> list[dict]:  # fmt: skip
     """Build, filter and train on one round's anti-samples; the round's table rows."""
     still = [q for q, g in zip(active, given, strict=True) if g]
     kept, built = anti_samples(targets, still, falsified, writers, context.inputs.seed + round_)
