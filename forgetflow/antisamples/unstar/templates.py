@@ -11,8 +11,11 @@ rephrasings and stay disjoint from another set's.
 from __future__ import annotations
 
 import random
+import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+from forgetflow.data.answers import normalise_answer
 
 
 @dataclass(frozen=True)
@@ -51,3 +54,80 @@ def noisy(text: str, rng: random.Random, protect: tuple[str, ...] = ()) -> str:
     else:
         out = out.replace(" ", "  ", 1)
     return out
+
+
+QUESTION_KINDS = ("rephrase", "more_specific", "reversed")
+# the placeholders each kind of template holds, exactly
+PLACEHOLDERS = {"rephrase": {"s"}, "more_specific": {"s"}, "reversed": {"o"},
+                "rationales": {"s", "o"}}  # fmt: skip
+GENERATOR_QUESTIONS = 5  # per relation and kind: UnSTAR's 5 per variant type
+EVALUATION_QUESTIONS = 2
+MAX_RATIONALE_WORDS = 25
+
+
+def entries(templates: TemplateSet, kinds: tuple[str, ...]) -> list[tuple[str, str, str]]:
+    """(relation, kind, template) for every template of `kinds` in the set."""
+    return [(relation, kind, template)
+            for relation, forms in templates.relations.items()
+            for kind in kinds
+            for template in getattr(forms, kind)]  # fmt: skip
+
+
+def filled(templates: TemplateSet, fill: str) -> set[str]:
+    """Every template of the set, normalised, with `fill` as subject and object (one name for
+    both: a reversed question then collides with a question about the object, the stricter
+    check)."""
+    found = entries(templates, (*QUESTION_KINDS, "rationales"))
+    return {normalise_answer(t.format(s=fill, o=fill)) for _, _, t in found}
+
+
+def placeholder_problems(templates: TemplateSet) -> list[str]:
+    problems = []
+    for relation, kind, template in entries(templates, tuple(PLACEHOLDERS)):
+        parsed = list(string.Formatter().parse(template))
+        names = {name for _, name, _, _ in parsed if name is not None}
+        plain = all(spec == "" and conv is None for _, name, spec, conv in parsed if name)
+        literal = "".join(text for text, _, _, _ in parsed)
+        if names != PLACEHOLDERS[kind] or not plain or "{" in literal or "}" in literal:
+            problems.append(f"{templates.name} {relation} {kind}: {template!r} must hold "
+                            f"exactly {sorted(PLACEHOLDERS[kind])}")  # fmt: skip
+    return problems
+
+
+def shape_problems(templates: TemplateSet, questions: int, rationales: bool) -> list[str]:
+    """Counts per kind (at least `questions`; exactly, without rationales: an evaluation set),
+    one "?" ending each distinct question, short one- or two-sentence rationales."""
+    problems = []
+    for relation, forms in templates.relations.items():
+        asked = [q for kind in QUESTION_KINDS for q in getattr(forms, kind)]
+        counts = [len(getattr(forms, kind)) for kind in QUESTION_KINDS]
+        short = min(counts) < questions or (not rationales and max(counts) > questions)
+        if short or bool(forms.rationales) != rationales:
+            problems.append(f"{templates.name} {relation}: {counts} questions per kind, "
+                            f"{len(forms.rationales)} rationales")  # fmt: skip
+        if any(not q.endswith("?") or q.count("?") != 1 for q in asked) or len(
+            {normalise_answer(q) for q in asked}) != len(asked):  # fmt: skip
+            problems.append(f"{templates.name} {relation}: questions must be distinct, one ?")
+        for text in forms.rationales:
+            if len(text.split()) > MAX_RATIONALE_WORDS or "?" in text or text.count(". ") > 1:
+                problems.append(f"{templates.name} {relation}: rationale {text!r} too long")
+    return problems
+
+
+def template_problems(
+    generator: TemplateSet, evaluation: TemplateSet, known: set[str], fill: str
+) -> list[str]:
+    """What is wrong with a scenario's two template sets (empty: nothing): placeholders, shapes,
+    the same relations in both, no template in both (normalised, filled with `fill`) and none
+    among `known` (the scenario's own wordings, normalised and filled alike)."""
+    problems = placeholder_problems(generator) + placeholder_problems(evaluation)
+    problems += shape_problems(generator, GENERATOR_QUESTIONS, rationales=True)
+    problems += shape_problems(evaluation, EVALUATION_QUESTIONS, rationales=False)
+    if set(generator.relations) != set(evaluation.relations):
+        problems.append(f"{generator.name} and {evaluation.name} cover other relations")
+    shared = filled(generator, fill) & filled(evaluation, fill)
+    problems += [f"in both {generator.name} and {evaluation.name}: {t!r}" for t in sorted(shared)]
+    for templates in (generator, evaluation):
+        seen = filled(templates, fill) & known
+        problems += [f"{templates.name} repeats a known wording: {t!r}" for t in sorted(seen)]
+    return problems

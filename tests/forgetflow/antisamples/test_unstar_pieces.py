@@ -3,6 +3,8 @@ anti-sample builder with its leak filter."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from forgetflow.antisamples.unstar.build import Writers, anti_samples, falsify
 from forgetflow.antisamples.unstar.facts import VARIANTS, FactTarget, Question
 from forgetflow.antisamples.unstar.pool import QuestionPool
@@ -11,7 +13,11 @@ from forgetflow.antisamples.unstar.template_writers import (
     TemplateQuestionWriter,
     TemplateRationaleWriter,
 )
-from forgetflow.antisamples.unstar.templates import RelationTemplates, TemplateSet
+from forgetflow.antisamples.unstar.templates import (
+    RelationTemplates,
+    TemplateSet,
+    template_problems,
+)
 from forgetflow.data.answers import normalise_answer
 
 TEMPLATES = TemplateSet("test", {"works_at": RelationTemplates(
@@ -88,3 +94,23 @@ def test_the_pool_counts_known_questions_only_and_refills_from_the_reserve() -> 
     assert pool.record(pool.active(), [False, True]) == 0.5
     assert [x.text for x in pool.active()] == ["c", "d"]
     assert [x.text for x in pool.retired] == ["a"] and [x.text for x in pool.unknown] == ["b"]
+
+
+def test_template_problems_name_each_constructed_fault() -> None:
+    five = tuple(f"Question {i} about {{s}}?" for i in range(5))
+    good = RelationTemplates(five, tuple(q.replace("?", " now?") for q in five),
+                             tuple(f"Who is number {i} at {{o}}?" for i in range(5)),
+                             ("{s} is at {o}.",) * 4)  # fmt: skip
+    evaluation = RelationTemplates(("Tell me about {s}?", "Say {s}?"), ("Exactly {s}?", "Now {s}?"),
+                                   ("Who at {o}?", "Whom at {o}?"))  # fmt: skip
+    generator_set, evaluation_set = (
+        TemplateSet("g", {"r": good}),
+        TemplateSet("e", {"r": evaluation}),
+    )
+    assert template_problems(generator_set, evaluation_set, set(), "X") == []
+    bad_placeholder = TemplateSet("g", {"r": replace(good, rephrase=("Where is {o}?", *five[1:]))})
+    leaked = TemplateSet("e", {"r": replace(evaluation, rephrase=(five[1], "Say {s}?"))})
+    problems = template_problems(bad_placeholder, leaked, {"question 1 about x"}, "X")
+    assert any("must hold exactly ['s']" in p for p in problems)
+    assert any(p.startswith("in both g and e") for p in problems)
+    assert any(p.startswith("g repeats a known wording") for p in problems)
