@@ -33,24 +33,29 @@ def false_subjects(taken: set[str], n: int, seed: int) -> tuple[str, ...]:
     return tuple(names)
 
 
+def world_target(item: dict, seed: int, taken: frozenset[str] = frozenset()) -> FactTarget:
+    """A qa row of the world as a target: its id `qa-<item_id>` (its forget sample's), its
+    relation's pool as alternatives, its perturbed answers as distractors, made-up names as
+    falsified subjects, and its question and trained paraphrases as the phrasings it was
+    learned in."""
+    taken = taken | {item["subject"]} | set(object_pool("married_to"))
+    return FactTarget(
+        target_id=f"qa-{item['item_id']}", subject=item["subject"], relation=item["relation"],
+        answer=item["answer"], question=item["question"],
+        alternatives=object_pool(ANSWER_POOLS[item["relation"]]),
+        distractors=tuple(item["perturbed_answers"]),
+        subjects=false_subjects(set(taken), FALSE_SUBJECTS, seed),
+        trained_questions=(item["question"],
+                           *item["paraphrased_questions"][: item["trained_paraphrases"]]),
+    )  # fmt: skip
+
+
 def world_targets(world: World, seed: int) -> list[tuple[FactTarget, dict]]:
-    """Each of the world's targets with its QA row (the `qa` table's)."""
+    """Each of the world's built-in targets with its qa row."""
     qa = {row["item_id"]: row for row in world.table("qa").to_pylist()}
-    taken = {row["subject"] for row in qa.values()} | set(object_pool("married_to"))
-    subjects = false_subjects(taken, FALSE_SUBJECTS, seed)
-    out = []
-    for row in world.table("targets").to_pylist():
-        item = qa[row["item_id"]]
-        target = FactTarget(
-            target_id=row["sample_id"], subject=row["subject"], relation=row["relation"],
-            answer=row["object"], question=item["question"],
-            alternatives=object_pool(ANSWER_POOLS[row["relation"]]),
-            distractors=tuple(item["perturbed_answers"]), subjects=subjects,
-            trained_questions=(item["question"],
-                               *item["paraphrased_questions"][: item["trained_paraphrases"]]),
-        )  # fmt: skip
-        out.append((target, item))
-    return out
+    names = frozenset(row["subject"] for row in qa.values())
+    return [(world_target(qa[row["item_id"]], seed, names), qa[row["item_id"]])
+            for row in world.table("targets").to_pylist()]  # fmt: skip
 
 
 def evaluation_questions(
