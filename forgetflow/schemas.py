@@ -126,6 +126,25 @@ TABLE_SCHEMAS: dict[str, TableSchema] = {
             ),
         ),
         TableSchema(
+            "unstar_rounds",
+            1,
+            _schema(
+                ("round", pa.int64()),
+                ("target_id", pa.string()),
+                ("question", pa.string()),
+                ("variant", pa.string()),  # rephrase, more_specific, noisy or reversed
+                ("probe_answer", pa.string()),  # the model's greedy answer this round
+                ("still_answered", pa.bool_()),  # it gave the true answer: an anti-sample is due
+                ("falsified", pa.string()),  # the falsified answer; "" when none was built
+                ("rationale", pa.string()),  # "" when none (not built, or rationale: none)
+                ("accepted", pa.bool_()),  # built and passed the leak filter: trained on
+                ("leak_reason", pa.string()),  # why rejected ("" when accepted or not built)
+                ("question_writer", pa.string()),  # the generator of each role
+                ("answer_writer", pa.string()),
+                ("rationale_writer", pa.string()),
+            ),
+        ),
+        TableSchema(
             "training_log",
             1,
             _schema(("step", pa.int64()), ("name", pa.string()), ("value", pa.float64())),
@@ -134,7 +153,7 @@ TABLE_SCHEMAS: dict[str, TableSchema] = {
 }
 
 # Artifacts that are files or directories rather than tables: name -> version.
-FILE_KINDS: dict[str, int] = {"model": 1, "report": 1}
+FILE_KINDS: dict[str, int] = {"model": 1, "report": 1, "facts_request": 1}
 
 
 def table_schema(name: str) -> TableSchema:

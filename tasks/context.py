@@ -70,6 +70,7 @@ class InputRefs:
     retain_model: ArtifactRef | None = None  # the scenario's or the user's gold standard
     guard: ArtifactRef | None = None  # general text's guard half (the unlearning loop's guard)
     general: ArtifactRef | None = None  # general text's eval half (what utility reports)
+    facts: ArtifactRef | None = None  # a facts request's folder (request.json): its targets
 
 
 @dataclass(frozen=True)
@@ -79,3 +80,4 @@ class UnlearningRefs:
     training_log: ArtifactRef
     steps: int = 0
     figures: tuple[Figure, ...] = ()  # the last step's training figures, the after ledger's
+    rounds: ArtifactRef | None = None  # UnSTAR's rounds table (unstar_rounds), if it ran

@@ -14,7 +14,13 @@ from forgetflow.memorization.windows import window_samples
 from forgetflow.models.io import load_tokenizer, max_positions
 from forgetflow.paths import resolve_paths
 from forgetflow.records import Sample
-from forgetflow.scenarios.sources import DataSource, retain_model_dir, source_inputs
+from forgetflow.scenarios.sources import (
+    DataSource,
+    FactsSource,
+    facts_files,
+    retain_model_dir,
+    source_inputs,
+)
 from forgetflow.scenarios.utility import scenario_text
 from forgetflow.utility.sets import read_text_file, split_general
 from storage.artifacts import ArtifactRef
@@ -75,6 +81,9 @@ def ingest(
         return window_samples(rows, tokenizer, window, tail, longest)
 
     general = general_refs(ctx, source, utility_text, seed, units)
+    facts = None
+    if isinstance(source, FactsSource):  # the request's targets and questions, for UnSTAR
+        facts = ctx.store.ref_dir(facts_files(source, ctx.home)[0].folder, "facts_request")
     return InputRefs(model=ctx.store.ref_dir(model_dir, "model"), kind=kind,
                      retain_model=retain_ref, guard=general.get("guard"),
-                     general=general.get("eval"), **refs)  # fmt: skip
+                     general=general.get("eval"), facts=facts, **refs)  # fmt: skip

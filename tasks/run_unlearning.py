@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from pathlib import Path
 
@@ -9,6 +10,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
+from forgetflow.antisamples.unstar.request import FactRequest, request_from_json
 from forgetflow.hashing import content_key
 from forgetflow.memorization.ledger import ledger_figures
 from forgetflow.memorization.thresholds import Thresholds
@@ -19,6 +21,8 @@ from forgetflow.unlearning.run import unlearn_model
 from storage.artifacts import ArtifactRef
 from tasks.context import InputRefs, StageContext, UnlearningRefs
 
+ROUNDS = "unstar_rounds"
+
 
 def checkpoint_dir(
     ctx: StageContext, inputs: InputRefs, ledger: ArtifactRef, twins: ArtifactRef | None,
@@ -28,6 +32,7 @@ def checkpoint_dir(
     so that re-running a crashed pipeline resumes its unlearning from the last checkpoint."""
     what = [inputs.model.sha256, inputs.forget.sha256, inputs.retain.sha256,
             inputs.holdout.sha256, inputs.guard.sha256 if inputs.guard else "no guard text",
+            inputs.facts.sha256 if inputs.facts else "no facts request",
             ledger.sha256, twins.sha256 if twins else "no anti-samples",
             method.model_dump_json(),
             training.model_dump_json(exclude={"checkpoint_every"}),
@@ -57,7 +62,7 @@ def run_unlearning(
         twins = store.get_table(twins_ref) if twins_ref else None
         out = unlearn_model(ctx.model_dir(inputs.model), staged, method, training, seed, splits,
                             twins, store.get_table(ledger_ref), checkpoints,
-                            thresholds)  # fmt: skip
+                            thresholds, facts_request(ctx, inputs))  # fmt: skip
         run.set_tags({"stopped_by": out.stopped_by})
         if out.best_step is not None:
             run.log_metrics({"best_step": float(out.best_step)})
@@ -78,7 +83,17 @@ def run_unlearning(
             training_log=store.put_table(out.log, "training_log"),
             steps=out.steps,
             figures=tuple(last + after),
+            rounds=store.put_table(out.tables[ROUNDS], ROUNDS) if ROUNDS in out.tables else None,
         )
-        for role in ("model", "ledger", "training_log"):
-            run.log_ref(role, getattr(refs, role))
+        for role in ("model", "ledger", "training_log", "rounds"):
+            if getattr(refs, role) is not None:
+                run.log_ref(role, getattr(refs, role))
         return refs
+
+
+def facts_request(ctx: StageContext, inputs: InputRefs) -> FactRequest | None:
+    """A facts request's targets and questions (UnSTAR reads them); None for sequences."""
+    if inputs.facts is None:
+        return None
+    folder = ctx.store.get_dir(inputs.facts)
+    return request_from_json(json.loads((folder / "request.json").read_text(encoding="utf-8")))

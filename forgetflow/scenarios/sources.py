@@ -1,6 +1,6 @@
 """Where a pipeline run's model and splits come from: a built-in scenario (built once, then
-reused) or the user's own model and files; `source_inputs` resolves either to a model directory
-and one file per split."""
+reused), a facts request on the world, or the user's own model and files; `source_inputs`
+resolves any of them to a model directory and one file per split."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from forgetflow.paths import resolve_paths
 from forgetflow.records import SPLITS
 from forgetflow.scenarios.records.finetune import RecordsConfig, build_records
 from forgetflow.scenarios.world.build import WorldConfig, build_world
+from forgetflow.scenarios.world.fact_files import FactDraw, FactFiles, build_world_facts
 
 
 class WorldSource(BaseModel):
@@ -59,7 +60,40 @@ class FilesSource(BaseModel):
     )  # fmt: skip
 
 
-DataSource = Annotated[WorldSource | FinetunedSource | FilesSource, Field(discriminator="kind")]
+class FactsSource(BaseModel):
+    """A facts request on the built-in world: K of its facts to cut (fine-grained targets), each
+    with keep-probes about its subject and its object (built once per setting, then reused)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["facts"] = Field("facts", description="a facts request on the built-in world")
+    world: WorldConfig = Field(
+        WorldConfig(), description="the world's settings; default: the tiny world, seed 0"
+    )
+    targets: int = Field(
+        4, ge=1, description="facts to cut, drawn with `seed` among the retained people's facts "
+        "seen at least `min_repetitions` times that the world's model answers",
+    )  # fmt: skip
+    min_repetitions: int = Field(
+        8, ge=1, description="a target's least training exposures (the world gives 1 to 32)"
+    )
+    seed: int = Field(0, description="seed of the draw and of the keep-probes' split")
+    targets_retain: bool = Field(
+        True, description="train the targets-retain model (the world's model without the "
+        "targets' facts; once per request): the gold standard beside before and after",
+    )  # fmt: skip
+
+
+DataSource = Annotated[
+    WorldSource | FinetunedSource | FilesSource | FactsSource, Field(discriminator="kind")
+]
+
+
+def facts_files(source: FactsSource, home: str | Path | None) -> tuple[FactFiles, Path | None]:
+    """A facts source's request files and its targets-retain model (built or reused)."""
+    world = build_world(source.world, resolve_paths(home).worlds)
+    draw = FactDraw(source.targets, source.min_repetitions, source.seed)
+    return build_world_facts(world, draw, source.targets_retain)
 
 
 def source_inputs(source: DataSource, home: str | Path | None) -> tuple[Path, dict[str, str]]:
@@ -68,6 +102,9 @@ def source_inputs(source: DataSource, home: str | Path | None) -> tuple[Path, di
     if isinstance(source, FilesSource):
         model_dir = model_path(source.model, home)
         files = {split: getattr(source, split) for split in SPLITS}
+    elif isinstance(source, FactsSource):
+        model_dir = build_world(source.world, resolve_paths(home).worlds).model_dir
+        files = {k: str(v) for k, v in facts_files(source, home)[0].splits.items()}
     else:
         if isinstance(source, WorldSource):
             built = build_world(source.world, resolve_paths(home).worlds)
@@ -85,4 +122,6 @@ def retain_model_dir(source: DataSource, home: str | Path | None) -> Path | None
         return model_path(source.retain_model, home) if source.retain_model else None
     if isinstance(source, WorldSource):
         return build_world(source.world, resolve_paths(home).worlds).retain_model_dir
+    if isinstance(source, FactsSource):
+        return facts_files(source, home)[1]
     return build_records(source.records, home).retain_model_dir

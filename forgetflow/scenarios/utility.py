@@ -29,7 +29,7 @@ from forgetflow.scenarios.quiz_facts.facts import (
     prompt,
 )
 from forgetflow.scenarios.records.finetune import build_records
-from forgetflow.scenarios.sources import DataSource, FinetunedSource, WorldSource
+from forgetflow.scenarios.sources import DataSource, FactsSource, FinetunedSource, WorldSource
 from forgetflow.scenarios.world.background import (
     SOURCES,
     BackgroundSourceError,
@@ -59,7 +59,7 @@ def debian_text(source: str) -> TextSet | None:
 
 def scenario_text(source: DataSource, home: str | Path | None) -> list[TextSet]:
     """The source's general text (none for your own files)."""
-    if isinstance(source, WorldSource):
+    if isinstance(source, WorldSource | FactsSource):
         return [general_text(build_world(source.world, resolve_paths(home).worlds))]
     if isinstance(source, FinetunedSource):
         return [t for t in (debian_text(s) for s in DEBIAN_SOURCES) if t is not None]
@@ -68,7 +68,7 @@ def scenario_text(source: DataSource, home: str | Path | None) -> list[TextSet]:
 
 def scenario_qa(source: DataSource, home: str | Path | None, seed: int) -> list[QASet]:
     """The source's QA sets (the world's facts; the quiz facts a fine-tuned model knows)."""
-    if isinstance(source, WorldSource):
+    if isinstance(source, WorldSource | FactsSource):
         return world_qa_sets(build_world(source.world, resolve_paths(home).worlds), seed)
     if isinstance(source, FinetunedSource):
         return [known_quiz_facts(build_records(source.records, home).model_dir, seed)]

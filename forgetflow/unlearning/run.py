@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from transformers import PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
+from forgetflow.antisamples.unstar.request import FactRequest
 from forgetflow.memorization.ledger import append
 from forgetflow.memorization.metrics import parse_metric
 from forgetflow.memorization.score import score_to_ledger
@@ -31,6 +32,7 @@ class UnlearningOutput:
     steps: int
     stopped_by: str
     best_step: int | None
+    tables: dict[str, pa.Table] = field(default_factory=dict)  # a procedure's own (unstar_rounds)
 
 
 def log_table(logs: Sequence[StepLog]) -> pa.Table:
@@ -76,11 +78,13 @@ def unlearn_model(
     ledger: pa.Table,
     checkpoint_dir: Path | None = None,
     thresholds: Thresholds | None = None,
+    facts: FactRequest | None = None,
 ) -> UnlearningOutput:
     """Unlearn `splits["forget"]` keeping `splits["retain"]` (`splits["guard"]`: general text's
     guard half, for the utility guard), driven by `ledger` (the scores before training), with
     every anti-sample of `twins` (rows tied to forget samples by
-    `source_id`); save the model and rescore forget and holdout after."""
+    `source_id`) and, for a facts request, its targets (`facts`); save the model and rescore
+    forget and holdout after."""
     model, tokenizer = load_model(model_dir)
     forget = list(splits["forget"])
     auxiliary = {ANTISAMPLES: antisamples(twins)} if twins is not None else {}
@@ -88,7 +92,7 @@ def unlearn_model(
         model, tokenizer, method, training, seed, forget,
         retain=splits.get("retain", ()), holdout=splits.get("holdout", ()),
         auxiliary=auxiliary, ledger=ledger, checkpoint_dir=checkpoint_dir, thresholds=thresholds,
-        guard=splits.get("guard", ()),
+        guard=splits.get("guard", ()), facts=facts,
     )  # fmt: skip
     trained = save_trained(result, tokenizer, training, out_dir)
     scored = forget + list(splits.get("holdout", ()))
@@ -100,4 +104,4 @@ def unlearn_model(
                     pc.is_in(before["metric"], value_set=pa.array(metrics)))  # fmt: skip
     merged = append(before.filter(pc.invert(again)), after)  # the loop's last scoring, redone
     return UnlearningOutput(merged, log_table(result.logs), result.steps, result.stopped_by,
-                            result.best_step)  # fmt: skip
+                            result.best_step, result.tables)  # fmt: skip

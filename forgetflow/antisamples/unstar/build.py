@@ -1,26 +1,19 @@
 """UnSTAR's anti-samples for a set of questions: each paired with a falsified answer of its
 target (a reversed question, with a falsified subject), given a misleading rationale, and passed
 through the leak filter; every one, accepted or rejected with its reason, is a row of the rounds
-table (ROUNDS_SCHEMA: `unstar_rounds.parquet`)."""
+table (the `unstar_rounds` schema, forgetflow/schemas.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
-import pyarrow as pa
-
 from forgetflow.antisamples.leak_filter import leak_reason
 from forgetflow.antisamples.unstar.facts import REVERSED, AntiSample, FactTarget, Question
 from forgetflow.antisamples.unstar.roles import AnswerWriter, QuestionWriter, RationaleWriter
+from forgetflow.schemas import table_schema
 
-ROUNDS_SCHEMA = pa.schema([
-    ("round", pa.int64()), ("target_id", pa.string()), ("question", pa.string()),
-    ("variant", pa.string()), ("probe_answer", pa.string()), ("still_answered", pa.bool_()),
-    ("falsified", pa.string()), ("rationale", pa.string()), ("accepted", pa.bool_()),
-    ("leak_reason", pa.string()), ("question_writer", pa.string()),
-    ("answer_writer", pa.string()), ("rationale_writer", pa.string()),
-])  # fmt: skip
+ROUNDS_SCHEMA = table_schema("unstar_rounds").schema
 IDK_ANSWER = "I don't know"
 
 
@@ -99,9 +92,9 @@ def anti_samples(
                                    falsified_answer or "", rationale,
                                    tuple(names.items())))  # fmt: skip
         rows.append({"target_id": question.target_id, "question": question.text,
-                     "variant": question.variant, "falsified": falsified_answer,
+                     "variant": question.variant, "falsified": falsified_answer or "",
                      "rationale": rationale, "accepted": reason is None,
-                     "leak_reason": reason, **names})  # fmt: skip
+                     "leak_reason": reason or "", **names})  # fmt: skip
     return kept, rows
 
 

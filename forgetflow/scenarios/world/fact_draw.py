@@ -11,7 +11,13 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from transformers import PreTrainedModel
+from transformers.tokenization_utils_base import PreTrainedTokenizerBase
+
+from forgetflow.antisamples.unstar.facts import Question
+from forgetflow.antisamples.unstar.probe import answered, probe
 from forgetflow.antisamples.unstar.request import FactRequest
+from forgetflow.generation.hf import HFBackend
 from forgetflow.hashing import stable_seed
 from forgetflow.scenarios.world.build import World
 from forgetflow.scenarios.world.fact_request import evaluation_questions, world_target
@@ -50,6 +56,23 @@ def probes_of(row: dict, rows: Sequence[dict]) -> tuple[list[dict], list[dict]]:
     same = [r for r in rows if r["relation"] == row["relation"] and r["answer"] == row["answer"]
             and r["subject"] != row["subject"] and r["family"] == "qa"]  # fmt: skip
     return subject, same + [r for r in rows if r["item_id"] == own]
+
+
+def untrained(row: dict) -> str:
+    """A qa row's first untrained paraphrase."""
+    return row["paraphrased_questions"][row["trained_paraphrases"]]
+
+
+def model_answers(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> Answers:
+    """Whether the model answers each qa row on its question and its untrained paraphrase."""
+
+    def answers(rows: Sequence[dict]) -> list[bool]:
+        asked = [Question(r["item_id"], text, "rephrase", r["answer"])
+                 for r in rows for text in (r["question"], untrained(r))]  # fmt: skip
+        given = answered(asked, probe(HFBackend(model, tokenizer), asked))
+        return [bool(given[2 * i]) and bool(given[2 * i + 1]) for i in range(len(rows))]
+
+    return answers
 
 
 def candidates(rows: Sequence[dict], min_repetitions: int) -> list[dict]:
@@ -111,6 +134,8 @@ def draw_world_facts(
             evaluated += keep
     used = {r["item_id"] for r in chosen} | {p.row["item_id"] for p in trained + evaluated}
     rest = tuple(r for r in rows if r["split"] == "retain" and r["item_id"] not in used)
+    keep = tuple(Question(p.target_id, untrained(p.row), f"keep_{p.role}", p.row["answer"])
+                 for p in evaluated)  # fmt: skip
     request = FactRequest(tuple(world_target(r, seed, names) for r in chosen), WORLD_GENERATOR,
-                          tuple(questions))  # fmt: skip
+                          tuple(questions), keep)  # fmt: skip
     return WorldFacts(request, targets, tuple(trained), tuple(evaluated), rest)

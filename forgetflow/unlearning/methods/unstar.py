@@ -196,8 +196,10 @@ def round_rows(
     probed = {id(q): (c, g) for q, c, g in zip(active, completions, given, strict=True)}
     out = [{"round": round_, "probe_answer": probed[id(q)][0], "still_answered": True, **row}
            for q, row in zip(still, built, strict=True)]  # fmt: skip
+    names = writers.names()
     out += [{"round": round_, "target_id": q.target_id, "question": q.text, "variant": q.variant,
-             "probe_answer": c, "still_answered": False, "accepted": False}
+             "probe_answer": c, "still_answered": False, "falsified": "", "rationale": "",
+             "accepted": False, "leak_reason": "", **names}
             for q, c, g in zip(active, completions, given, strict=True) if not g]  # fmt: skip
     if kept:
         steps = steps_for(config, len(kept), context.inputs.config.batch_size)
