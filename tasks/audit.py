@@ -10,13 +10,16 @@ from forgetflow.audit.attacks import AuditData
 from forgetflow.audit.config import AuditConfig
 from forgetflow.audit.stage import AuditResult, AuditRun, run_audit
 from forgetflow.audit.summary import audit_summary, samples_table
+from forgetflow.audit.targeted import targeted_figures, targeted_rows
+from forgetflow.generation.hf import HFBackend
 from forgetflow.generation.registry import backend_params
 from forgetflow.memorization.thresholds import ThresholdRule
+from forgetflow.models.io import load_model
 from forgetflow.paths import resolve_paths
 from forgetflow.records import Figure
 from forgetflow.unlearning.config import TrainingConfig
 from storage.tracking import RunHandle
-from tasks.context import InputRefs, StageContext, StageResult, VariantRef
+from tasks.context import InputRefs, StageContext, StageResult, VariantRef, facts_request
 
 SUBJECT = "after"  # the variant the stresses apply to and whose verdict is the model's
 
@@ -53,7 +56,7 @@ def audit(
         for warning in found.warnings:
             print(f"warning: {warning}")
         run.log_dict(audit_summary(found, SUBJECT), "audit_summary.json")
-        figures = [*found.figures, *judge(ctx, run, found)]
+        figures = [*found.figures, *judge(ctx, run, found), *targeted(ctx, run, inputs, variants)]
         run.log_figures(figures)
         return StageResult(ref, tuple(figures))
 
@@ -72,6 +75,22 @@ def judge(ctx: StageContext, run: RunHandle, found: AuditResult) -> list[Figure]
     return [Figure("audit", "model_verdict_pass", variant, verdict_group(variant, found),
                    float(verdict.verdict == "pass"), True, verdict.n)
             for variant, verdict in found.models.items()]  # fmt: skip
+
+
+def targeted(
+    ctx: StageContext, run: RunHandle, inputs: InputRefs, variants: list[VariantRef]
+) -> list[Figure]:
+    """A facts request's evaluation questions by variant type and its evaluated keep-probes,
+    asked of each main variant (before, after, the targets-retain model); none for sequences."""
+    request = facts_request(ctx, inputs)
+    if request is None:
+        return []
+    rows = []
+    for variant in ctx.variants(variants):
+        model, tokenizer = load_model(variant.model_dir)
+        rows += targeted_rows(HFBackend(model, tokenizer), request, variant.label)
+    run.log_dict({"rows": rows}, "targeted.json")
+    return targeted_figures(rows)
 
 
 def verdict_group(variant: str, found: AuditResult) -> str:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from forgetflow.antisamples.unstar.request import FactRequest, request_from_json
 from forgetflow.data.samples import samples_from_table
 from forgetflow.paths import resolve_paths
 from forgetflow.records import Figure, ModelVariant, Sample
@@ -81,3 +83,12 @@ class UnlearningRefs:
     steps: int = 0
     figures: tuple[Figure, ...] = ()  # the last step's training figures, the after ledger's
     rounds: ArtifactRef | None = None  # UnSTAR's rounds table (unstar_rounds), if it ran
+
+
+def facts_request(ctx: StageContext, inputs: InputRefs) -> FactRequest | None:
+    """A facts request's targets and questions (UnSTAR and the audit read them); None for a
+    sequences request."""
+    if inputs.facts is None:
+        return None
+    folder = ctx.store.get_dir(inputs.facts)
+    return request_from_json(json.loads((folder / "request.json").read_text(encoding="utf-8")))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from pathlib import Path
 
@@ -10,7 +9,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
-from forgetflow.antisamples.unstar.request import FactRequest, request_from_json
+from forgetflow.antisamples.unstar.build import rounds_figures
 from forgetflow.hashing import content_key
 from forgetflow.memorization.ledger import ledger_figures
 from forgetflow.memorization.thresholds import Thresholds
@@ -19,7 +18,7 @@ from forgetflow.records import Figure
 from forgetflow.unlearning.config import TrainingConfig
 from forgetflow.unlearning.run import unlearn_model
 from storage.artifacts import ArtifactRef
-from tasks.context import InputRefs, StageContext, UnlearningRefs
+from tasks.context import InputRefs, StageContext, UnlearningRefs, facts_request
 
 ROUNDS = "unstar_rounds"
 
@@ -77,23 +76,16 @@ def run_unlearning(
         quantiles = ledger_figures(out.ledger, out.steps, "after", outlier_metric,
                                    thresholds.outliers, quantiles=True)  # fmt: skip
         run.log_figures(quantiles)
+        rounds = out.tables.get(ROUNDS)
         refs = UnlearningRefs(
             model=store.put_dir(staged, "model"),
             ledger=store.put_table(out.ledger, "ledger"),
             training_log=store.put_table(out.log, "training_log"),
             steps=out.steps,
-            figures=tuple(last + after),
-            rounds=store.put_table(out.tables[ROUNDS], ROUNDS) if ROUNDS in out.tables else None,
+            figures=tuple(last + after + rounds_figures(rounds.to_pylist() if rounds else [])),
+            rounds=store.put_table(rounds, ROUNDS) if rounds is not None else None,
         )
         for role in ("model", "ledger", "training_log", "rounds"):
             if getattr(refs, role) is not None:
                 run.log_ref(role, getattr(refs, role))
         return refs
-
-
-def facts_request(ctx: StageContext, inputs: InputRefs) -> FactRequest | None:
-    """A facts request's targets and questions (UnSTAR reads them); None for sequences."""
-    if inputs.facts is None:
-        return None
-    folder = ctx.store.get_dir(inputs.facts)
-    return request_from_json(json.loads((folder / "request.json").read_text(encoding="utf-8")))

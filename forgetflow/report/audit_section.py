@@ -1,7 +1,8 @@
-"""The report's audit section: extraction, field leaks, facts, membership inference and verdicts for
-before / after / the retain model and the quantized variants side by side, each share with its n
-and 95% interval; then the relearning curve on half B of the forget set. Figures per prefix and
-per field stay in MLflow and the audit summary."""
+"""The report's audit section: extraction, field leaks, facts (and a facts request's targeted
+questions and keep-probes), membership inference and verdicts for before / after / the retain
+model and the quantized variants side by side, each share with its n and 95% interval; then the
+relearning curve on half B of the forget set. Figures per prefix and per field stay in MLflow
+and the audit summary."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from forgetflow.records import Figure
 HALF_B = "forget_half_b"
 EXTRACTION = ("extraction", "extraction_greedy", "leak_at_16", "field_leaks", "fact_greedy",
               "fact_greedy_paraphrase", "fact_leak_at_16")  # fmt: skip
+TARGETED = ("targeted_answered", "keep_answered")  # audit/targeted.py
 VERDICTS = ("verdict_forgotten_share", "verdict_still_extractable_share",
             "verdict_leaks_fields_share", "verdict_membership_detectable_share",
             "verdict_over_unlearned_share", "model_verdict_pass")  # fmt: skip
@@ -66,6 +68,10 @@ def audit_section(figures: Sequence[Figure]) -> str:
         "### Extraction, field leaks and facts (share of samples [95% Wilson interval])",
         grid(found, EXTRACTION, [g for g in groups if not g.startswith(HALF_B)], main)
         or "not applicable: no extraction ran",
+        "### A facts request's questions: targeted (answered by type, lower is better) and "
+        "keep-probes (answered, higher is better)",
+        grid(found, TARGETED, [g for g in groups if g.startswith(("targeted:", "keep_"))], main)
+        or "not applicable: not a facts request",
         "### Membership inference (ROC-AUC [95% interval], TPR at low FPR, privleak)",
         grid(found, mia, [g for g in mia_groups if not g.startswith(HALF_B)], main)
         or "not applicable: no membership attack ran",

@@ -78,6 +78,11 @@ class FactsSource(BaseModel):
         8, ge=1, description="a target's least training exposures (the world gives 1 to 32)"
     )
     seed: int = Field(0, description="seed of the draw and of the keep-probes' split")
+    answered_on: Literal["question", "paraphrase"] = Field(
+        "paraphrase", description="what the model must answer for a fact to be drawn: question: "
+        "its own question; paraphrase: its untrained paraphrase too (its evaluation's "
+        "rephrasings can then qualify)",
+    )  # fmt: skip
     targets_retain: bool = Field(
         True, description="train the targets-retain model (the world's model without the "
         "targets' facts; once per request): the gold standard beside before and after",
@@ -92,7 +97,8 @@ DataSource = Annotated[
 def facts_files(source: FactsSource, home: str | Path | None) -> tuple[FactFiles, Path | None]:
     """A facts source's request files and its targets-retain model (built or reused)."""
     world = build_world(source.world, resolve_paths(home).worlds)
-    draw = FactDraw(source.targets, source.min_repetitions, source.seed)
+    draw = FactDraw(source.targets, source.min_repetitions, source.seed,
+                    source.answered_on == "paraphrase")  # fmt: skip
     return build_world_facts(world, draw, source.targets_retain)
 
 

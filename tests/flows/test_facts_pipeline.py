@@ -50,11 +50,23 @@ def test_the_facts_preset_runs_unstar_through_the_pipeline(
     rounds = store.get_table(ref(client, unlearning.info.run_id, "rounds", tmp_path)).to_pylist()
     request = json.loads((tiny_world.root / "requests").glob("facts-*/request.json").__next__()
                          .read_text())  # fmt: skip
-    (target,) = request["targets"]
-    assert rounds and {r["target_id"] for r in rounds} == {target["target_id"]}
+    targets = {t["target_id"]: t for t in request["targets"]}
+    assert len(targets) == 2 and {r["target_id"] for r in rounds} == set(targets)
+    assert {r["round"] for r in rounds} >= {1}  # every question is asked in round 1
     for row in (r for r in rounds if r["accepted"]):
         text = f"{row['falsified']}. {row['rationale']}"
+        target = targets[row["target_id"]]
         expected = target["subject"] if row["variant"] == "reversed" else target["answer"]
         assert leak_reason((expected,), text) is None
     audit = next(r for r in children if r.info.run_name == "audit")
-    assert "audit/retain_model/forget/fact_greedy" in audit.data.metrics  # targets-retain model
+    for variant in ("before", "after", "retain_model"):  # retain_model: the targets-retain model
+        assert f"audit/{variant}/forget/fact_greedy" in audit.data.metrics
+        for kind in ("targeted:rephrase", "targeted:reversed", "keep_subject", "keep_object"):
+            share = audit.data.metrics.get(f"audit/{variant}/{kind}/{metric_of(kind)}")
+            assert share is not None and 0.0 <= share <= 1.0, (variant, kind)
+    report = Path(output.split("report:")[1].split()[0]).read_text()
+    assert "unstar_accepted" in report and "targeted_answered" in report
+
+
+def metric_of(kind: str) -> str:
+    return "keep_answered" if kind.startswith("keep") else "targeted_answered"

@@ -5,12 +5,14 @@ table (the `unstar_rounds` schema, forgetflow/schemas.py)."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from forgetflow.antisamples.leak_filter import leak_reason
 from forgetflow.antisamples.unstar.facts import REVERSED, AntiSample, FactTarget, Question
 from forgetflow.antisamples.unstar.roles import AnswerWriter, QuestionWriter, RationaleWriter
+from forgetflow.records import Figure
 from forgetflow.schemas import table_schema
 
 ROUNDS_SCHEMA = table_schema("unstar_rounds").schema
@@ -102,3 +104,19 @@ def spellings(target: FactTarget, question: Question) -> tuple[str, ...]:
     """What an anti-sample of `question` must not give: the subject of a reversed question,
     else every spelling of the answer."""
     return (question.expects,) if question.variant == REVERSED else target.spellings
+
+
+def rounds_figures(rows: Sequence[dict]) -> list[Figure]:
+    """Per target (group: its id): the rounds it was probed in, the anti-samples accepted and
+    rejected, and the rejected ones by leak reason (`rejected:<reason>`), as counts."""
+    out: list[Figure] = []
+    for target in sorted({r["target_id"] for r in rows}):
+        mine = [r for r in rows if r["target_id"] == target]
+        reasons = Counter(r["leak_reason"].split(":")[0] for r in mine if r["leak_reason"])
+        counts = {"unstar_rounds": max(r["round"] for r in mine),
+                  "unstar_accepted": sum(r["accepted"] for r in mine),
+                  "unstar_rejected": sum(reasons.values()),
+                  **{f"unstar_rejected:{k}": v for k, v in sorted(reasons.items())}}  # fmt: skip
+        out += [Figure("unlearning", metric, "after", target, float(value), None, len(mine))
+                for metric, value in counts.items()]  # fmt: skip
+    return out

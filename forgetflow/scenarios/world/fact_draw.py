@@ -63,14 +63,18 @@ def untrained(row: dict) -> str:
     return row["paraphrased_questions"][row["trained_paraphrases"]]
 
 
-def model_answers(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> Answers:
-    """Whether the model answers each qa row on its question and its untrained paraphrase."""
+def model_answers(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, paraphrase: bool = True
+) -> Answers:
+    """Whether the model answers each qa row on its question and (`paraphrase`) on its untrained
+    paraphrase too, so that its evaluation's rephrasings can qualify."""
+    per_row = 2 if paraphrase else 1
 
     def answers(rows: Sequence[dict]) -> list[bool]:
         asked = [Question(r["item_id"], text, "rephrase", r["answer"])
-                 for r in rows for text in (r["question"], untrained(r))]  # fmt: skip
-        given = answered(asked, probe(HFBackend(model, tokenizer), asked))
-        return [bool(given[2 * i]) and bool(given[2 * i + 1]) for i in range(len(rows))]
+                 for r in rows for text in (r["question"], untrained(r))[:per_row]]  # fmt: skip
+        given = [bool(m) for m in answered(asked, probe(HFBackend(model, tokenizer), asked))]
+        return [all(given[per_row * i : per_row * (i + 1)]) for i in range(len(rows))]
 
     return answers
 

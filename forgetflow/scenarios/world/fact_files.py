@@ -31,6 +31,7 @@ class FactDraw:
     targets: int
     min_repetitions: int
     seed: int
+    paraphrase: bool = True  # a target is answered on its untrained paraphrase too
 
 
 @dataclass(frozen=True)
@@ -62,8 +63,8 @@ def split_rows(world: World, facts: WorldFacts) -> dict[str, list[dict]]:
 
 def write_facts(world: World, draw: FactDraw, staging: Path) -> None:
     model, tokenizer = load_model(world.model_dir)
-    facts = draw_world_facts(world, draw.targets, draw.seed, model_answers(model, tokenizer),
-                             draw.min_repetitions)  # fmt: skip
+    answers = model_answers(model, tokenizer, draw.paraphrase)
+    facts = draw_world_facts(world, draw.targets, draw.seed, answers, draw.min_repetitions)
     for split, rows in split_rows(world, facts).items():
         text = "".join(json.dumps(row) + "\n" for row in rows)
         (staging / SPLIT_FILES[split]).write_text(text, encoding="utf-8")
@@ -78,7 +79,7 @@ def build_world_facts(
     """The request's files (drawn once, then reused) and its targets-retain model (or None)."""
     key = content_key({"world": world.manifest["content_key"], "format": FACTS_FORMAT,
                        "targets": draw.targets, "min_repetitions": draw.min_repetitions,
-                       "seed": draw.seed})  # fmt: skip
+                       "seed": draw.seed, "paraphrase": draw.paraphrase})  # fmt: skip
     folder = world.root / "requests" / f"facts-{key}"
     if not (folder / "request.json").is_file():
         build_once(folder, lambda staging: write_facts(world, draw, staging))

@@ -174,6 +174,7 @@ def run(config: UnstarConfig, context: ProcedureContext) -> TrainingResult:
                          "unstar_known": pool.known, "unstar_unknown": len(pool.unknown),
                          "unstar_asked": len(active)})  # fmt: skip
             if pool.known == 0 or share >= config.q_target or round_ > config.rounds:
+                rows += probe_rows(round_, active, completions, given, writers.names())
                 stopped = stop_reason(pool.known, share, config.q_target)
                 break
             rows += round_rows(context, config, writers, targets, falsified, active,
@@ -183,6 +184,18 @@ def run(config: UnstarConfig, context: ProcedureContext) -> TrainingResult:
                 break
     table = pa.Table.from_pylist(rows, schema=ROUNDS_SCHEMA)
     return context.result(stopped, {"unstar_rounds": table})
+
+
+def probe_rows(
+    round_: int, asked: Sequence[Question], completions: Sequence[str], given: Sequence[bool],
+    names: Mapping[str, str],
+) -> list[dict]:  # fmt: skip
+    """A round's probe of `asked` as rows without anti-samples (the last probe; and the
+    questions no longer answered)."""
+    return [{"round": round_, "target_id": q.target_id, "question": q.text, "variant": q.variant,
+             "probe_answer": c, "still_answered": g, "falsified": "", "rationale": "",
+             "accepted": False, "leak_reason": "", **names}
+            for q, c, g in zip(asked, completions, given, strict=True)]  # fmt: skip
 
 
 def round_rows(
@@ -196,11 +209,8 @@ def round_rows(
     probed = {id(q): (c, g) for q, c, g in zip(active, completions, given, strict=True)}
     out = [{"round": round_, "probe_answer": probed[id(q)][0], "still_answered": True, **row}
            for q, row in zip(still, built, strict=True)]  # fmt: skip
-    names = writers.names()
-    out += [{"round": round_, "target_id": q.target_id, "question": q.text, "variant": q.variant,
-             "probe_answer": c, "still_answered": False, "falsified": "", "rationale": "",
-             "accepted": False, "leak_reason": "", **names}
-            for q, c, g in zip(active, completions, given, strict=True) if not g]  # fmt: skip
+    gone = [(q, c, g) for q, c, g in zip(active, completions, given, strict=True) if not g]
+    out += probe_rows(round_, *zip(*gone, strict=True), writers.names()) if gone else []
     if kept:
         steps = steps_for(config, len(kept), context.inputs.config.batch_size)
         training = {"steps": steps, "epochs": None, "lora": config.lora}

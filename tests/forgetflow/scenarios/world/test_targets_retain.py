@@ -158,8 +158,10 @@ def test_the_model_is_trained_once_and_nothing_half_written(
     assert len(calls) == 1 and (folder / MANIFEST).stat().st_mtime_ns == stamp
 
 
+@pytest.mark.slow
 def test_a_real_targets_retain_model(tiny_world, config, targets) -> None:
-    """The one real training here (about as long as the tiny world's target model)."""
+    """The one real training here (about as long as the tiny world's target model; `make test`
+    trains another in the facts pipeline test)."""
     folder = targets_retain_model(tiny_world, target_ids(targets))
     manifest = json.loads((folder / MANIFEST).read_text())
     removed = 2 * sum(t["repetitions"] for t in targets)

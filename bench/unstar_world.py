@@ -1,0 +1,235 @@
+"""UnSTAR against GA, NPO and SimNPO on a world's facts (issue: UnSTAR, fine-grained targeted
+unlearning), every method on the same phrasings and the same trained keep-probes:
+
+    python bench/unstar_world.py --size small --targets 8 --json
+
+draws K targets (retained facts seen >= 8 times that the world's model answers on its trained
+question and its untrained paraphrase) plus `--validation` more for tuning, with their
+keep-probes split into a trained and an evaluated half; tunes each method's learning rate on the
+validation targets (the grid below, the same for every method; the score: targeted accuracy on
+the validation targets' evaluation questions plus the share of their evaluated keep-probes
+lost), then runs each on the reported targets. It prints, per method and for the model before
+and the targets-retain model (`--targets-retain`, trained without the targets' facts): the
+targeted questions answered by variant type (only target and type pairs the model before
+answers >= 90% qualify; the count is printed), the evaluated keep-probes kept (subject-only and
+object-only), and the rest of the retain QA kept, each with n and a 95% Wilson interval.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from forgetflow.antisamples.unstar.facts import Question
+from forgetflow.antisamples.unstar.probe import answered, probe
+from forgetflow.antisamples.unstar.template_writers import TemplateQuestionWriter
+from forgetflow.antisamples.unstar.writers import RoleSettings, WriterSettings
+from forgetflow.generation.hf import HFBackend
+from forgetflow.intervals import wilson
+from forgetflow.lm.prompts import qa_prompt
+from forgetflow.models.io import load_model
+from forgetflow.records import Sample
+from forgetflow.scenarios.world.build import World, build_world, world_config
+from forgetflow.scenarios.world.fact_draw import WorldFacts, draw_world_facts, model_answers
+from forgetflow.unlearning.config import LoraSettings, TrainingConfig
+from forgetflow.unlearning.loop import unlearn
+from forgetflow.unlearning.methods.registry import method_config
+from forgetflow.unlearning.methods.unstar import UnstarConfig
+
+QUALIFY = 0.9
+LR_GRID = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
+TEMPLATE = WriterSettings(generator="template")
+METHODS = ("unstar", "grad_ascent", "npo", "simnpo", "npo:single")
+
+
+def asks(model, tokenizer, questions: Sequence[Question]) -> list[bool]:  # noqa: ANN001
+    completions = probe(HFBackend(model, tokenizer), questions)
+    return [bool(m) for m in answered(questions, completions)]
+
+
+def canonical(row: dict) -> Question:
+    return Question(row["item_id"], row["question"], "rephrase", row["answer"])
+
+
+def measure(model, tokenizer, facts: WorldFacts) -> dict:  # noqa: ANN001
+    """Per (target, variant) the evaluation answers; per keep role and the rest, the answers."""
+    questions = list(facts.request.evaluation)
+    targeted = defaultdict(list)
+    for q, given in zip(questions, asks(model, tokenizer, questions), strict=True):
+        targeted[f"{q.target_id}|{q.variant}"].append(given)
+    keep = list(facts.request.keep)
+    roles = defaultdict(list)
+    for question, given in zip(keep, asks(model, tokenizer, keep), strict=True):
+        roles[question.variant.removeprefix("keep_")].append(given)
+    rest = asks(model, tokenizer, [canonical(r) for r in facts.rest])
+    return {"targeted": dict(targeted), "keep": dict(roles), "rest": rest}
+
+
+def qa_rows(rows: Sequence[dict], split: str) -> list[Sample]:
+    return [Sample(f"keep-{r['item_id']}", split, f" {r['answer']}",
+                   prompt=qa_prompt(r["question"])) for r in rows]  # fmt: skip
+
+
+def forget_rows(facts: WorldFacts, seed: int) -> list[Sample]:
+    """The targets' generated questions with the true answer: the baselines' forget rows."""
+    writer = TemplateQuestionWriter(
+        facts.request.generator, [q.text for q in facts.request.evaluation]
+    )
+    questions = writer.questions(facts.request.targets, 5, seed)
+    return [Sample(f"{q.target_id}#q{i}", "forget", f" {q.expects}", prompt=qa_prompt(q.text))
+            for i, q in enumerate(questions)]  # fmt: skip
+
+
+def train(name: str, lr: float, base, tokenizer, facts: WorldFacts, args, steps: int):  # noqa: ANN001, ANN201
+    """One method on a copy of `base`: (its TrainingResult, seconds)."""
+    model, seed = copy.deepcopy(base), args.seed
+    keep = qa_rows([p.row for p in facts.trained], "retain")
+    started = time.perf_counter()
+    if name == "unstar":
+        roles = RoleSettings(questions=TEMPLATE, answers=TEMPLATE, rationales=TEMPLATE)
+        forget = [Sample(t.target_id, "forget", f" {t.answer}", prompt=qa_prompt(t.question))
+                  for t in facts.request.targets]  # fmt: skip
+        config = UnstarConfig(roles=roles, lora=None if args.unstar_full else LoraSettings(),
+                              steps_rule=args.steps_rule, rationale=args.rationale)  # fmt: skip
+        result = unlearn(model, tokenizer, config, TrainingConfig(lr=lr), seed, forget, keep,
+                         facts=facts.request)  # fmt: skip
+    else:  # "<method>:single": the single-question baseline, the targets' own questions only
+        method, _, single = name.partition(":")
+        rows = forget_rows(facts, seed) if not single else [
+            Sample(t.target_id, "forget", f" {t.answer}", prompt=qa_prompt(t.question))
+            for t in facts.request.targets]  # fmt: skip
+        result = unlearn(model, tokenizer, method_config({"name": method}),
+                         TrainingConfig(lr=lr, steps=steps), seed, rows, keep)  # fmt: skip
+    return result, time.perf_counter() - started
+
+
+def subset(facts: WorldFacts, ids: set[str]) -> WorldFacts:
+    request = facts.request
+    targets = tuple(t for t in request.targets if t.target_id in ids)
+    asked = tuple(q for q in request.evaluation if q.target_id in ids)
+    keep = tuple(q for q in request.keep if q.target_id in ids)
+    return WorldFacts(replace(request, targets=targets, evaluation=asked, keep=keep),
+                      {k: v for k, v in facts.targets.items() if k in ids},
+                      tuple(p for p in facts.trained if p.target_id in ids),
+                      tuple(p for p in facts.evaluated if p.target_id in ids),
+                      facts.rest)  # fmt: skip
+
+
+def share(k: int, n: int) -> dict:
+    low, high = wilson(k, n) or (None, None)
+    return {"share": k / n if n else None, "k": k, "n": n, "low": low, "high": high}
+
+
+def summary(before: dict, after: dict) -> dict:
+    """Targeted: answered after among the qualifying (target, variant) pairs' questions, also by
+    variant, and among every question answered before; keep and rest: kept among those
+    answered before."""
+    qualifying = [key for key, got in before["targeted"].items() if sum(got) >= QUALIFY * len(got)]
+    by_variant = defaultdict(list)
+    for key in qualifying:
+        by_variant[key.split("|")[1]] += after["targeted"][key]
+    out = {"qualifying_pairs": len(qualifying), "pairs": len(before["targeted"]),
+           "targeted": share(sum(sum(after["targeted"][k]) for k in qualifying),
+                             sum(len(after["targeted"][k]) for k in qualifying)),
+           "targeted_by_variant": {v: share(sum(g), len(g))
+                                   for v, g in sorted(by_variant.items())},
+           "targeted_known": still_answered(before, after)}  # fmt: skip
+    for role, got in [*before["keep"].items(), ("rest", before["rest"])]:
+        now = after["rest"] if role == "rest" else after["keep"][role]
+        kept = sum(1 for b, a in zip(got, now, strict=True) if b and a)
+        out[f"kept_{role}"] = share(kept, sum(got))
+    return out
+
+
+def still_answered(before: dict, after: dict) -> dict:
+    """Among the evaluation questions answered before (every target's untrained paraphrase is,
+    by the draw), the share answered after."""
+    pairs = [(b, a) for key, got in before["targeted"].items()
+             for b, a in zip(got, after["targeted"][key], strict=True)]  # fmt: skip
+    return share(sum(1 for b, a in pairs if b and a), sum(1 for b, _ in pairs if b))
+
+
+def tuning_score(before: dict, after: dict) -> float:
+    """Lower is better: the share of the known evaluation questions still answered plus the
+    mean share of keep-probes lost (subject and object)."""
+    s = summary(before, after)
+    lost = [1 - s[k]["share"] for k in ("kept_subject", "kept_object") if s[k]["n"]]
+    return s["targeted_known"]["share"] + sum(lost) / max(len(lost), 1)
+
+
+def run_method(name: str, base, tokenizer, val: WorldFacts, rep: WorldFacts, args) -> dict:  # noqa: ANN001
+    before_val = measure(base, tokenizer, val)
+    steps, grid = args.baseline_steps, [float(x) for x in args.lr_grid.split(",")]
+    scores = {}
+    for lr in grid:
+        result, _ = train(name, lr, base, tokenizer, val, args, steps)
+        scores[lr] = tuning_score(before_val, measure(result.model, tokenizer, val))
+    best = min(grid, key=lambda lr: scores[lr])
+    if args.validation_only:
+        return {"lr": best, "grid": {str(k): round(v, 4) for k, v in scores.items()}}
+    result, seconds = train(name, best, base, tokenizer, rep, args, steps)
+    return {"lr": best, "grid": {str(k): round(v, 4) for k, v in scores.items()},
+            "steps": result.steps, "stopped_by": result.stopped_by, "seconds": round(seconds, 1),
+            "after": measure(result.model, tokenizer, rep)}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size", default="tiny")
+    parser.add_argument("--targets", type=int, default=8)
+    parser.add_argument("--validation", type=int, default=4)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--targets-retain", action="store_true")
+    parser.add_argument("--lr-grid", default=",".join(map(str, LR_GRID)))
+    parser.add_argument("--baseline-steps", type=int, default=60)
+    parser.add_argument("--unstar-full", action="store_true", help="train every weight")
+    parser.add_argument("--steps-rule", default="twice_accepted")
+    parser.add_argument("--rationale", default="write")
+    parser.add_argument("--validation-only", action="store_true")
+    parser.add_argument("--home", default=".forgetflow")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    torch.manual_seed(args.seed)
+    world = build_world(world_config(args.size), Path(args.home) / "worlds")
+    base, tokenizer = load_model(world.model_dir)
+    facts = draw_world_facts(world, args.targets + args.validation, args.seed,
+                             model_answers(base, tokenizer))  # fmt: skip
+    ids = [t.target_id for t in facts.request.targets]
+    val, rep = (
+        subset(facts, set(ids[: args.validation])),
+        subset(facts, set(ids[args.validation :])),
+    )
+    before = measure(base, tokenizer, rep)
+    results = {"world": world.root.name, "targets": ids[args.validation :], "methods": {},
+               "settings": {k: v for k, v in vars(args).items() if k != "json"}}  # fmt: skip
+    for name in args.methods.split(","):
+        run = run_method(name, base, tokenizer, val, rep, args)
+        figures = summary(before, run["after"]) if "after" in run else {}
+        results["methods"][name] = {**{k: v for k, v in run.items() if k != "after"},
+                                    **figures}  # fmt: skip
+    if args.targets_retain:
+        results["targets_retain"] = targets_retain_figures(world, rep, before)
+    print(json.dumps(results, indent=None if args.json else 2))
+
+
+def targets_retain_figures(world: World, rep: WorldFacts, before: dict) -> dict:
+    from forgetflow.scenarios.world.targets_retain import targets_retain_model
+
+    started = time.perf_counter()
+    folder = targets_retain_model(world, [row["item_id"] for row in rep.targets.values()])
+    model, tokenizer = load_model(folder)
+    return {"seconds": round(time.perf_counter() - started, 1),
+            **summary(before, measure(model, tokenizer, rep))}  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
