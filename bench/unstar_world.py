@@ -13,6 +13,11 @@ and the targets-retain model (`--targets-retain`, trained without the targets' f
 targeted questions answered by variant type (only target and type pairs the model before
 answers >= 90% qualify; the count is printed), the evaluated keep-probes kept (subject-only and
 object-only), and the rest of the retain QA kept, each with n and a 95% Wilson interval.
+
+Methods (`--methods`): unstar (templates write every role: the world's GPT-2 writes no
+instructions), unstar:none (the rationale-free ablation), grad_ascent, npo and simnpo on the
+same generated questions with the true answer (`--baseline-steps` steps), and npo:single (the
+targets' own questions only: the single-question baseline).
 """
 
 from __future__ import annotations
@@ -47,7 +52,7 @@ from forgetflow.unlearning.methods.unstar import UnstarConfig
 QUALIFY = 0.9
 LR_GRID = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
 TEMPLATE = WriterSettings(generator="template")
-METHODS = ("unstar", "grad_ascent", "npo", "simnpo", "npo:single")
+METHODS = ("unstar", "unstar:none", "grad_ascent", "npo", "simnpo", "npo:single")
 
 
 def asks(model, tokenizer, questions: Sequence[Question]) -> list[bool]:  # noqa: ANN001
@@ -93,12 +98,13 @@ def train(name: str, lr: float, base, tokenizer, facts: WorldFacts, args, steps:
     model, seed = copy.deepcopy(base), args.seed
     keep = qa_rows([p.row for p in facts.trained], "retain")
     started = time.perf_counter()
-    if name == "unstar":
+    if name.startswith("unstar"):  # "unstar:none": the rationale-free ablation
         roles = RoleSettings(questions=TEMPLATE, answers=TEMPLATE, rationales=TEMPLATE)
         forget = [Sample(t.target_id, "forget", f" {t.answer}", prompt=qa_prompt(t.question))
                   for t in facts.request.targets]  # fmt: skip
         config = UnstarConfig(roles=roles, lora=None if args.unstar_full else LoraSettings(),
-                              steps_rule=args.steps_rule, rationale=args.rationale)  # fmt: skip
+                              steps_rule=args.steps_rule,
+                              rationale="none" if name.endswith(":none") else "write")  # fmt: skip
         result = unlearn(model, tokenizer, config, TrainingConfig(lr=lr), seed, forget, keep,
                          facts=facts.request)  # fmt: skip
     else:  # "<method>:single": the single-question baseline, the targets' own questions only
@@ -193,7 +199,6 @@ def main() -> None:
     parser.add_argument("--baseline-steps", type=int, default=60)
     parser.add_argument("--unstar-full", action="store_true", help="train every weight")
     parser.add_argument("--steps-rule", default="twice_accepted")
-    parser.add_argument("--rationale", default="write")
     parser.add_argument("--validation-only", action="store_true")
     parser.add_argument("--home", default=".forgetflow")
     parser.add_argument("--json", action="store_true")

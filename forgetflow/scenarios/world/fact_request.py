@@ -1,23 +1,18 @@
-"""The world's fine-grained targets as a facts request for UnSTAR: each target's question, its
-same-type alternatives (the relation's pool), its evaluation distractors (the item's perturbed
-answers), made-up names as falsified subjects of reversed questions, and the evaluation
-questions (the item's untrained paraphrase and the world's evaluation templates), which the
-generator's templates never repeat."""
+"""A world's fact as UnSTAR's target (`world_target`): its question, its same-type alternatives
+(the relation's pool), its evaluation distractors (the item's perturbed answers), made-up names
+as falsified subjects of reversed questions; and its evaluation questions (the item's untrained
+paraphrases and the world's evaluation templates), which the generator's templates never
+repeat. fact_draw.py draws a request's targets."""
 
 from __future__ import annotations
 
 import random
 
-import pyarrow as pa
-
 from forgetflow.antisamples.unstar.facts import REVERSED, FactTarget, Question
-from forgetflow.antisamples.unstar.request import FactRequest
 from forgetflow.antisamples.unstar.templates import TemplateSet, noisy
 from forgetflow.data.pii import make_faker
 from forgetflow.hashing import stable_seed
-from forgetflow.scenarios.world.build import World
 from forgetflow.scenarios.world.facts import ANSWER_POOLS, object_pool
-from forgetflow.scenarios.world.question_templates import WORLD_EVALUATION, WORLD_GENERATOR
 
 FALSE_SUBJECTS = 20  # made-up names per request: the falsified answers to reversed questions
 
@@ -50,14 +45,6 @@ def world_target(item: dict, seed: int, taken: frozenset[str] = frozenset()) -> 
     )  # fmt: skip
 
 
-def world_targets(world: World, seed: int) -> list[tuple[FactTarget, dict]]:
-    """Each of the world's built-in targets with its qa row."""
-    qa = {row["item_id"]: row for row in world.table("qa").to_pylist()}
-    names = frozenset(row["subject"] for row in qa.values())
-    return [(world_target(qa[row["item_id"]], seed, names), qa[row["item_id"]])
-            for row in world.table("targets").to_pylist()]  # fmt: skip
-
-
 def evaluation_questions(
     target: FactTarget, item: dict, templates: TemplateSet, seed: int
 ) -> list[Question]:
@@ -74,23 +61,3 @@ def evaluation_questions(
     return [Question(target.target_id, text, variant,
                      target.subject if variant == REVERSED else target.answer)
             for variant, questions in texts.items() for text in questions]  # fmt: skip
-
-
-def world_fact_request(
-    world: World, seed: int, generator: TemplateSet = WORLD_GENERATOR,
-    evaluation: TemplateSet = WORLD_EVALUATION,
-) -> FactRequest:  # fmt: skip
-    pairs = world_targets(world, seed)
-    questions = [q for t, item in pairs for q in evaluation_questions(t, item, evaluation, seed)]
-    return FactRequest(tuple(t for t, _ in pairs), generator, tuple(questions))
-
-
-def keep_rows(world: World) -> pa.Table:
-    """The qa rows of every target's subject and object probes, with the target they keep."""
-    qa = {row["item_id"]: row for row in world.table("qa").to_pylist()}
-    rows = []
-    for target in world.table("targets").to_pylist():
-        for role in ("subject", "object"):
-            for item_id in target[f"{role}_probe_ids"]:
-                rows.append({**qa[item_id], "target_id": target["sample_id"], "role": role})
-    return pa.Table.from_pylist(rows)

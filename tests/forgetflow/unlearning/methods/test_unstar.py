@@ -13,7 +13,7 @@ from forgetflow.antisamples.unstar.writers import RoleSettings, WriterSettings
 from forgetflow.data.answers import normalise_answer
 from forgetflow.lm.prompts import qa_prompt
 from forgetflow.records import Sample
-from forgetflow.scenarios.world.fact_request import keep_rows, world_fact_request
+from forgetflow.scenarios.world.fact_draw import draw_world_facts, model_answers
 from forgetflow.unlearning.config import TrainingConfig
 from forgetflow.unlearning.loop import unlearn
 from forgetflow.unlearning.methods.unstar import UnstarConfig
@@ -23,19 +23,20 @@ TEMPLATE = WriterSettings(generator="template")
 TEMPLATED = RoleSettings(questions=TEMPLATE, answers=TEMPLATE, rationales=TEMPLATE)
 
 
-def forget_and_keep(world, request) -> tuple[list[Sample], list[Sample]]:  # noqa: ANN001
+def forget_and_keep(facts) -> tuple[list[Sample], list[Sample]]:  # noqa: ANN001
     forget = [Sample(t.target_id, "forget", f" {t.answer}", prompt=qa_prompt(t.question))
-              for t in request.targets]  # fmt: skip
-    rows = keep_rows(world).to_pylist()
-    keep = [Sample(f"keep-{r['item_id']}", "retain", f" {r['answer']}",
-                   prompt=qa_prompt(r["question"])) for r in rows]  # fmt: skip
+              for t in facts.request.targets]  # fmt: skip
+    keep = [Sample(f"keep-{p.row['item_id']}", "retain", f" {p.row['answer']}",
+                   prompt=qa_prompt(p.row["question"])) for p in facts.trained]  # fmt: skip
     return forget, keep
 
 
 def test_rounds_record_every_probe_and_accept_no_leak(tiny_world, tiny_model) -> None:
     model, tokenizer = tiny_model
-    request = world_fact_request(tiny_world, seed=0)
-    forget, keep = forget_and_keep(tiny_world, request)
+    # targets the model answers on their own question, which the question writer asks first
+    facts = draw_world_facts(tiny_world, 2, 0, model_answers(model, tokenizer, paraphrase=False))
+    request = facts.request
+    forget, keep = forget_and_keep(facts)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     config = UnstarConfig(roles=TEMPLATED, rounds=2)
     result = unlearn(model, tokenizer, config, TrainingConfig(lr=3e-2), 0, forget, keep,
@@ -60,7 +61,7 @@ def test_rounds_record_every_probe_and_accept_no_leak(tiny_world, tiny_model) ->
     accepted = sum(r["accepted"] for r in rows)
     changed = any(not torch.equal(before[n], p) for n, p in result.model.named_parameters())
     assert changed == (accepted > 0)
-    assert accepted > 0  # the tiny model answers its trained phrasings of the targets
+    assert accepted > 0  # the model answered each target's own question when it was drawn
 
 
 def test_a_request_without_facts_is_one_error(tiny_world, tiny_model) -> None:
