@@ -63,8 +63,8 @@ from flows.presets import demo_config, load_preset
 from forgetflow.atomic import write_text
 from forgetflow.audit.verdicts import VERDICTS
 from forgetflow.paths import resolve_paths
-from storage.artifacts import ArtifactRef, ArtifactStore
-from storage.tracking import PARENT_TAG
+from storage.artifacts import ArtifactStore
+from storage.tracking import PARENT_TAG, read_ref
 
 SCENARIOS = ("tiny", "small", "smollm2")
 SMOLLM2 = "real-smollm2"
@@ -116,8 +116,7 @@ def audit_run(
         tables = {}
         for role in ("verdicts", "membership", "audit_samples"):
             if f"artifact.{role}.uri" in run.data.tags:
-                ref = client.download_artifacts(run.info.run_id, f"refs/{role}.json", scratch)
-                ref = ArtifactRef(**json.loads(Path(ref).read_text()))
+                ref = read_ref(client, run.info.run_id, role, scratch)
                 tables[role] = ArtifactStore(resolve_paths(home).artifacts).get_table(ref)
     counts = verdict_counts(tables["verdicts"]) if "verdicts" in tables else {}
     return dict(run.data.metrics), summary, counts, stage_seconds(runs), stored_figures(tables)

@@ -52,6 +52,13 @@ def flatten(prefix: str, value: object) -> dict[str, str]:
 
 
 @dataclass(frozen=True)
+def read_ref(client: MlflowClient, run_id: str, role: str, scratch: str | Path) -> ArtifactRef:
+    """The artifact ref a run logged under `role` (`RunHandle.log_ref`), downloaded into
+    `scratch`."""
+    local = client.download_artifacts(run_id, f"refs/{role}.json", str(scratch))
+    return ArtifactRef(**json.loads(Path(local).read_text()))
+
+
 class RunHandle:
     """A run the pipeline writes to; `client` is bound to the tracking URI."""
 

@@ -14,13 +14,8 @@ from flows.cli import app
 from flows.presets import load_preset
 from forgetflow.antisamples.leak_filter import leak_reason
 from forgetflow.paths import resolve_paths
-from storage.artifacts import ArtifactRef, ArtifactStore
-from storage.tracking import default_tracking_uri
-
-
-def ref(client: MlflowClient, run_id: str, role: str, folder: Path) -> ArtifactRef:
-    local = client.download_artifacts(run_id, f"refs/{role}.json", str(folder / run_id))
-    return ArtifactRef(**json.loads(Path(local).read_text()))
+from storage.artifacts import ArtifactStore
+from storage.tracking import default_tracking_uri, read_ref
 
 
 def test_the_facts_preset_runs_unstar_through_the_pipeline(
@@ -47,9 +42,11 @@ def test_the_facts_preset_runs_unstar_through_the_pipeline(
     )
     unlearning = next(r for r in children if r.info.run_name == "run_unlearning")
     store = ArtifactStore(resolve_paths(session_home).artifacts)
-    rounds = store.get_table(ref(client, unlearning.info.run_id, "rounds", tmp_path)).to_pylist()
-    request = json.loads((tiny_world.root / "requests").glob("facts-*/request.json").__next__()
-                         .read_text())  # fmt: skip
+    rounds = store.get_table(
+        read_ref(client, unlearning.info.run_id, "rounds", tmp_path)
+    ).to_pylist()
+    (drawn,) = (tiny_world.root / "requests").glob("facts-*/request.json")
+    request = json.loads(drawn.read_text())
     targets = {t["target_id"]: t for t in request["targets"]}
     assert len(targets) == 2 and {r["target_id"] for r in rounds} == set(targets)
     assert {r["round"] for r in rounds} >= {1}  # every question is asked in round 1

@@ -15,8 +15,8 @@ from forgetflow.lm.prompts import full_text, qa_prompt
 from forgetflow.lm.tokens import encode
 from forgetflow.models.io import load_tokenizer
 from forgetflow.paths import resolve_paths
-from storage.artifacts import ArtifactRef, ArtifactStore
-from storage.tracking import default_tracking_uri
+from storage.artifacts import ArtifactStore
+from storage.tracking import default_tracking_uri, read_ref
 
 ROWS_PER_SPLIT = 4
 
@@ -33,11 +33,6 @@ def qa_files(world, folder: Path) -> dict[str, str]:
         (folder / f"{split}.jsonl").write_text("\n".join(lines) + "\n")
         files[split] = f"{split}.jsonl"
     return files
-
-
-def ref(client: MlflowClient, run_id: str, role: str, folder: Path) -> ArtifactRef:
-    local = client.download_artifacts(run_id, f"refs/{role}.json", str(folder / run_id))
-    return ArtifactRef(**json.loads(Path(local).read_text()))
 
 
 def test_a_qa_request_runs_the_whole_pipeline_asking_the_questions(
@@ -62,7 +57,7 @@ def test_a_qa_request_runs_the_whole_pipeline_asking_the_questions(
     )
     assert parent.info.status == "FINISHED" and parent.data.params["input.kind"] == "qa"
     store = ArtifactStore(resolve_paths(session_home).artifacts)
-    forget_ref = ref(client, parent.info.run_id, "input.forget", tmp_path)
+    forget_ref = read_ref(client, parent.info.run_id, "input.forget", tmp_path)
     forget = {s.sample_id: s for s in samples_from_table(store.get_table(forget_ref))}
     asked = [json.loads(line) for line in (tmp_path / "forget.jsonl").read_text().splitlines()]
     assert {i: (s.prompt, s.text) for i, s in forget.items()} == {
@@ -76,8 +71,8 @@ def test_a_qa_request_runs_the_whole_pipeline_asking_the_questions(
         filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'",
     )
     audit = next(r for r in children if r.info.run_name == "audit")
-    extraction = store.get_table(ref(client, audit.info.run_id, "extraction", tmp_path))
-    asked_facts = store.get_table(ref(client, audit.info.run_id, "audit_samples", tmp_path))
+    extraction = store.get_table(read_ref(client, audit.info.run_id, "extraction", tmp_path))
+    asked_facts = store.get_table(read_ref(client, audit.info.run_id, "audit_samples", tmp_path))
     facts = Counter((r["variant"], r["attack"]) for r in asked_facts.to_pylist()
                     if r["split"] == "forget" and r["attack"].startswith("fact_"))  # fmt: skip
     phrasings = sum(1 + len(u) for u in untrained.values())  # the question and each paraphrase

@@ -14,7 +14,8 @@ from flows.params import PipelineConfig
 from flows.presets import demo_config
 from flows.unlearning_pipeline import PipelineResult, unlearning_pipeline
 from forgetflow.data.samples import samples_from_table
-from storage.artifacts import ArtifactRef, ArtifactStore
+from storage.artifacts import ArtifactStore
+from storage.tracking import read_ref
 
 ROWS_PER_SPLIT = 4
 
@@ -40,8 +41,7 @@ def logged_table(result: PipelineResult, stage: str | None, role: str, folder: P
             filter_string=f"tags.mlflow.parentRunId = '{run.info.run_id}' "
             f"and tags.mlflow.runName = '{stage}'",
         )
-    local = client.download_artifacts(run.info.run_id, f"refs/{role}.json", str(folder))
-    ref = ArtifactRef(**json.loads(Path(local).read_text()))
+    ref = read_ref(client, run.info.run_id, role, folder)
     return ArtifactStore(Path(result.artifacts)).get_table(ref)
 
 
