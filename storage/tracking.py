@@ -51,7 +51,6 @@ def flatten(prefix: str, value: object) -> dict[str, str]:
     return {prefix: text[:MAX_PARAM_CHARS]}
 
 
-@dataclass(frozen=True)
 def read_ref(client: MlflowClient, run_id: str, role: str, scratch: str | Path) -> ArtifactRef:
     """The artifact ref a run logged under `role` (`RunHandle.log_ref`), downloaded into
     `scratch`."""
@@ -59,6 +58,7 @@ def read_ref(client: MlflowClient, run_id: str, role: str, scratch: str | Path) 
     return ArtifactRef(**json.loads(Path(local).read_text()))
 
 
+@dataclass(frozen=True)
 class RunHandle:
     """A run the pipeline writes to; `client` is bound to the tracking URI."""
 
