@@ -21,13 +21,19 @@ def execute(config: PipelineConfig) -> None:
     """Run the pipeline in Prefect's ephemeral mode and print where everything landed."""
     configure_environment(resolve_paths(config.home))
     from flows.unlearning_pipeline import unlearning_pipeline  # after the environment is set
+    from forgetflow.antisamples.unstar.template_writers import TemplateError
+    from forgetflow.antisamples.unstar.writers import WriterError
     from forgetflow.data.loaders import DataInputError
     from forgetflow.memorization.windows import WindowingError
     from forgetflow.models.io import ModelLoadError
+    from forgetflow.scenarios.world.fact_draw import DrawError
+    from forgetflow.unlearning.procedure import ProcedureError
 
+    user_errors = (DataInputError, ModelLoadError, WindowingError, DrawError, ProcedureError,
+                   TemplateError, WriterError)  # fmt: skip
     try:
         result = unlearning_pipeline(config)
-    except (DataInputError, ModelLoadError, WindowingError) as err:
+    except user_errors as err:
         fail(err)
     table = Table("figure", "value", title="headline")
     for key, value in sorted(result.headline.items()):

@@ -131,3 +131,31 @@ def test_malformed_data_fails_the_run_with_one_line(
     assert code == 2
     errors = [line for line in output.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "broken.jsonl line 2: malformed JSON" in errors[0]
+
+
+def test_a_facts_request_the_world_cannot_fill_is_one_line(
+    prefect_harness, tiny_world, session_home, tmp_path, capsys
+) -> None:
+    payload = {"home": str(session_home), "name": "too-many-facts",
+               "data": {"kind": "facts", "targets": 500, "answered_on": "question"},
+               "antisamples": {"builders": []},
+               "unlearning": {"method": {"name": "unstar"}}}  # fmt: skip
+    code, output = invoke(capsys, "run", "--config", str(write_config(tmp_path, payload)))
+    assert code == 2
+    errors = [line for line in output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "of 500 targets" in errors[0] and "fewer targets" in errors[0]
+    # nothing half-written: every request folder there is complete, and no staging folder is left
+    folders = list((tiny_world.root / "requests").glob("*"))
+    assert all((folder / "request.json").is_file() for folder in folders), folders
+
+
+def test_unstar_on_a_sequences_request_is_one_line(
+    prefect_harness, tiny_world, session_home, tmp_path, capsys
+) -> None:
+    payload = {"home": str(session_home), "name": "unstar-on-records",
+               "scoring": {"metrics": ["ma"]}, "antisamples": {"builders": []},
+               "unlearning": {"method": {"name": "unstar"}}}  # fmt: skip
+    code, output = invoke(capsys, "run", "--config", str(write_config(tmp_path, payload)))
+    assert code == 2
+    errors = [line for line in output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "needs a facts request" in errors[0]
