@@ -34,7 +34,7 @@ from pathlib import Path
 import torch
 
 from forgetflow.antisamples.unstar.facts import Question
-from forgetflow.antisamples.unstar.probe import answered, probe
+from forgetflow.antisamples.unstar.probe import ask
 from forgetflow.antisamples.unstar.template_writers import TemplateQuestionWriter
 from forgetflow.antisamples.unstar.writers import RoleSettings, WriterSettings
 from forgetflow.generation.hf import HFBackend
@@ -56,8 +56,7 @@ METHODS = ("unstar", "unstar:none", "grad_ascent", "npo", "simnpo", "npo:single"
 
 
 def asks(model, tokenizer, questions: Sequence[Question]) -> list[bool]:  # noqa: ANN001
-    completions = probe(HFBackend(model, tokenizer), questions)
-    return [bool(m) for m in answered(questions, completions)]
+    return ask(HFBackend(model, tokenizer), questions)[1]
 
 
 def canonical(row: dict) -> Question:

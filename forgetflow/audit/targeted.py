@@ -9,7 +9,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 from forgetflow.antisamples.unstar.facts import Question
-from forgetflow.antisamples.unstar.probe import answered, probe
+from forgetflow.antisamples.unstar.probe import ask
 from forgetflow.antisamples.unstar.request import FactRequest
 from forgetflow.generation.base import GenerationBackend
 from forgetflow.intervals import share_figures
@@ -22,8 +22,7 @@ def targeted_rows(backend: GenerationBackend, request: FactRequest, variant: str
     """One row per question: the model variant, the target, the question's variant type, the
     question, the greedy answer and whether it gives what the question expects."""
     asked: Sequence[Question] = [*request.evaluation, *request.keep]
-    completions = probe(backend, asked)
-    matches = answered(asked, completions)
+    completions, matches = ask(backend, asked)
     return [{"model": variant, "target_id": q.target_id, "kind": q.variant, "question": q.text,
              "answer": c, "given": bool(m)}
             for q, c, m in zip(asked, completions, matches, strict=True)]  # fmt: skip

@@ -35,6 +35,10 @@ class FactTarget:
     # a question writer's rephrasings start with them, since a model answers a phrasing it knows
     trained_questions: tuple[str, ...] = ()
 
+    def expects(self, variant: str) -> str:
+        """What answers a question of this variant type: the answer; a reversed one's subject."""
+        return self.subject if variant == REVERSED else self.answer
+
     @property
     def spellings(self) -> tuple[str, ...]:
         """The answer and every other accepted spelling: a leak of any one is a leak."""

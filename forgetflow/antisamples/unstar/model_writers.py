@@ -172,11 +172,6 @@ def parse_answers(text: str) -> list[str]:
     return out
 
 
-def expects(target: FactTarget, variant: str) -> str:
-    """What answers a question of this variant: the target's answer; a reversed one's subject."""
-    return target.subject if variant == REVERSED else target.answer
-
-
 def question_request(target: FactTarget, variant: str, n: int) -> str:
     """The user turn asking for `n` questions of one variant type about the target."""
     wording = QUESTION_PROMPTS[variant].format(
@@ -233,7 +228,7 @@ def target_questions(
     }
     kept[NOISY] = noisy_questions(target, kept["rephrase"], seed)
     return [
-        Question(target.target_id, text, variant, expects(target, variant))
+        Question(target.target_id, text, variant, target.expects(variant))
         for variant in VARIANTS
         for text in kept[variant]
     ]

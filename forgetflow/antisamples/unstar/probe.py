@@ -27,3 +27,11 @@ def probe(
 def answered(questions: Sequence[Question], completions: Sequence[str]) -> list[Match]:
     """Whether each completion gives its question's expected answer, and why."""
     return [answer_given(q.expects, c) for q, c in zip(questions, completions, strict=True)]
+
+
+def ask(
+    backend: GenerationBackend, questions: Sequence[Question], max_tokens: int = PROBE_TOKENS
+) -> tuple[list[str], list[bool]]:
+    """Each question's greedy completion and whether it gives what the question expects."""
+    completions = probe(backend, questions, max_tokens)
+    return completions, [bool(m) for m in answered(questions, completions)]

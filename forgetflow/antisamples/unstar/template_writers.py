@@ -62,9 +62,10 @@ class TemplateQuestionWriter:
             for variant in VARIANTS:
                 allowed = [q for q in texts[variant] if normalise_answer(q) not in self.exclude]
                 known = list(target.trained_questions) if variant == "rephrase" else []
-                expects = target.subject if variant == REVERSED else target.answer
                 chosen = known[:per_variant] + pick(allowed, per_variant - len(known), rng)
-                out += [Question(target.target_id, q, variant, expects) for q in chosen]
+                out += [
+                    Question(target.target_id, q, variant, target.expects(variant)) for q in chosen
+                ]
         return out
 
 

@@ -15,7 +15,7 @@ from transformers import PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from forgetflow.antisamples.unstar.facts import Question
-from forgetflow.antisamples.unstar.probe import answered, probe
+from forgetflow.antisamples.unstar.probe import ask
 from forgetflow.antisamples.unstar.request import FactRequest
 from forgetflow.generation.hf import HFBackend
 from forgetflow.hashing import stable_seed
@@ -73,7 +73,7 @@ def model_answers(
     def answers(rows: Sequence[dict]) -> list[bool]:
         asked = [Question(r["item_id"], text, "rephrase", r["answer"])
                  for r in rows for text in (r["question"], untrained(r))[:per_row]]  # fmt: skip
-        given = [bool(m) for m in answered(asked, probe(HFBackend(model, tokenizer), asked))]
+        _, given = ask(HFBackend(model, tokenizer), asked)
         return [all(given[per_row * i : per_row * (i + 1)]) for i in range(len(rows))]
 
     return answers

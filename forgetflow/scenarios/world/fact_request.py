@@ -59,5 +59,5 @@ def evaluation_questions(
              "noisy": [noisy(q, rng, (target.subject,)) for q in rephrase],
              REVERSED: [t.format(o=target.answer) for t in forms.reversed]}  # fmt: skip
     return [Question(target.target_id, text, variant,
-                     target.subject if variant == REVERSED else target.answer)
+                     target.expects(variant))
             for variant, questions in texts.items() for text in questions]  # fmt: skip

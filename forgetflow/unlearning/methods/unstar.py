@@ -38,7 +38,7 @@ from forgetflow.antisamples.unstar.build import (
 )
 from forgetflow.antisamples.unstar.facts import AntiSample, FactTarget, Question
 from forgetflow.antisamples.unstar.pool import QuestionPool
-from forgetflow.antisamples.unstar.probe import PROBE_TOKENS, answered, probe
+from forgetflow.antisamples.unstar.probe import PROBE_TOKENS, ask
 from forgetflow.antisamples.unstar.request import FactRequest
 from forgetflow.antisamples.unstar.writers import RoleSettings, open_writers
 from forgetflow.generation.hf import HFBackend
@@ -149,8 +149,7 @@ def probe_round(
 ) -> tuple[list[str], list[bool]]:
     model = context.model
     model.eval()
-    completions = probe(HFBackend(model, context.tokenizer), active, config.probe_tokens)
-    return completions, [bool(m) for m in answered(active, completions)]
+    return ask(HFBackend(model, context.tokenizer), active, config.probe_tokens)
 
 
 @METHODS.register("unstar", config=UnstarConfig, kind="procedure")
