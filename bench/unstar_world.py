@@ -34,6 +34,7 @@ from pathlib import Path
 import torch
 
 from forgetflow.antisamples.unstar.facts import Question
+from forgetflow.antisamples.unstar.keep import DrawnFacts
 from forgetflow.antisamples.unstar.probe import ask
 from forgetflow.antisamples.unstar.template_writers import TemplateQuestionWriter
 from forgetflow.antisamples.unstar.writers import RoleSettings, WriterSettings
@@ -43,7 +44,7 @@ from forgetflow.lm.prompts import qa_prompt
 from forgetflow.models.io import load_model
 from forgetflow.records import Sample
 from forgetflow.scenarios.world.build import World, build_world, world_config
-from forgetflow.scenarios.world.fact_draw import WorldFacts, draw_world_facts, model_answers
+from forgetflow.scenarios.world.fact_draw import draw_world_facts, model_answers
 from forgetflow.unlearning.config import LoraSettings, TrainingConfig
 from forgetflow.unlearning.loop import unlearn
 from forgetflow.unlearning.methods.registry import method_config
@@ -63,7 +64,7 @@ def canonical(row: dict) -> Question:
     return Question(row["item_id"], row["question"], "rephrase", row["answer"])
 
 
-def measure(model, tokenizer, facts: WorldFacts) -> dict:  # noqa: ANN001
+def measure(model, tokenizer, facts: DrawnFacts) -> dict:  # noqa: ANN001
     """Per (target, variant) the evaluation answers; per keep role and the rest, the answers."""
     questions = list(facts.request.evaluation)
     targeted = defaultdict(list)
@@ -82,7 +83,7 @@ def qa_rows(rows: Sequence[dict], split: str) -> list[Sample]:
                    prompt=qa_prompt(r["question"])) for r in rows]  # fmt: skip
 
 
-def forget_rows(facts: WorldFacts, seed: int) -> list[Sample]:
+def forget_rows(facts: DrawnFacts, seed: int) -> list[Sample]:
     """The targets' generated questions with the true answer: the baselines' forget rows."""
     writer = TemplateQuestionWriter(
         facts.request.generator, [q.text for q in facts.request.evaluation]
@@ -92,7 +93,7 @@ def forget_rows(facts: WorldFacts, seed: int) -> list[Sample]:
             for i, q in enumerate(questions)]  # fmt: skip
 
 
-def train(name: str, lr: float, base, tokenizer, facts: WorldFacts, args, steps: int):  # noqa: ANN001, ANN201
+def train(name: str, lr: float, base, tokenizer, facts: DrawnFacts, args, steps: int):  # noqa: ANN001, ANN201
     """One method on a copy of `base`: (its TrainingResult, seconds)."""
     model, seed = copy.deepcopy(base), args.seed
     keep = qa_rows([p.row for p in facts.trained], "retain")
@@ -116,12 +117,12 @@ def train(name: str, lr: float, base, tokenizer, facts: WorldFacts, args, steps:
     return result, time.perf_counter() - started
 
 
-def subset(facts: WorldFacts, ids: set[str]) -> WorldFacts:
+def subset(facts: DrawnFacts, ids: set[str]) -> DrawnFacts:
     request = facts.request
     targets = tuple(t for t in request.targets if t.target_id in ids)
     asked = tuple(q for q in request.evaluation if q.target_id in ids)
     keep = tuple(q for q in request.keep if q.target_id in ids)
-    return WorldFacts(replace(request, targets=targets, evaluation=asked, keep=keep),
+    return DrawnFacts(replace(request, targets=targets, evaluation=asked, keep=keep),
                       {k: v for k, v in facts.targets.items() if k in ids},
                       tuple(p for p in facts.trained if p.target_id in ids),
                       tuple(p for p in facts.evaluated if p.target_id in ids),
@@ -170,7 +171,7 @@ def tuning_score(before: dict, after: dict) -> float:
     return s["targeted_known"]["share"] + sum(lost) / max(len(lost), 1)
 
 
-def run_method(name: str, base, tokenizer, val: WorldFacts, rep: WorldFacts, args) -> dict:  # noqa: ANN001
+def run_method(name: str, base, tokenizer, val: DrawnFacts, rep: DrawnFacts, args) -> dict:  # noqa: ANN001
     before_val = measure(base, tokenizer, val)
     steps, grid = args.baseline_steps, [float(x) for x in args.lr_grid.split(",")]
     scores = {}
@@ -225,7 +226,7 @@ def main() -> None:
     print(json.dumps(results, indent=None if args.json else 2))
 
 
-def targets_retain_figures(world: World, rep: WorldFacts, before: dict) -> dict:
+def targets_retain_figures(world: World, rep: DrawnFacts, before: dict) -> dict:
     from forgetflow.scenarios.world.targets_retain import targets_retain_model
 
     started = time.perf_counter()

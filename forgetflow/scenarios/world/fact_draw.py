@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 from transformers import PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from forgetflow.antisamples.unstar.facts import Question
+from forgetflow.antisamples.unstar.keep import DrawnFacts, KeepProbe, split_probes
 from forgetflow.antisamples.unstar.probe import ask
 from forgetflow.antisamples.unstar.request import FactRequest
 from forgetflow.generation.hf import HFBackend
@@ -30,22 +30,6 @@ Answers = Callable[[Sequence[dict]], list[bool]]  # whether the model answers ea
 
 class DrawError(ValueError):
     """The world has too few qualifying facts for the request."""
-
-
-@dataclass(frozen=True)
-class KeepProbe:
-    target_id: str
-    role: str  # "subject" or "object"
-    row: dict  # the probe's qa row
-
-
-@dataclass(frozen=True)
-class WorldFacts:
-    request: FactRequest
-    targets: dict[str, dict]  # target id -> its qa row
-    trained: tuple[KeepProbe, ...]  # keep-probes a method may train on
-    evaluated: tuple[KeepProbe, ...]  # keep-probes asked after unlearning, never trained
-    rest: tuple[dict, ...]  # the other retain qa rows: neither a target nor a probe
 
 
 def probes_of(row: dict, rows: Sequence[dict]) -> tuple[list[dict], list[dict]]:
@@ -110,18 +94,9 @@ def pick_targets(world: World, k: int, seed: int, answers: Answers, min_reps: in
     )
 
 
-def split_probes(target_id: str, role: str, rows: list[dict], seed: int) -> tuple[list, list]:
-    """Half the probes (rounded down) trained, the rest evaluated, in a seeded order."""
-    order = sorted(rows, key=lambda r: r["item_id"])
-    random.Random(stable_seed(seed, target_id, role)).shuffle(order)
-    half = len(order) // 2
-    probes = [KeepProbe(target_id, role, r) for r in order]
-    return probes[:half], probes[half:]
-
-
 def draw_world_facts(
     world: World, k: int, seed: int, answers: Answers, min_repetitions: int = MIN_REPETITIONS
-) -> WorldFacts:
+) -> DrawnFacts:
     rows = world.table("qa").to_pylist()
     names = frozenset(r["subject"] for r in rows)
     chosen = pick_targets(world, k, seed, answers, min_repetitions)
@@ -142,4 +117,4 @@ def draw_world_facts(
                  for p in evaluated)  # fmt: skip
     request = FactRequest(tuple(world_target(r, seed, names) for r in chosen), WORLD_GENERATOR,
                           tuple(questions), keep)  # fmt: skip
-    return WorldFacts(request, targets, tuple(trained), tuple(evaluated), rest)
+    return DrawnFacts(request, targets, tuple(trained), tuple(evaluated), rest)

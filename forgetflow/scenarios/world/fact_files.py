@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from forgetflow.antisamples.unstar.facts import REVERSED
+from forgetflow.antisamples.unstar.keep import DrawnFacts
 from forgetflow.antisamples.unstar.request import request_to_json
 from forgetflow.hashing import content_key
 from forgetflow.models.io import load_model
 from forgetflow.scenarios.build import build_once
 from forgetflow.scenarios.world.build import World
-from forgetflow.scenarios.world.fact_draw import WorldFacts, draw_world_facts, model_answers
+from forgetflow.scenarios.world.fact_draw import draw_world_facts, model_answers
 from forgetflow.scenarios.world.targets_retain import targets_retain_model
 
 FACTS_FORMAT = 1
@@ -48,7 +49,7 @@ def qa_row(sample_id: str, row: dict, paraphrases: list[str]) -> dict:
             "trained_paraphrases": 0}  # fmt: skip
 
 
-def split_rows(world: World, facts: WorldFacts) -> dict[str, list[dict]]:
+def split_rows(world: World, facts: DrawnFacts) -> dict[str, list[dict]]:
     asked: dict[str, list[str]] = {}
     for question in facts.request.evaluation:
         if question.variant != REVERSED:
