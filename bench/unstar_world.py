@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
+import pyarrow as pa
 import torch
 
 from forgetflow.antisamples.unstar.facts import Question
@@ -54,6 +55,8 @@ QUALIFY = 0.9
 LR_GRID = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
 TEMPLATE = WriterSettings(generator="template")
 METHODS = ("unstar", "unstar:none", "grad_ascent", "npo", "simnpo", "npo:single")
+# the world's GPT-2 writes no instructions: templates write every role
+ROLES = {"unstar": RoleSettings(questions=TEMPLATE, answers=TEMPLATE, rationales=TEMPLATE)}
 
 
 def asks(model, tokenizer, questions: Sequence[Question]) -> list[bool]:  # noqa: ANN001
@@ -93,16 +96,18 @@ def forget_rows(facts: DrawnFacts, seed: int) -> list[Sample]:
             for i, q in enumerate(questions)]  # fmt: skip
 
 
-def train(name: str, lr: float, base, tokenizer, facts: DrawnFacts, args, steps: int):  # noqa: ANN001, ANN201
-    """One method on a copy of `base`: (its TrainingResult, seconds)."""
+def train(name: str, lr: float, base, tokenizer, facts: DrawnFacts, args, steps: int,  # noqa: ANN001, ANN201
+          roles: dict[str, RoleSettings] = ROLES):  # fmt: skip
+    """One method on a copy of `base`: (its TrainingResult, seconds). An UnSTAR method's
+    writers are `roles[<name before the colon>]`."""
     model, seed = copy.deepcopy(base), args.seed
     keep = qa_rows([p.row for p in facts.trained], "retain")
     started = time.perf_counter()
-    if name.startswith("unstar"):  # "unstar:none": the rationale-free ablation
-        roles = RoleSettings(questions=TEMPLATE, answers=TEMPLATE, rationales=TEMPLATE)
+    if name.partition(":")[0] in roles:  # "unstar:none": the rationale-free ablation
         forget = [Sample(t.target_id, "forget", f" {t.answer}", prompt=qa_prompt(t.question))
                   for t in facts.request.targets]  # fmt: skip
-        config = UnstarConfig(roles=roles, lora=None if args.unstar_full else LoraSettings(),
+        config = UnstarConfig(roles=roles[name.partition(":")[0]],
+                              lora=None if args.unstar_full else LoraSettings(),
                               steps_rule=args.steps_rule,
                               rationale="none" if name.endswith(":none") else "write")  # fmt: skip
         result = unlearn(model, tokenizer, config, TrainingConfig(lr=lr), seed, forget, keep,
@@ -165,26 +170,45 @@ def still_answered(before: dict, after: dict) -> dict:
 
 def tuning_score(before: dict, after: dict) -> float:
     """Lower is better: the share of the known evaluation questions still answered plus the
-    mean share of keep-probes lost (subject and object)."""
+    mean share of keep-probes lost (per role: subject, object or answer)."""
     s = summary(before, after)
-    lost = [1 - s[k]["share"] for k in ("kept_subject", "kept_object") if s[k]["n"]]
+    lost = [1 - v["share"] for k, v in s.items()
+            if k.startswith("kept_") and k != "kept_rest" and v["n"]]  # fmt: skip
     return s["targeted_known"]["share"] + sum(lost) / max(len(lost), 1)
 
 
-def run_method(name: str, base, tokenizer, val: DrawnFacts, rep: DrawnFacts, args) -> dict:  # noqa: ANN001
+def run_method(name: str, base, tokenizer, val: DrawnFacts, rep: DrawnFacts, args,  # noqa: ANN001
+               roles: dict[str, RoleSettings] = ROLES) -> dict:  # fmt: skip
     before_val = measure(base, tokenizer, val)
     steps, grid = args.baseline_steps, [float(x) for x in args.lr_grid.split(",")]
     scores = {}
     for lr in grid:
-        result, _ = train(name, lr, base, tokenizer, val, args, steps)
+        result, _ = train(name, lr, base, tokenizer, val, args, steps, roles)
         scores[lr] = tuning_score(before_val, measure(result.model, tokenizer, val))
     best = min(grid, key=lambda lr: scores[lr])
     if args.validation_only:
         return {"lr": best, "grid": {str(k): round(v, 4) for k, v in scores.items()}}
-    result, seconds = train(name, best, base, tokenizer, rep, args, steps)
+    result, seconds = train(name, best, base, tokenizer, rep, args, steps, roles)
     return {"lr": best, "grid": {str(k): round(v, 4) for k, v in scores.items()},
             "steps": result.steps, "stopped_by": result.stopped_by, "seconds": round(seconds, 1),
+            **antisample_counts(result.tables.get("unstar_rounds")),
             "after": measure(result.model, tokenizer, rep)}  # fmt: skip
+
+
+def antisample_counts(rounds: pa.Table | None) -> dict:
+    """An UnSTAR run's rounds (the most any target took) and anti-samples: accepted, rejected,
+    and accepted with a model-written rationale (neither a template's nor none)."""
+    if rounds is None:
+        return {}
+    rows = rounds.to_pylist()
+    accepted = [r for r in rows if r["accepted"]]
+    written = [r for r in accepted if r["rationale"] and not r["rationale_writer"].startswith(
+        ("template", "none"))]  # fmt: skip
+    return {"rounds": max((r["round"] for r in rows), default=0), "accepted": len(accepted),
+            "rejected": sum(1 for r in rows if r["leak_reason"]),
+            "model_rationales": share(len(written), len(accepted)),
+            "writers": sorted({(r["question_writer"], r["answer_writer"], r["rationale_writer"])
+                               for r in accepted})}  # fmt: skip
 
 
 def main() -> None:

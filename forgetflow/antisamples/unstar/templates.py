@@ -15,7 +15,9 @@ import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from forgetflow.antisamples.unstar.facts import REVERSED, FactTarget, Question
 from forgetflow.data.answers import normalise_answer
+from forgetflow.hashing import stable_seed
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,23 @@ PLACEHOLDERS = {"rephrase": {"s"}, "more_specific": {"s"}, "reversed": {"o"},
 GENERATOR_QUESTIONS = 5  # per relation and kind: UnSTAR's 5 per variant type
 EVALUATION_QUESTIONS = 2
 MAX_RATIONALE_WORDS = 25
+
+
+def evaluation_questions(
+    target: FactTarget, templates: TemplateSet, seed: int, rephrase: tuple[str, ...] = ()
+) -> list[Question]:
+    """A target's evaluation questions from an evaluation template set: `rephrase` (e.g. the
+    scenario's untrained paraphrases) and the set's rephrasings, noisy copies of those (seeded,
+    the subject protected), its more specific and its reversed questions."""
+    forms = templates.relations[target.relation]
+    asked = [*rephrase, *(t.format(s=target.subject) for t in forms.rephrase)]
+    rng = random.Random(stable_seed(seed, target.target_id, "evaluation"))
+    texts = {"rephrase": asked,
+             "more_specific": [t.format(s=target.subject) for t in forms.more_specific],
+             "noisy": [noisy(q, rng, (target.subject,)) for q in asked],
+             REVERSED: [t.format(o=target.answer) for t in forms.reversed]}  # fmt: skip
+    return [Question(target.target_id, text, variant, target.expects(variant))
+            for variant, questions in texts.items() for text in questions]  # fmt: skip
 
 
 def entries(templates: TemplateSet, kinds: tuple[str, ...]) -> list[tuple[str, str, str]]:

@@ -6,10 +6,9 @@ repeat. fact_draw.py draws a request's targets."""
 
 from __future__ import annotations
 
-import random
-
-from forgetflow.antisamples.unstar.facts import REVERSED, FactTarget, Question
-from forgetflow.antisamples.unstar.templates import TemplateSet, noisy
+from forgetflow.antisamples.unstar.facts import FactTarget, Question
+from forgetflow.antisamples.unstar.templates import TemplateSet
+from forgetflow.antisamples.unstar.templates import evaluation_questions as template_questions
 from forgetflow.data.pii import make_faker
 from forgetflow.hashing import stable_seed
 from forgetflow.scenarios.world.facts import ANSWER_POOLS, object_pool
@@ -50,14 +49,5 @@ def evaluation_questions(
 ) -> list[Question]:
     """The item's untrained paraphrases (rephrasings) and the evaluation templates' questions,
     noisy ones from its rephrasings."""
-    forms = templates.relations[target.relation]
-    untrained = item["paraphrased_questions"][item["trained_paraphrases"] :]
-    rephrase = [*untrained, *(t.format(s=target.subject) for t in forms.rephrase)]
-    rng = random.Random(stable_seed(seed, target.target_id, "evaluation"))
-    texts = {"rephrase": rephrase,
-             "more_specific": [t.format(s=target.subject) for t in forms.more_specific],
-             "noisy": [noisy(q, rng, (target.subject,)) for q in rephrase],
-             REVERSED: [t.format(o=target.answer) for t in forms.reversed]}  # fmt: skip
-    return [Question(target.target_id, text, variant,
-                     target.expects(variant))
-            for variant, questions in texts.items() for text in questions]  # fmt: skip
+    untrained = tuple(item["paraphrased_questions"][item["trained_paraphrases"] :])
+    return template_questions(target, templates, seed, untrained)
