@@ -4,18 +4,20 @@ PipelineConfig composes the settings each stage keeps beside its code (`<stage>/
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from forgetflow.antisamples.config import AntisampleConfig
 from forgetflow.audit.config import AuditConfig
+from forgetflow.data.loaders import DataInputError
 from forgetflow.memorization.config import ScoringConfig
 from forgetflow.memorization.thresholds import Thresholds
 from forgetflow.models.io import ModelLoadError, model_path
 from forgetflow.models.pulled import CATALOG
-from forgetflow.records import SPLITS
-from forgetflow.scenarios.sources import DataSource, FilesSource, WorldSource
+from forgetflow.scenarios.fact_file import read_facts
+from forgetflow.scenarios.sources import DataSource, FactsFileSource, FilesSource, WorldSource
 from forgetflow.unlearning.config import UnlearningConfig
 from forgetflow.utility.config import UtilityConfig
 
@@ -40,7 +42,8 @@ class PipelineConfig(BaseModel):
     experiment: str = Field("forgetflow", description="the MLflow experiment the run logs to")
     data: DataSource = Field(
         WorldSource(), description="the model and its forget, retain and holdout sets, by kind: "
-        "world, finetuned or files; default: the tiny built-in world",
+        "world, finetuned, files, facts (on the world) or facts_file (your own facts); default: "
+        "the tiny built-in world",
     )  # fmt: skip
     scoring: ScoringConfig = Field(
         ScoringConfig(), description="the memorization ledger before unlearning"
@@ -78,17 +81,41 @@ class ConfigFileError(ValueError):
     """A pipeline config file is missing, not YAML, or not a valid PipelineConfig."""
 
 
+# the path fields of the sources that name the user's own files (relative to the config file)
+USER_FILES = {"files": ("model", "forget", "retain", "holdout", "retain_model"),
+              "facts_file": ("model", "facts", "holdout", "retain_model")}  # fmt: skip
+UserSource = TypeVar("UserSource", FilesSource, FactsFileSource)
+MODEL_FIELDS = ("model", "retain_model")  # a local directory, or a pulled model's name
+NAMED = {
+    "files": "a files source names a model and its forget, retain and holdout files",
+    "facts_file": "a facts_file source names a model, a facts file and a holdout file",
+}
+
+
 def problems(err: ValidationError) -> str:
     """Every problem of a config on one line: where in the file, what is wrong, what to do."""
     found = []
     for error in err.errors():
         where = ".".join(str(part) for part in error["loc"])
-        if error["type"] == "missing" and where.startswith("data.files."):
-            found.append(f"{where} is missing: a files source names a model and its forget, "
-                         "retain and holdout files")  # fmt: skip
+        parts = where.split(".")
+        kind = parts[1] if len(parts) > 2 and parts[0] == "data" else ""
+        if error["type"] == "missing" and kind in NAMED:
+            found.append(f"{where} is missing: {NAMED[kind]}")
         else:
             found.append(f"{where}: {error['msg']}")
     return "; ".join(found) + "; fix these keys (docs/cli.md describes a config)"
+
+
+def resolve_files(data: UserSource, base: Path) -> UserSource:
+    """A user source's file and model paths resolved against `base` (a pulled model's name
+    stays a name)."""
+    given = data.model_dump(include=set(USER_FILES[data.kind]), exclude_none=True)
+    fields = {k: str((base / v).resolve()) for k, v in given.items()}
+    for key in MODEL_FIELDS:
+        name = given.get(key)
+        if name in CATALOG and not (base / name).exists():
+            fields[key] = name
+    return data.model_copy(update=fields)
 
 
 def load_config(path: str | Path) -> PipelineConfig:
@@ -103,15 +130,9 @@ def load_config(path: str | Path) -> PipelineConfig:
         raise ConfigFileError(f"{file} is not valid YAML: {err}") from err
     except ValidationError as err:
         raise ConfigFileError(f"{file} is not a valid pipeline config: {problems(err)}") from err
-    if isinstance(config.data, FilesSource):
-        base = file.parent.resolve()
-        given = config.data.model_dump(exclude={"kind"}, exclude_none=True)
-        fields = {k: str((base / v).resolve()) for k, v in given.items()}
-        for key in ("model", "retain_model"):
-            name = given.get(key)
-            if name in CATALOG and not (base / name).exists():
-                fields[key] = name  # a pulled model's name
-        config = config.model_copy(update={"data": FilesSource(**fields)})
+    if isinstance(config.data, FilesSource | FactsFileSource):
+        data = resolve_files(config.data, file.parent.resolve())
+        config = config.model_copy(update={"data": data})
     utility = config.utility
     if utility.text or utility.qa:
         base = file.parent.resolve()
@@ -129,15 +150,21 @@ def missing_inputs(config: PipelineConfig) -> None:
         for name in getattr(config.utility, key):
             if not Path(name).is_file():
                 raise ConfigFileError(f"utility.{key} file {name} does not exist")
-    if not isinstance(config.data, FilesSource):
+    data = config.data
+    if not isinstance(data, FilesSource | FactsFileSource):
         return
     try:
-        model_path(config.data.model, config.home)
-        if config.data.retain_model is not None:
-            model_path(config.data.retain_model, config.home)
+        model_path(data.model, config.home)
+        if data.retain_model is not None:
+            model_path(data.retain_model, config.home)
     except ModelLoadError as err:
         raise ConfigFileError(str(err)) from err
-    for split in SPLITS:
-        path = Path(getattr(config.data, split))
+    for key in (k for k in USER_FILES[data.kind] if k not in MODEL_FIELDS):
+        path = Path(getattr(data, key))
         if not path.exists():
-            raise ConfigFileError(f"{split} data {path} does not exist")
+            raise ConfigFileError(f"{key} data {path} does not exist")
+    if isinstance(data, FactsFileSource):
+        try:
+            read_facts(data.facts)
+        except DataInputError as err:
+            raise ConfigFileError(str(err)) from err

@@ -22,6 +22,11 @@ class Paths:
         return self.home / "worlds"
 
     @property
+    def requests(self) -> Path:
+        """Erasure requests built from the user's files (a facts file's forget and retain sets)."""
+        return self.home / "requests"
+
+    @property
     def mlflow_db(self) -> Path:
         return self.home / "mlflow.db"
 

@@ -16,8 +16,7 @@ from forgetflow.paths import resolve_paths
 from forgetflow.records import Sample
 from forgetflow.scenarios.sources import (
     DataSource,
-    FactsSource,
-    facts_files,
+    facts_request_folder,
     retain_model_dir,
     source_inputs,
 )
@@ -81,9 +80,8 @@ def ingest(
         return window_samples(rows, tokenizer, window, tail, longest)
 
     general = general_refs(ctx, source, utility_text, seed, units)
-    facts = None
-    if isinstance(source, FactsSource):  # the request's targets and questions, for UnSTAR
-        facts = ctx.store.ref_dir(facts_files(source, ctx.home)[0].folder, "facts_request")
+    folder = facts_request_folder(source, ctx.home)  # a facts request's targets and questions
+    facts = ctx.store.ref_dir(folder, "facts_request") if folder is not None else None
     return InputRefs(model=ctx.store.ref_dir(model_dir, "model"), kind=kind,
                      retain_model=retain_ref, guard=general.get("guard"),
                      general=general.get("eval"), facts=facts, **refs)  # fmt: skip

@@ -1,6 +1,7 @@
 """Where a pipeline run's model and splits come from: a built-in scenario (built once, then
-reused), a facts request on the world, or the user's own model and files; `source_inputs`
-resolves any of them to a model directory and one file per split."""
+reused), a facts request on the world, the user's own model and files, or the user's own model
+and facts file; `source_inputs` resolves any of them to a model directory and one file per
+split."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from forgetflow.models.io import check_model_dir, model_path
 from forgetflow.paths import resolve_paths
 from forgetflow.records import SPLITS
+from forgetflow.scenarios.fact_file_request import FactFileRequest, build_fact_file_request
 from forgetflow.scenarios.records.finetune import RecordsConfig, build_records
 from forgetflow.scenarios.world.build import WorldConfig, build_world
 from forgetflow.scenarios.world.fact_files import FactDraw, FactFiles, build_world_facts
@@ -89,8 +91,36 @@ class FactsSource(BaseModel):
     )  # fmt: skip
 
 
+class FactsFileSource(BaseModel):
+    """Your own model and the facts it must stop giving: a JSONL file, one fact a line with its
+    question and its keep-probes (docs/methods.md describes a line), and a holdout file of
+    non-member QA rows (built once per file content and seed, then reused)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["facts_file"] = Field(
+        "facts_file", description="a facts request from your own model and facts file"
+    )
+    model: str = Field(description="a local HF causal-LM directory, or a pulled model's name")
+    facts: str = Field(
+        description="the facts file (JSONL): per line subject, relation, answer, question, "
+        "optional accepted, alternatives and paraphrases, and keep (keep-probes about the "
+        "subject alone and about the object alone)"
+    )
+    holdout: str = Field(
+        description="non-members (QA rows, in any format the files source reads): the "
+        "calibration for every threshold"
+    )
+    seed: int = Field(0, description="seed of the keep-probes' split and the noisy questions")
+    retain_model: str | None = Field(
+        None, description="a model trained like the target but without these facts (a local "
+        "HF directory): the gold standard the audit and utility compare with; none by default",
+    )  # fmt: skip
+
+
 DataSource = Annotated[
-    WorldSource | FinetunedSource | FilesSource | FactsSource, Field(discriminator="kind")
+    WorldSource | FinetunedSource | FilesSource | FactsSource | FactsFileSource,
+    Field(discriminator="kind"),
 ]
 
 
@@ -102,6 +132,22 @@ def facts_files(source: FactsSource, home: str | Path | None) -> tuple[FactFiles
     return build_world_facts(world, draw, source.targets_retain)
 
 
+def fact_file_request(source: FactsFileSource, home: str | Path | None) -> FactFileRequest:
+    """A facts file's request (built or reused); every problem of the file is one error."""
+    root = resolve_paths(home).requests
+    return build_fact_file_request(Path(source.facts), Path(source.holdout), source.seed, root)
+
+
+def facts_request_folder(source: DataSource, home: str | Path | None) -> Path | None:
+    """The folder of a facts request's request.json (its targets and questions), or None for a
+    sequences request."""
+    if isinstance(source, FactsSource):
+        return facts_files(source, home)[0].folder
+    if isinstance(source, FactsFileSource):
+        return fact_file_request(source, home).folder
+    return None
+
+
 def source_inputs(source: DataSource, home: str | Path | None) -> tuple[Path, dict[str, str]]:
     """The model directory and the file of each split a source names; a scenario is built (or
     reused) first."""
@@ -111,6 +157,9 @@ def source_inputs(source: DataSource, home: str | Path | None) -> tuple[Path, di
     elif isinstance(source, FactsSource):
         model_dir = build_world(source.world, resolve_paths(home).worlds).model_dir
         files = {k: str(v) for k, v in facts_files(source, home)[0].splits.items()}
+    elif isinstance(source, FactsFileSource):
+        model_dir = model_path(source.model, home)
+        files = {k: str(v) for k, v in fact_file_request(source, home).splits.items()}
     else:
         if isinstance(source, WorldSource):
             built = build_world(source.world, resolve_paths(home).worlds)
@@ -122,9 +171,9 @@ def source_inputs(source: DataSource, home: str | Path | None) -> tuple[Path, di
 
 
 def retain_model_dir(source: DataSource, home: str | Path | None) -> Path | None:
-    """The retain model a source gives (a scenario always builds one; the user's files may name
-    one), or None."""
-    if isinstance(source, FilesSource):
+    """The retain model a source gives (a scenario always builds one; the user's files or facts
+    file may name one), or None."""
+    if isinstance(source, FilesSource | FactsFileSource):
         return model_path(source.retain_model, home) if source.retain_model else None
     if isinstance(source, WorldSource):
         return build_world(source.world, resolve_paths(home).worlds).retain_model_dir

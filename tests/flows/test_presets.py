@@ -66,6 +66,17 @@ def test_the_example_config_validates() -> None:
     assert Path(config.data.forget).is_absolute()
 
 
+def test_the_facts_file_example_validates_with_model_written_roles() -> None:
+    config = load_config(PRESETS / "facts-file.example.yaml")
+    assert config.data.kind == "facts_file" and config.unlearning.method.name == "unstar"
+    assert Path(config.data.facts).is_absolute() and Path(config.data.holdout).is_absolute()
+    assert config.data.facts == str((PRESETS / "data" / "facts.jsonl").resolve())
+    roles = config.unlearning.method.roles  # the user's relations have no templates
+    assert {roles.questions.generator, roles.answers.generator, roles.rationales.generator} == {
+        "target"
+    }
+
+
 def test_the_flow_exposes_a_typed_parameter_form() -> None:
     schema = unlearning_pipeline.parameters.model_dump()
     config_schema = schema["properties"]["config"]

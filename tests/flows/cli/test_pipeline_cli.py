@@ -9,6 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
+from transformers import GPT2Config
 
 from flows.cli import app
 from forgetflow.paths import resolve_paths
@@ -74,6 +75,10 @@ def test_run_with_a_config_file(
         ({"nmae": "typo"}, "nmae"),
         ({"unlearning": {"training": {"steps": 0}}}, "steps"),
         ({"data": {"kind": "files", "model": "m"}}, "forget"),
+        (
+            {"data": {"kind": "facts_file", "model": "m", "holdout": "h.jsonl"}},
+            "data.facts_file.facts is missing: a facts_file source names a model, a facts file",
+        ),
         ({"audit": {"mia_attacks": ["lossy"]}}, "unknown membership attack 'lossy'"),
     ],
 )
@@ -159,3 +164,39 @@ def test_unstar_on_a_sequences_request_is_one_line(
     assert code == 2
     errors = [line for line in output.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "needs a facts request" in errors[0]
+
+
+FACT = {"subject": "Ana Ruiz", "relation": "works_at", "answer": "Brightline",
+        "question": "Where does Ana Ruiz work?",
+        "keep": [{"question": "Where was Ana Ruiz born?", "answer": "Lyon", "about": "subject"},
+                 {"question": "What does Ana Ruiz study?", "answer": "Law", "about": "subject"},
+                 {"question": "Where is Brightline based?", "answer": "Leeds",
+                  "about": "object"}]}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("second", "message"),
+    [
+        ("{not json", "facts.jsonl line 2: malformed JSON"),
+        (json.dumps({k: v for k, v in FACT.items() if k != "answer"}), "line 2: no answer"),
+        (json.dumps({**FACT, "keep": []}), "line 2: no keep-probe about the subject"),
+    ],
+)
+def test_a_bad_facts_file_is_one_line_before_any_run(
+    tmp_path, capsys, second: str, message: str
+) -> None:
+    first = {**FACT, "subject": "Bo Lee", "question": "Where does Bo Lee work?",
+             "keep": [{**k, "question": k["question"].replace("Ana Ruiz", "Bo Lee")
+                                                     .replace("Brightline", "Acme")}
+                      for k in FACT["keep"]]}  # fmt: skip
+    (tmp_path / "facts.jsonl").write_text(json.dumps(first) + "\n" + second + "\n")
+    (tmp_path / "holdout.jsonl").write_text(json.dumps({"question": "q?", "answer": "a"}) + "\n")
+    GPT2Config(n_layer=1, n_embd=8, n_head=1).save_pretrained(tmp_path / "model")  # no weights:
+    # the file is checked before any model loads
+    payload = {"data": {"kind": "facts_file", "model": "model", "facts": "facts.jsonl",
+                        "holdout": "holdout.jsonl"}}  # fmt: skip
+    code, output = invoke(capsys, "run", "--config", str(write_config(tmp_path, payload)))
+    errors = [line for line in output.splitlines() if line.startswith("error:")]
+    assert code == 2 and len(errors) == 1 and message in errors[0], output
+    assert str(tmp_path / "facts.jsonl") in errors[0]
+    assert len(output.strip().splitlines()) == 1, output  # nothing ran: no Prefect, no MLflow
