@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import sys
 import time
 from collections import defaultdict
 from collections.abc import Sequence
@@ -41,7 +42,7 @@ from forgetflow.antisamples.unstar.template_writers import TemplateQuestionWrite
 from forgetflow.antisamples.unstar.writers import RoleSettings, WriterSettings
 from forgetflow.generation.hf import HFBackend
 from forgetflow.intervals import wilson
-from forgetflow.lm.prompts import qa_prompt
+from forgetflow.lm.prompts import QuestionStyle, question_style
 from forgetflow.models.io import load_model
 from forgetflow.records import Sample
 from forgetflow.scenarios.world.build import World, build_world, world_config
@@ -60,7 +61,7 @@ ROLES = {"unstar": RoleSettings(questions=TEMPLATE, answers=TEMPLATE, rationales
 
 
 def asks(model, tokenizer, questions: Sequence[Question]) -> list[bool]:  # noqa: ANN001
-    return ask(HFBackend(model, tokenizer), questions)[1]
+    return ask(HFBackend(model, tokenizer), questions, style=question_style(tokenizer))[1]
 
 
 def canonical(row: dict) -> Question:
@@ -81,18 +82,28 @@ def measure(model, tokenizer, facts: DrawnFacts) -> dict:  # noqa: ANN001
     return {"targeted": dict(targeted), "keep": dict(roles), "rest": rest}
 
 
-def qa_rows(rows: Sequence[dict], split: str) -> list[Sample]:
-    return [Sample(f"keep-{r['item_id']}", split, f" {r['answer']}",
-                   prompt=qa_prompt(r["question"])) for r in rows]  # fmt: skip
+def qa_row(sample_id: str, split: str, question: str, answer: str, style: QuestionStyle) -> Sample:
+    return Sample(sample_id, split, style.answer(answer), prompt=style.prompt(question))
 
 
-def forget_rows(facts: DrawnFacts, seed: int) -> list[Sample]:
+def qa_rows(rows: Sequence[dict], split: str, style: QuestionStyle) -> list[Sample]:
+    return [qa_row(f"keep-{r['item_id']}", split, r["question"], r["answer"], style)
+            for r in rows]  # fmt: skip
+
+
+def target_rows(facts: DrawnFacts, style: QuestionStyle) -> list[Sample]:
+    """The targets' own questions with the true answer (UnSTAR's forget rows)."""
+    return [qa_row(t.target_id, "forget", t.question, t.answer, style)
+            for t in facts.request.targets]  # fmt: skip
+
+
+def forget_rows(facts: DrawnFacts, seed: int, style: QuestionStyle) -> list[Sample]:
     """The targets' generated questions with the true answer: the baselines' forget rows."""
     writer = TemplateQuestionWriter(
         facts.request.generator, [q.text for q in facts.request.evaluation]
     )
     questions = writer.questions(facts.request.targets, 5, seed)
-    return [Sample(f"{q.target_id}#q{i}", "forget", f" {q.expects}", prompt=qa_prompt(q.text))
+    return [qa_row(f"{q.target_id}#q{i}", "forget", q.text, q.expects, style)
             for i, q in enumerate(questions)]  # fmt: skip
 
 
@@ -101,22 +112,19 @@ def train(name: str, lr: float, base, tokenizer, facts: DrawnFacts, args, steps:
     """One method on a copy of `base`: (its TrainingResult, seconds). An UnSTAR method's
     writers are `roles[<name before the colon>]`."""
     model, seed = copy.deepcopy(base), args.seed
-    keep = qa_rows([p.row for p in facts.trained], "retain")
+    style = question_style(tokenizer)
+    keep = qa_rows([p.row for p in facts.trained], "retain", style)
     started = time.perf_counter()
     if name.partition(":")[0] in roles:  # "unstar:none": the rationale-free ablation
-        forget = [Sample(t.target_id, "forget", f" {t.answer}", prompt=qa_prompt(t.question))
-                  for t in facts.request.targets]  # fmt: skip
         config = UnstarConfig(roles=roles[name.partition(":")[0]],
                               lora=None if args.unstar_full else LoraSettings(),
                               steps_rule=args.steps_rule,
                               rationale="none" if name.endswith(":none") else "write")  # fmt: skip
-        result = unlearn(model, tokenizer, config, TrainingConfig(lr=lr), seed, forget, keep,
-                         facts=facts.request)  # fmt: skip
+        result = unlearn(model, tokenizer, config, TrainingConfig(lr=lr), seed,
+                         target_rows(facts, style), keep, facts=facts.request)  # fmt: skip
     else:  # "<method>:single": the single-question baseline, the targets' own questions only
         method, _, single = name.partition(":")
-        rows = forget_rows(facts, seed) if not single else [
-            Sample(t.target_id, "forget", f" {t.answer}", prompt=qa_prompt(t.question))
-            for t in facts.request.targets]  # fmt: skip
+        rows = target_rows(facts, style) if single else forget_rows(facts, seed, style)
         result = unlearn(model, tokenizer, method_config({"name": method}),
                          TrainingConfig(lr=lr, steps=steps), seed, rows, keep)  # fmt: skip
     return result, time.perf_counter() - started
@@ -183,8 +191,9 @@ def run_method(name: str, base, tokenizer, val: DrawnFacts, rep: DrawnFacts, arg
     steps, grid = args.baseline_steps, [float(x) for x in args.lr_grid.split(",")]
     scores = {}
     for lr in grid:
-        result, _ = train(name, lr, base, tokenizer, val, args, steps, roles)
+        result, seconds = train(name, lr, base, tokenizer, val, args, steps, roles)
         scores[lr] = tuning_score(before_val, measure(result.model, tokenizer, val))
+        print(f"{name} lr {lr}: score {scores[lr]:.3f}, {seconds:.0f} s", file=sys.stderr)
     best = min(grid, key=lambda lr: scores[lr])
     if args.validation_only:
         return {"lr": best, "grid": {str(k): round(v, 4) for k, v in scores.items()}}

@@ -13,6 +13,7 @@ from forgetflow.audit.summary import audit_summary, samples_table
 from forgetflow.audit.targeted import targeted_figures, targeted_rows
 from forgetflow.generation.hf import HFBackend
 from forgetflow.generation.registry import backend_params
+from forgetflow.lm.prompts import question_style
 from forgetflow.memorization.thresholds import ThresholdRule
 from forgetflow.models.io import load_model
 from forgetflow.paths import resolve_paths
@@ -88,7 +89,8 @@ def targeted(
     rows = []
     for variant in ctx.variants(variants):
         model, tokenizer = load_model(variant.model_dir)
-        rows += targeted_rows(HFBackend(model, tokenizer), request, variant.label)
+        style = question_style(tokenizer)
+        rows += targeted_rows(HFBackend(model, tokenizer), request, variant.label, style)
     run.log_dict({"rows": rows}, "targeted.json")
     return targeted_figures(rows)
 

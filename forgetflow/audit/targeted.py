@@ -1,7 +1,7 @@
 """A facts request's questions asked of a model variant: every target's evaluation questions by
 variant type (rephrase, more_specific, noisy, reversed: the targeted accuracy, lower is better)
-and the evaluated keep-probes (keep_subject, keep_object: higher is better), greedily, as
-UnSTAR's probe asks them (antisamples/unstar/probe.py)."""
+and the evaluated keep-probes (keep_subject, keep_object, keep_answer: higher is better),
+greedily, as UnSTAR's probe asks them (antisamples/unstar/probe.py)."""
 
 from __future__ import annotations
 
@@ -13,16 +13,21 @@ from forgetflow.antisamples.unstar.probe import ask
 from forgetflow.antisamples.unstar.request import FactRequest
 from forgetflow.generation.base import GenerationBackend
 from forgetflow.intervals import share_figures
+from forgetflow.lm.prompts import QA_STYLE, QuestionStyle
 from forgetflow.records import Figure
 
-KEEP = ("keep_subject", "keep_object")
+# the subject's other facts; the object's (the world, a facts file); other subjects' answers of
+# the relation (the quiz facts' answer neighbours: other countries' capitals)
+KEEP = ("keep_subject", "keep_object", "keep_answer")
 
 
-def targeted_rows(backend: GenerationBackend, request: FactRequest, variant: str) -> list[dict]:
-    """One row per question: the model variant, the target, the question's variant type, the
-    question, the greedy answer and whether it gives what the question expects."""
+def targeted_rows(
+    backend: GenerationBackend, request: FactRequest, variant: str, style: QuestionStyle = QA_STYLE
+) -> list[dict]:
+    """One row per question (asked in `style`): the model variant, the target, the question's
+    variant type, the question, the greedy answer and whether it gives what it expects."""
     asked: Sequence[Question] = [*request.evaluation, *request.keep]
-    completions, matches = ask(backend, asked)
+    completions, matches = ask(backend, asked, style=style)
     return [{"model": variant, "target_id": q.target_id, "kind": q.variant, "question": q.text,
              "answer": c, "given": bool(m)}
             for q, c, m in zip(asked, completions, matches, strict=True)]  # fmt: skip

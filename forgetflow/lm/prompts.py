@@ -20,6 +20,7 @@ reference answer's tokens plus ANSWER_MARGIN (`answer_budgets`: the fact audit, 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
@@ -45,6 +46,42 @@ FALLBACK_TOKENS = 32  # the prompt of a one-line text without a prompt
 def qa_prompt(question: str) -> str:
     """The prompt a QA sample is asked: the template filled with its question."""
     return QA_TEMPLATE.format(question=question)
+
+
+class ChatTokenizer(Protocol):
+    """What a chat-templated question needs of a Hugging Face tokenizer."""
+
+    chat_template: str | None
+
+    def apply_chat_template(self, conversation: list[dict[str, str]], **options: bool) -> str: ...
+
+
+@dataclass(frozen=True)
+class QuestionStyle:
+    """How a model is asked a question and where its answer starts: the QA template, the answer
+    after one space; or, for a tokenizer with a chat template (an instruct model, which under
+    the QA template answers with a blank line), the question as the user's turn and the answer
+    as the assistant's, with no space before it."""
+
+    tokenizer: ChatTokenizer | None = None  # None: the QA template
+
+    def prompt(self, question: str) -> str:
+        if self.tokenizer is None:
+            return qa_prompt(question)
+        turn = [{"role": "user", "content": question}]
+        return self.tokenizer.apply_chat_template(turn, tokenize=False, add_generation_prompt=True)
+
+    def answer(self, text: str) -> str:
+        """A training row's text: what follows the prompt."""
+        return f" {text}" if self.tokenizer is None else text
+
+
+QA_STYLE = QuestionStyle()
+
+
+def question_style(tokenizer: ChatTokenizer) -> QuestionStyle:
+    """The chat style where the tokenizer has a chat template, else the QA template."""
+    return QuestionStyle(tokenizer) if getattr(tokenizer, "chat_template", None) else QA_STYLE
 
 
 ANSWER_MARGIN = 16  # new tokens beyond the answer's: room for "The answer is ..." before it

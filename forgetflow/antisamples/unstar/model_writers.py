@@ -35,7 +35,6 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Callable, Mapping, Sequence
-from typing import Protocol
 
 from forgetflow.antisamples.unstar.facts import REVERSED, VARIANTS, FactTarget, Question
 from forgetflow.antisamples.unstar.templates import noisy
@@ -47,8 +46,9 @@ from forgetflow.data.answers import (
     normalise_answer,
     reveals,
 )
-from forgetflow.generation.base import GenerationBackend, SamplingParams
+from forgetflow.generation.base import GenerationBackend, PositionLimitError, SamplingParams
 from forgetflow.hashing import stable_seed
+from forgetflow.lm.prompts import ChatTokenizer
 
 Chat = Callable[[str, str], str]  # (system, user) -> the prompt text
 
@@ -100,14 +100,6 @@ class ModelWriterError(RuntimeError):
     """The backend answered a batch with the wrong number of completions."""
 
 
-class ChatTokenizer(Protocol):
-    """What chat_prompt needs of a Hugging Face tokenizer."""
-
-    chat_template: str | None
-
-    def apply_chat_template(self, conversation: list[dict[str, str]], **options: bool) -> str: ...
-
-
 def chat_prompt(tokenizer: ChatTokenizer) -> Chat | None:
     """A (system, user) -> prompt callable through the tokenizer's chat template, with the
     generation prompt added; None when the tokenizer has no chat template (plain prompts)."""
@@ -126,17 +118,34 @@ def render(chat: Chat | None, system: str, user: str) -> str:
     return chat(system, user) if chat is not None else f"{system}\n\n{user}\n"
 
 
-def complete(backend: GenerationBackend, prompts: list[str], params: SamplingParams) -> list[str]:
-    """One completion text per prompt, from one `generate` call (none for no prompts)."""
+def complete(
+    backend: GenerationBackend, prompts: list[str], params: SamplingParams, role: str, name: str
+) -> list[str]:
+    """One completion text per prompt, from one `generate` call (none for no prompts); a role
+    whose prompts and new tokens do not fit its model is a PositionLimitError naming the role."""
     if not prompts:
         return []
-    done = backend.generate(prompts, params)
+    try:
+        done = backend.generate(prompts, params)
+    except PositionLimitError as err:
+        raise too_long(err, role, name) from err
     if len(done) != len(prompts):
         raise ModelWriterError(
             f"backend {backend.name} returned {len(done)} completions for {len(prompts)} "
             "prompts; check its batching"
         )
     return [c.text for c in done]
+
+
+def too_long(err: PositionLimitError, role: str, name: str) -> PositionLimitError:
+    """The error again, saying which role's writer ran past its model's positions and what to
+    set instead (a writer's prompts and token counts are fixed)."""
+    advice = (
+        f"unstar's {role} writer ({name}) needs that many; set "
+        f"unlearning.method.roles.{role}.generator to template, or to model with a model of a "
+        "longer context"
+    )
+    return PositionLimitError(err.longest, err.max_tokens, err.limit, advice)
 
 
 def check_count(what: str, value: int) -> None:
@@ -255,9 +264,8 @@ class ModelQuestionWriter:
             for target, variant in jobs
         ]
         tokens = min(QUESTION_TOKENS * per_variant, MAX_QUESTION_TOKENS)
-        texts = complete(
-            self.backend, prompts, SamplingParams(max_tokens=tokens, temperature=0.0, seed=seed)
-        )
+        params = SamplingParams(max_tokens=tokens, temperature=0.0, seed=seed)
+        texts = complete(self.backend, prompts, params, "questions", self.name)
         raw: dict[str, dict[str, str]] = {}
         for (target, variant), text in zip(jobs, texts, strict=True):
             raw.setdefault(target.target_id, {})[variant] = text
@@ -321,9 +329,8 @@ class ModelAnswerWriter:
             return {target.target_id: [] for target in targets}
         prompts = [render(self.chat, ANSWERS_SYSTEM, answers_request(t, n)) for t in targets]
         tokens = min(ANSWER_TOKENS * n, MAX_ANSWER_TOKENS)
-        texts = complete(
-            self.backend, prompts, SamplingParams(max_tokens=tokens, temperature=0.0, seed=seed)
-        )
+        params = SamplingParams(max_tokens=tokens, temperature=0.0, seed=seed)
+        texts = complete(self.backend, prompts, params, "answers", self.name)
         return {
             target.target_id: falsified(target, parse_answers(text), n)
             for target, text in zip(targets, texts, strict=True)
@@ -348,5 +355,5 @@ class ModelRationaleWriter:
     def rationales(self, items: Sequence[tuple[FactTarget, Question, str]], seed: int) -> list[str]:
         prompts = [rationale_prompt(self.chat, q, wrong) for _, q, wrong in items]
         params = SamplingParams(max_tokens=RATIONALE_TOKENS, temperature=0.0, seed=seed)
-        texts = complete(self.backend, prompts, params)
+        texts = complete(self.backend, prompts, params, "rationales", self.name)
         return [first_sentence(text.strip(), RATIONALE_SENTENCES) for text in texts]

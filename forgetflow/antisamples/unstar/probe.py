@@ -1,5 +1,6 @@
 """Asking a model UnSTAR's questions: greedy, one line of at most `max_tokens` new tokens, in the
-QA template; a question counts as answered when the completion gives what it expects (the
+model's question style (lm.prompts.question_style: the QA template, or the chat template of an
+instruct model); a question counts as answered when the completion gives what it expects (the
 answer matcher's `answer_given`: the answer, or for a reversed question the subject)."""
 
 from __future__ import annotations
@@ -9,19 +10,20 @@ from collections.abc import Sequence
 from forgetflow.antisamples.unstar.facts import Question
 from forgetflow.data.answers import Match, answer_given
 from forgetflow.generation.base import GenerationBackend, SamplingParams
-from forgetflow.lm.prompts import ANSWER_STOP, qa_prompt
+from forgetflow.lm.prompts import ANSWER_STOP, QA_STYLE, QuestionStyle
 
 PROBE_TOKENS = 16
 
 
 def probe(
-    backend: GenerationBackend, questions: Sequence[Question], max_tokens: int = PROBE_TOKENS
-) -> list[str]:
-    """The greedy completion of each question, in order."""
+    backend: GenerationBackend, questions: Sequence[Question], max_tokens: int = PROBE_TOKENS,
+    style: QuestionStyle = QA_STYLE,
+) -> list[str]:  # fmt: skip
+    """The greedy completion of each question asked in `style`, in order."""
     if not questions:
         return []
     params = SamplingParams(max_tokens=max_tokens, stop=ANSWER_STOP)
-    return [c.text for c in backend.generate([qa_prompt(q.text) for q in questions], params)]
+    return [c.text for c in backend.generate([style.prompt(q.text) for q in questions], params)]
 
 
 def answered(questions: Sequence[Question], completions: Sequence[str]) -> list[Match]:
@@ -30,8 +32,9 @@ def answered(questions: Sequence[Question], completions: Sequence[str]) -> list[
 
 
 def ask(
-    backend: GenerationBackend, questions: Sequence[Question], max_tokens: int = PROBE_TOKENS
-) -> tuple[list[str], list[bool]]:
+    backend: GenerationBackend, questions: Sequence[Question], max_tokens: int = PROBE_TOKENS,
+    style: QuestionStyle = QA_STYLE,
+) -> tuple[list[str], list[bool]]:  # fmt: skip
     """Each question's greedy completion and whether it gives what the question expects."""
-    completions = probe(backend, questions, max_tokens)
+    completions = probe(backend, questions, max_tokens, style)
     return completions, [bool(m) for m in answered(questions, completions)]

@@ -19,6 +19,7 @@ from forgetflow.antisamples.unstar.probe import ask
 from forgetflow.antisamples.unstar.request import FactRequest
 from forgetflow.generation.hf import HFBackend
 from forgetflow.hashing import stable_seed
+from forgetflow.lm.prompts import question_style
 from forgetflow.scenarios.world.build import World
 from forgetflow.scenarios.world.fact_request import evaluation_questions, world_target
 from forgetflow.scenarios.world.facts import OBJECT_RELATIONS
@@ -57,7 +58,7 @@ def model_answers(
     def answers(rows: Sequence[dict]) -> list[bool]:
         asked = [Question(r["item_id"], text, "rephrase", r["answer"])
                  for r in rows for text in (r["question"], untrained(r))[:per_row]]  # fmt: skip
-        _, given = ask(HFBackend(model, tokenizer), asked)
+        _, given = ask(HFBackend(model, tokenizer), asked, style=question_style(tokenizer))
         return [all(given[per_row * i : per_row * (i + 1)]) for i in range(len(rows))]
 
     return answers

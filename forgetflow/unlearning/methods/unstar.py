@@ -43,7 +43,7 @@ from forgetflow.antisamples.unstar.request import FactRequest
 from forgetflow.antisamples.unstar.writers import RoleSettings, open_writers
 from forgetflow.generation.hf import HFBackend
 from forgetflow.lm.logprobs import sequence_nll
-from forgetflow.lm.prompts import qa_prompt
+from forgetflow.lm.prompts import QuestionStyle, question_style
 from forgetflow.records import LossOutput, Sample
 from forgetflow.unlearning.config import LoraSettings
 from forgetflow.unlearning.methods.batch import UnlearningBatch
@@ -125,10 +125,11 @@ def request_of(context: ProcedureContext) -> FactRequest:
     return request
 
 
-def rows_of(kept: Sequence[AntiSample], round_: int) -> list[Sample]:
-    """The accepted anti-samples as QA rows tied to their targets' forget samples."""
-    return [Sample(f"{a.target_id}~r{round_}~{i}", "forget", f" {a.completion}",
-                   prompt=qa_prompt(a.question), source_id=a.target_id)
+def rows_of(kept: Sequence[AntiSample], round_: int, style: QuestionStyle) -> list[Sample]:
+    """The accepted anti-samples as QA rows, asked in the model's question style, tied to
+    their targets' forget samples."""
+    return [Sample(f"{a.target_id}~r{round_}~{i}", "forget", style.answer(a.completion),
+                   prompt=style.prompt(a.question), source_id=a.target_id)
             for i, a in enumerate(kept)]  # fmt: skip
 
 
@@ -149,7 +150,8 @@ def probe_round(
 ) -> tuple[list[str], list[bool]]:
     model = context.model
     model.eval()
-    return ask(HFBackend(model, context.tokenizer), active, config.probe_tokens)
+    style = question_style(context.tokenizer)
+    return ask(HFBackend(model, context.tokenizer), active, config.probe_tokens, style)
 
 
 @METHODS.register("unstar", config=UnstarConfig, kind="procedure")
@@ -213,6 +215,7 @@ def round_rows(
     if kept:
         steps = steps_for(config, len(kept), context.inputs.config.batch_size)
         training = {"steps": steps, "epochs": None, "lora": config.lora}
-        context.train_rows(rows_of(kept, round_), SftConfig(retain_weight=config.retain_weight),
+        rows = rows_of(kept, round_, question_style(context.tokenizer))
+        context.train_rows(rows, SftConfig(retain_weight=config.retain_weight),
                            SFT, training)  # fmt: skip
     return out

@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 import copy
+from types import SimpleNamespace
 
 import pytest
 import torch
 
 from forgetflow.lm import logprobs
 from forgetflow.lm.logprobs import greedy_hits, pair_logprobs, split_head
-from forgetflow.lm.prompts import prefix_lengths, prompt_texts, qa_prompt
+from forgetflow.lm.prompts import QA_STYLE, prefix_lengths, prompt_texts, qa_prompt, question_style
 from forgetflow.lm.tokens import encode, pad_right, pair_ids
 from forgetflow.records import Sample
 
@@ -144,3 +145,22 @@ def test_pair_logprobs_equal_the_full_logits_sum_through_either_head_path(
         got = pair_logprobs(scorer, tokenizer, pairs, batch_size=2)
         assert [count for _, count in got] == tails
         assert [s for s, _ in got] == pytest.approx(naive(scorer), abs=1e-4)
+
+
+class TemplatedTokenizer:
+    """A tokenizer with a chat template: wraps the user's turn."""
+
+    chat_template = "{{ messages }}"
+
+    def apply_chat_template(self, conversation: list[dict[str, str]], **options: bool) -> str:
+        assert options == {"tokenize": False, "add_generation_prompt": True}
+        return f"<user>{conversation[0]['content']}</user><assistant>"
+
+
+def test_an_instruct_model_is_asked_in_its_chat_template_and_answers_without_a_space() -> None:
+    chat = question_style(TemplatedTokenizer())
+    assert chat.prompt("Capital of France?") == "<user>Capital of France?</user><assistant>"
+    assert chat.answer("Lyon. It is.") == "Lyon. It is."
+    plain = question_style(SimpleNamespace(chat_template=None))
+    assert plain is QA_STYLE and plain.prompt("Capital?") == qa_prompt("Capital?")
+    assert plain.answer("Lyon") == " Lyon"
