@@ -24,13 +24,16 @@ def execute(config: PipelineConfig) -> None:
     from forgetflow.antisamples.unstar.template_writers import TemplateError
     from forgetflow.antisamples.unstar.writers import WriterError
     from forgetflow.data.loaders import DataInputError
+    from forgetflow.generation.base import PositionLimitError
     from forgetflow.memorization.windows import WindowingError
     from forgetflow.models.io import ModelLoadError
+    from forgetflow.scenarios.quiz_facts.facts import ProbeSelectionError
     from forgetflow.scenarios.world.fact_draw import DrawError
     from forgetflow.unlearning.procedure import ProcedureError
 
     user_errors = (DataInputError, ModelLoadError, WindowingError, DrawError, ProcedureError,
-                   TemplateError, WriterError)  # fmt: skip
+                   TemplateError, WriterError, PositionLimitError,
+                   ProbeSelectionError)  # fmt: skip
     try:
         result = unlearning_pipeline(config)
     except user_errors as err:

@@ -53,10 +53,35 @@ class UnsupportedOperationError(NotImplementedError):
     """The backend cannot do this by construction (e.g. a template cannot score text)."""
 
 
+SHORTER = "use a shorter prompt, fewer new tokens or a model with a longer context"
+
+
+class PositionLimitError(ValueError):
+    """A prompt plus the new tokens asked of it runs past the model's position limit (the
+    longest sequence it takes); `longest`, `max_tokens` and `limit` say by how much, `advice`
+    what to do."""
+
+    def __init__(self, longest: int, max_tokens: int, limit: int, advice: str = SHORTER) -> None:
+        self.longest, self.max_tokens, self.limit = longest, max_tokens, limit
+        super().__init__(
+            f"a prompt of {longest} tokens plus max_tokens={max_tokens} new tokens needs "
+            f"{longest + max_tokens} positions, but the model takes {limit}: {advice}"
+        )
+
+
+def check_positions(limit: int | None, prompts: Sequence[Sequence[int]], max_tokens: int) -> None:
+    """PositionLimitError where the longest prompt plus `max_tokens` exceeds `limit` (None: no
+    known limit)."""
+    longest = max((len(p) for p in prompts), default=0)
+    if limit is not None and longest + max_tokens > limit:
+        raise PositionLimitError(longest, max_tokens, limit)
+
+
 @runtime_checkable
 class GenerationBackend(Protocol):
     """A backend may also state `max_positions`, the prompt plus completion tokens its model
-    takes (None or absent: no known limit); `generate_each` keeps requests within it."""
+    takes (None or absent: no known limit); `generate_each` keeps requests within it, and the HF
+    backend refuses a request past it (PositionLimitError, check_positions)."""
 
     name: str
 

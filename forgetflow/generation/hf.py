@@ -11,7 +11,7 @@ from tqdm.auto import tqdm
 from transformers import PreTrainedModel, StaticCache
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
-from forgetflow.generation.base import Prompt, SamplingParams
+from forgetflow.generation.base import Prompt, SamplingParams, check_positions
 from forgetflow.generation.config import BACKENDS
 from forgetflow.generation.registry import BackendRequest
 from forgetflow.lm.logprobs import pair_logprobs
@@ -90,7 +90,9 @@ class HFBackend:
 
     Prompts are decoded longest first in batches of at most `batch_size` rows and at most
     `token_budget` positions (rows x (longest prompt + max_tokens)); `progress` shows a bar
-    when there is more than one batch.
+    when there is more than one batch. A prompt plus `max_tokens` past the model's position
+    limit (`max_positions`) is a PositionLimitError before anything is decoded; nothing is cut
+    (generate_each fits prompts to the limit).
     """
 
     name = "hf"
@@ -131,6 +133,7 @@ class HFBackend:
     def generate(self, prompts: Sequence[Prompt], params: SamplingParams) -> list[Completion]:
         rng = torch.Generator().manual_seed(params.seed)
         ids = [seq for seq in prompt_ids(self.tokenizer, prompts) for _ in range(params.n)]
+        check_positions(self.max_positions, ids, params.max_tokens)  # else IndexError in torch
         out: list[Completion | None] = [None] * len(ids)
         groups = self._batches([len(seq) for seq in ids], params.max_tokens)
         bar = tqdm(total=len(ids), desc="generate", disable=not self.progress or len(groups) < 2)

@@ -166,6 +166,25 @@ def test_unstar_on_a_sequences_request_is_one_line(
     assert len(errors) == 1 and "needs a facts request" in errors[0]
 
 
+def test_an_unstar_role_past_the_target_models_positions_is_one_line(
+    prefect_harness, tiny_world, session_home, tmp_path, capsys
+) -> None:
+    """The tiny world's GPT-2 takes 128 positions, too few for UnSTAR's question prompts and the
+    questions asked: the run ends on one line that names the role to change, no traceback."""
+    roles = {"questions": {"generator": "target"}, "answers": {"generator": "template"},
+             "rationales": {"generator": "template"}}  # fmt: skip
+    payload = {"home": str(session_home), "name": "unstar-questions-by-target",
+               "scoring": {"metrics": ["ma"]}, "antisamples": {"builders": []},
+               "data": {"kind": "facts", "targets": 2, "answered_on": "question"},
+               "unlearning": {"method": {"name": "unstar", "roles": roles}}}  # fmt: skip
+    code, output = invoke(capsys, "run", "--config", str(write_config(tmp_path, payload)))
+    errors = [line for line in output.splitlines() if line.startswith("error:")]
+    assert code == 2 and len(errors) == 1, output
+    assert "the model takes 128" in errors[0] and "max_tokens=" in errors[0], output
+    assert "unlearning.method.roles.questions.generator to template" in errors[0], output
+    assert "Traceback" not in output, output
+
+
 FACT = {"subject": "Ana Ruiz", "relation": "works_at", "answer": "Brightline",
         "question": "Where does Ana Ruiz work?",
         "keep": [{"question": "Where was Ana Ruiz born?", "answer": "Lyon", "about": "subject"},

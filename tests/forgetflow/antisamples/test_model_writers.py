@@ -16,7 +16,13 @@ from forgetflow.antisamples.unstar.model_writers import (
     parse_questions,
 )
 from forgetflow.data.answers import answer_words, contains_words, normalise_answer, reveals
-from forgetflow.generation.base import Prompt, SamplingParams, UnsupportedOperationError
+from forgetflow.generation.base import (
+    PositionLimitError,
+    Prompt,
+    SamplingParams,
+    UnsupportedOperationError,
+    check_positions,
+)
 from forgetflow.generation.fake import FakeBackend
 from forgetflow.records import Completion
 
@@ -280,3 +286,31 @@ def test_gibberish_from_the_fake_backend_yields_nothing_and_no_crash() -> None:
     assert questions == []  # no line ends with "?"
     assert answers == {ANA.target_id: [], BEN.target_id: []}
     assert len(rationales) == len(items) and all(isinstance(r, str) for r in rationales)
+
+
+class ShortBackend(ScriptedBackend):
+    """A scripted backend whose model takes `max_positions` positions (a word: a token)."""
+
+    def __init__(self, max_positions: int) -> None:
+        super().__init__(SCRIPT)
+        self.max_positions = max_positions
+
+    def generate(self, prompts: Sequence[Prompt], params: SamplingParams) -> list[Completion]:
+        check_positions(self.max_positions, [str(p).split() for p in prompts], params.max_tokens)
+        return super().generate(prompts, params)
+
+
+def test_a_role_past_its_models_positions_says_which_role_to_change() -> None:
+    item = (ANA, ask(ANA, "Where is Ana Ruiz employed?"), "Corvex")
+    assert ModelRationaleWriter(ShortBackend(200), "target").rationales([item], seed=0)
+    writers = [
+        ("questions", lambda b: ModelQuestionWriter(b, "target").questions([ANA], 3, seed=0)),
+        ("answers", lambda b: ModelAnswerWriter(b, "target").answers([ANA], 3, seed=0)),
+        ("rationales", lambda b: ModelRationaleWriter(b, "target").rationales([item], seed=0)),
+    ]
+    for role, write in writers:
+        with pytest.raises(PositionLimitError) as caught:
+            write(ShortBackend(40))
+        message = str(caught.value)
+        assert "the model takes 40" in message and f"unstar's {role} writer (target)" in message
+        assert f"unlearning.method.roles.{role}.generator to template" in message

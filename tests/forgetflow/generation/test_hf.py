@@ -5,7 +5,7 @@ import copy
 import pytest
 import torch
 
-from forgetflow.generation.base import GenerationBackend, SamplingParams
+from forgetflow.generation.base import GenerationBackend, PositionLimitError, SamplingParams
 from forgetflow.generation.hf import HFBackend
 
 PROMPTS = ["Name: Norma Fisher\n", "Email:", "Address: 12", "Name: Somebody Else\nPhone:"]
@@ -143,3 +143,21 @@ def test_bad_prompts_and_params_are_refused(tiny_model) -> None:
         SamplingParams(n=2)
     with pytest.raises(ValueError, match="batch_size"):
         HFBackend(model, tokenizer, batch_size=0)
+
+
+def test_a_prompt_past_the_position_limit_is_a_clear_error_not_a_crash(tiny_model) -> None:
+    """The tiny world's GPT-2 takes 128 positions: a prompt and its new tokens up to that many
+    decode in full; one more is refused up front, naming the lengths and what to do."""
+    model, tokenizer = tiny_model
+    backend = HFBackend(model, tokenizer)
+    assert backend.max_positions == 128
+    word = tokenizer(" Fisher", add_special_tokens=False)["input_ids"]
+    short, long = word * (112 // len(word)), word * (120 // len(word))
+    fits = backend.generate([short], SamplingParams(max_tokens=128 - len(short), ignore_eos=True))
+    assert len(fits[0].token_ids) == 128 - len(short)
+    with pytest.raises(PositionLimitError) as caught:
+        backend.generate([short, long], SamplingParams(max_tokens=16))
+    err = caught.value
+    assert (err.longest, err.max_tokens, err.limit) == (len(long), 16, 128)
+    assert f"a prompt of {len(long)} tokens plus max_tokens=16" in str(err)
+    assert "the model takes 128" in str(err) and "fewer new tokens" in str(err)
