@@ -17,7 +17,13 @@ from forgetflow.memorization.thresholds import Thresholds
 from forgetflow.models.io import ModelLoadError, model_path
 from forgetflow.models.pulled import CATALOG
 from forgetflow.scenarios.fact_file import read_facts
-from forgetflow.scenarios.sources import DataSource, FactsFileSource, FilesSource, WorldSource
+from forgetflow.scenarios.sources import (
+    DataSource,
+    FactsFileSource,
+    FilesSource,
+    QuizFactsSource,
+    WorldSource,
+)
 from forgetflow.unlearning.config import UnlearningConfig
 from forgetflow.utility.config import UtilityConfig
 
@@ -42,8 +48,8 @@ class PipelineConfig(BaseModel):
     experiment: str = Field("forgetflow", description="the MLflow experiment the run logs to")
     data: DataSource = Field(
         WorldSource(), description="the model and its forget, retain and holdout sets, by kind: "
-        "world, finetuned, files, facts (on the world) or facts_file (your own facts); default: "
-        "the tiny built-in world",
+        "world, finetuned, files, facts (on the world), facts_file (your own facts) or "
+        "quiz_facts (a pretrained model's quiz facts); default: the tiny built-in world",
     )  # fmt: skip
     scoring: ScoringConfig = Field(
         ScoringConfig(), description="the memorization ledger before unlearning"
@@ -83,12 +89,14 @@ class ConfigFileError(ValueError):
 
 # the path fields of the sources that name the user's own files (relative to the config file)
 USER_FILES = {"files": ("model", "forget", "retain", "holdout", "retain_model"),
-              "facts_file": ("model", "facts", "holdout", "retain_model")}  # fmt: skip
-UserSource = TypeVar("UserSource", FilesSource, FactsFileSource)
+              "facts_file": ("model", "facts", "holdout", "retain_model"),
+              "quiz_facts": ("model",)}  # fmt: skip
+UserSource = TypeVar("UserSource", FilesSource, FactsFileSource, QuizFactsSource)
 MODEL_FIELDS = ("model", "retain_model")  # a local directory, or a pulled model's name
 NAMED = {
     "files": "a files source names a model and its forget, retain and holdout files",
     "facts_file": "a facts_file source names a model, a facts file and a holdout file",
+    "quiz_facts": "a quiz_facts source names a model (a pulled model's name or a directory)",
 }
 
 
@@ -130,7 +138,7 @@ def load_config(path: str | Path) -> PipelineConfig:
         raise ConfigFileError(f"{file} is not valid YAML: {err}") from err
     except ValidationError as err:
         raise ConfigFileError(f"{file} is not a valid pipeline config: {problems(err)}") from err
-    if isinstance(config.data, FilesSource | FactsFileSource):
+    if isinstance(config.data, FilesSource | FactsFileSource | QuizFactsSource):
         data = resolve_files(config.data, file.parent.resolve())
         config = config.model_copy(update={"data": data})
     utility = config.utility
@@ -151,12 +159,12 @@ def missing_inputs(config: PipelineConfig) -> None:
             if not Path(name).is_file():
                 raise ConfigFileError(f"utility.{key} file {name} does not exist")
     data = config.data
-    if not isinstance(data, FilesSource | FactsFileSource):
+    if not isinstance(data, FilesSource | FactsFileSource | QuizFactsSource):
         return
     try:
-        model_path(data.model, config.home)
-        if data.retain_model is not None:
-            model_path(data.retain_model, config.home)
+        for key in MODEL_FIELDS:
+            if getattr(data, key, None) is not None:
+                model_path(getattr(data, key), config.home)
     except ModelLoadError as err:
         raise ConfigFileError(str(err)) from err
     for key in (k for k in USER_FILES[data.kind] if k not in MODEL_FIELDS):

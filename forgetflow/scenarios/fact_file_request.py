@@ -12,7 +12,6 @@ their own question (never trained)."""
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from forgetflow.antisamples.unstar.templates import noisy
 from forgetflow.hashing import content_key, file_sha256, stable_seed
 from forgetflow.scenarios.build import build_once
 from forgetflow.scenarios.fact_file import ABOUT, UserFact, read_facts
+from forgetflow.scenarios.request_files import asked_paraphrases, qa_row, write_request_files
 
 FACT_FILE_FORMAT = 1
 SPLIT_FILES = {"forget": "forget.jsonl", "retain": "retain.jsonl"}
@@ -87,24 +87,16 @@ def draw_user_facts(facts: Sequence[UserFact], seed: int) -> DrawnFacts:
 def split_rows(drawn: DrawnFacts) -> dict[str, list[dict]]:
     """The forget rows (each with its evaluation questions as untrained paraphrases) and the
     retain rows (the trained keep-probes), as the loader reads QA rows."""
-    asked: dict[str, list[str]] = {}
-    for question in drawn.request.evaluation:
-        asked.setdefault(question.target_id, []).append(question.text)
-    forget = [{"sample_id": t, "question": row["question"], "answer": row["answer"],
-               "paraphrased_questions": asked.get(t, []), "trained_paraphrases": 0}
-              for t, row in drawn.targets.items()]  # fmt: skip
-    retain = [{"sample_id": p.row["item_id"], "question": p.row["question"],
-               "answer": p.row["answer"]} for p in drawn.trained]  # fmt: skip
+    asked = asked_paraphrases(drawn.request)
+    forget = [qa_row(t, row, asked.get(t, [])) for t, row in drawn.targets.items()]
+    retain = [qa_row(p.row["item_id"], p.row) for p in drawn.trained]
     return {"forget": forget, "retain": retain}
 
 
 def write_request(facts: Sequence[UserFact], source: dict, seed: int, staging: Path) -> None:
     drawn = draw_user_facts(facts, seed)
-    for split, rows in split_rows(drawn).items():
-        text = "".join(json.dumps(row) + "\n" for row in rows)
-        (staging / SPLIT_FILES[split]).write_text(text, encoding="utf-8")
     request = request_to_json(drawn.request) | {"source": source}
-    (staging / "request.json").write_text(json.dumps(request, indent=1), encoding="utf-8")
+    write_request_files(staging, SPLIT_FILES, split_rows(drawn), request)
 
 
 def build_fact_file_request(facts: Path, holdout: Path, seed: int, root: Path) -> FactFileRequest:

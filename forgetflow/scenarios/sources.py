@@ -1,7 +1,7 @@
 """Where a pipeline run's model and splits come from: a built-in scenario (built once, then
-reused), a facts request on the world, the user's own model and files, or the user's own model
-and facts file; `source_inputs` resolves any of them to a model directory and one file per
-split."""
+reused), a facts request on the world, the user's own model and files, the user's own model
+and facts file, or a pretrained model's quiz facts; `source_inputs` resolves any of them to a
+model directory and one file per split."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from forgetflow.models.io import check_model_dir, model_path
 from forgetflow.paths import resolve_paths
 from forgetflow.records import SPLITS
 from forgetflow.scenarios.fact_file_request import FactFileRequest, build_fact_file_request
+from forgetflow.scenarios.quiz_facts.fact_files import QuizDraw, QuizRequest, build_quiz_request
 from forgetflow.scenarios.records.finetune import RecordsConfig, build_records
 from forgetflow.scenarios.world.build import WorldConfig, build_world
 from forgetflow.scenarios.world.fact_files import FactDraw, FactFiles, build_world_facts
@@ -118,8 +119,30 @@ class FactsFileSource(BaseModel):
     )  # fmt: skip
 
 
+class QuizFactsSource(BaseModel):
+    """A pretrained model's own knowledge: `targets` capitals it answers among the quiz facts
+    (forgetflow/scenarios/quiz_facts/), each with keep-probes (its country's other facts, other
+    countries' capitals), and capitals it does not answer as the holdout (built once per model
+    content, targets and seed, then reused). There is no retain model."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["quiz_facts"] = Field(
+        "quiz_facts", description="a facts request on a pretrained model's quiz facts"
+    )
+    model: str = Field(
+        description="a pulled model's name (e.g. smollm2-135m-instruct), or a local HF "
+        "causal-LM directory: the model probed on the quiz facts and unlearned"
+    )
+    targets: int = Field(
+        3, ge=1, description="capitals to cut, among those the model answers in the most of "
+        "their 4 completion wordings (ties drawn with `seed`)",
+    )  # fmt: skip
+    seed: int = Field(0, description="seed of the draw, the keep-probes' split and the holdout")
+
+
 DataSource = Annotated[
-    WorldSource | FinetunedSource | FilesSource | FactsSource | FactsFileSource,
+    WorldSource | FinetunedSource | FilesSource | FactsSource | FactsFileSource | QuizFactsSource,
     Field(discriminator="kind"),
 ]
 
@@ -138,6 +161,12 @@ def fact_file_request(source: FactsFileSource, home: str | Path | None) -> FactF
     return build_fact_file_request(Path(source.facts), Path(source.holdout), source.seed, root)
 
 
+def quiz_request(source: QuizFactsSource, home: str | Path | None) -> QuizRequest:
+    """A pretrained model's quiz facts request (built or reused)."""
+    draw = QuizDraw(source.targets, source.seed)
+    return build_quiz_request(model_path(source.model, home), draw, resolve_paths(home).requests)
+
+
 def facts_request_folder(source: DataSource, home: str | Path | None) -> Path | None:
     """The folder of a facts request's request.json (its targets and questions), or None for a
     sequences request."""
@@ -145,6 +174,8 @@ def facts_request_folder(source: DataSource, home: str | Path | None) -> Path | 
         return facts_files(source, home)[0].folder
     if isinstance(source, FactsFileSource):
         return fact_file_request(source, home).folder
+    if isinstance(source, QuizFactsSource):
+        return quiz_request(source, home).folder
     return None
 
 
@@ -160,6 +191,9 @@ def source_inputs(source: DataSource, home: str | Path | None) -> tuple[Path, di
     elif isinstance(source, FactsFileSource):
         model_dir = model_path(source.model, home)
         files = {k: str(v) for k, v in fact_file_request(source, home).splits.items()}
+    elif isinstance(source, QuizFactsSource):
+        model_dir = model_path(source.model, home)
+        files = {k: str(v) for k, v in quiz_request(source, home).splits.items()}
     else:
         if isinstance(source, WorldSource):
             built = build_world(source.world, resolve_paths(home).worlds)
@@ -172,9 +206,11 @@ def source_inputs(source: DataSource, home: str | Path | None) -> tuple[Path, di
 
 def retain_model_dir(source: DataSource, home: str | Path | None) -> Path | None:
     """The retain model a source gives (a scenario always builds one; the user's files or facts
-    file may name one), or None."""
+    file may name one; a pretrained model's quiz facts have none), or None."""
     if isinstance(source, FilesSource | FactsFileSource):
         return model_path(source.retain_model, home) if source.retain_model else None
+    if isinstance(source, QuizFactsSource):
+        return None
     if isinstance(source, WorldSource):
         return build_world(source.world, resolve_paths(home).worlds).retain_model_dir
     if isinstance(source, FactsSource):

@@ -8,6 +8,8 @@
   `quiz_facts`, the real facts (quiz_facts/) the target itself answers, probed greedily in their
   first wording, each asked as its completion prompt with three other answers of its relation
   as perturbed answers (and multiple-choice options);
+- a pretrained model's quiz facts: the same Debian passages (no QA set: its known quiz facts
+  hold the targets and their keep-probes);
 - your own files: nothing beyond `utility.text` and `utility.qa`.
 """
 
@@ -29,7 +31,13 @@ from forgetflow.scenarios.quiz_facts.facts import (
     prompt,
 )
 from forgetflow.scenarios.records.finetune import build_records
-from forgetflow.scenarios.sources import DataSource, FactsSource, FinetunedSource, WorldSource
+from forgetflow.scenarios.sources import (
+    DataSource,
+    FactsSource,
+    FinetunedSource,
+    QuizFactsSource,
+    WorldSource,
+)
 from forgetflow.scenarios.world.background import (
     SOURCES,
     BackgroundSourceError,
@@ -61,7 +69,7 @@ def scenario_text(source: DataSource, home: str | Path | None) -> list[TextSet]:
     """The source's general text (none for your own files)."""
     if isinstance(source, WorldSource | FactsSource):
         return [general_text(build_world(source.world, resolve_paths(home).worlds))]
-    if isinstance(source, FinetunedSource):
+    if isinstance(source, FinetunedSource | QuizFactsSource):
         return [t for t in (debian_text(s) for s in DEBIAN_SOURCES) if t is not None]
     return []
 

@@ -40,7 +40,7 @@ def test_demo_overrides_size_backend_and_home() -> None:
 
 def test_presets_are_package_data_and_examples_are_not_deployed() -> None:
     assert set(preset_names()) == {p.stem for p in PRESETS.glob("*.yaml")}
-    assert deployable_presets() == ["demo-tiny", "facts-unstar", "real-smollm2"]
+    assert deployable_presets() == ["demo-tiny", "facts-unstar", "real-smollm2", "unstar-templated"]
     globs = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
         "package-data"
     ]["flows"]
@@ -96,3 +96,16 @@ def test_the_real_smollm2_preset_validates() -> None:
     assert records.base == "smollm2-135m-instruct" and records.buckets == [1, 4, 16]
     assert (records.forget_per_bucket, records.retain_per_bucket, records.holdout) == (8, 8, 24)
     assert not any(m.startswith("el_") for m in config.scoring.metrics)
+
+
+def test_the_unstar_templated_preset_cuts_quiz_facts_of_a_pulled_model() -> None:
+    config = load_preset("unstar-templated")
+    assert config.data.kind == "quiz_facts" and config.data.model == "smollm2-135m-instruct"
+    assert config.data.targets == 3 and config.unlearning.method.name == "unstar"
+    roles = config.unlearning.method.roles
+    assert (roles.questions.generator, roles.answers.generator) == ("template", "template")
+    assert (roles.rationales.generator, roles.rationales.model) == (
+        "model",
+        "smollm2-135m-instruct",
+    )
+    assert config.unlearning.method.lora is not None  # the lr is a LoRA adapter's

@@ -25,7 +25,8 @@ class FactRequest:
     generator: TemplateSet | None = None
     evaluation: tuple[Question, ...] = ()
     # the evaluated keep-probes (never trained), asked with an untrained paraphrase; variant
-    # "keep_subject" or "keep_object", target_id the target each keeps
+    # "keep_subject", "keep_object" or "keep_answer" (other subjects' answers of the relation),
+    # target_id the target each keeps
     keep: tuple[Question, ...] = ()
 
 

@@ -11,12 +11,12 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from forgetflow.antisamples.unstar.facts import REVERSED
 from forgetflow.antisamples.unstar.keep import DrawnFacts
 from forgetflow.antisamples.unstar.request import request_to_json
 from forgetflow.hashing import content_key
 from forgetflow.models.io import load_model
 from forgetflow.scenarios.build import build_once
+from forgetflow.scenarios.request_files import asked_paraphrases, qa_row, write_request_files
 from forgetflow.scenarios.world.build import World
 from forgetflow.scenarios.world.fact_draw import draw_world_facts, model_answers
 from forgetflow.scenarios.world.targets_retain import targets_retain_model
@@ -43,17 +43,8 @@ class FactFiles:
     item_ids: tuple[str, ...]  # the targets' qa item ids (the targets-retain model's key)
 
 
-def qa_row(sample_id: str, row: dict, paraphrases: list[str]) -> dict:
-    return {"sample_id": sample_id, "question": row["question"], "answer": row["answer"],
-            "repetitions": row["repetitions"], "paraphrased_questions": paraphrases,
-            "trained_paraphrases": 0}  # fmt: skip
-
-
 def split_rows(world: World, facts: DrawnFacts) -> dict[str, list[dict]]:
-    asked: dict[str, list[str]] = {}
-    for question in facts.request.evaluation:
-        if question.variant != REVERSED:
-            asked.setdefault(question.target_id, []).append(question.text)
+    asked = asked_paraphrases(facts.request)
     forget = [qa_row(t, row, asked.get(t, [])) for t, row in facts.targets.items()]
     retain = [qa_row(f"keep-{p.row['item_id']}", p.row, []) for p in facts.trained]
     holdout = [qa_row(f"holdout-{r['item_id']}", r, [])
@@ -66,12 +57,9 @@ def write_facts(world: World, draw: FactDraw, staging: Path) -> None:
     model, tokenizer = load_model(world.model_dir)
     answers = model_answers(model, tokenizer, draw.paraphrase)
     facts = draw_world_facts(world, draw.targets, draw.seed, answers, draw.min_repetitions)
-    for split, rows in split_rows(world, facts).items():
-        text = "".join(json.dumps(row) + "\n" for row in rows)
-        (staging / SPLIT_FILES[split]).write_text(text, encoding="utf-8")
     request = request_to_json(facts.request) | {
         "item_ids": [row["item_id"] for row in facts.targets.values()]}  # fmt: skip
-    (staging / "request.json").write_text(json.dumps(request, indent=1), encoding="utf-8")
+    write_request_files(staging, SPLIT_FILES, split_rows(world, facts), request)
 
 
 def build_world_facts(
