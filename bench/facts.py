@@ -44,6 +44,7 @@ from forgetflow.generation.base import SamplingParams
 from forgetflow.generation.hf import HFBackend
 from forgetflow.lm.dtypes import cpu_capability
 from forgetflow.models.io import load_model
+from forgetflow.scenarios.quiz_facts.fact_files import CachedProbe
 from forgetflow.scenarios.quiz_facts.facts import (
     RELATIONS,
     WORDINGS,
@@ -68,21 +69,6 @@ NO_RETAIN = frozenset({"grad_ascent"})  # methods without a retain term
 
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-class CachedProbe:
-    """`probe` on the unmodified model, each (fact, wording) asked once."""
-
-    def __init__(self, model: PreTrainedModel, tokenizer: Tokenizer) -> None:
-        self.model, self.tokenizer = model, tokenizer
-        self.answers: dict[tuple[str, int], bool] = {}
-
-    def __call__(self, facts: Sequence[RealFact], wording: int) -> list[bool]:
-        missing = [f for f in facts if (f.fact_id, wording) not in self.answers]
-        flags = probe(self.model, self.tokenizer, missing, wording=wording)
-        for fact, ok in zip(missing, flags, strict=True):
-            self.answers[fact.fact_id, wording] = ok
-        return [self.answers[f.fact_id, wording] for f in facts]
 
 
 def probe_counts(facts: Sequence[RealFact], sets: ProbeSets, seconds: float) -> dict:

@@ -29,13 +29,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 import torch
-from facts import CachedProbe
 from unstar_world import TEMPLATE, measure, run_method, subset, summary
 
 from forgetflow.antisamples.unstar.writers import RoleSettings, WriterSettings
 from forgetflow.models.io import load_model, model_path
+from forgetflow.scenarios.quiz_facts.fact_files import CachedProbe
 from forgetflow.scenarios.quiz_facts.fact_request import quiz_fact_request
 from forgetflow.scenarios.quiz_facts.facts import build_probes, load_facts
 
@@ -80,6 +81,7 @@ def main() -> None:
                "validation_targets": ids[: args.validation], "general": len(drawn.rest),
                "methods": {}, "settings": settings}  # fmt: skip
     results["before"] = summary(before, before)
+    print(json.dumps(results["before"]), file=sys.stderr)
     for name in args.methods.split(","):
         run = run_method(name, base, tokenizer, val, rep, args, roles(args.model))
         figures = summary(before, run["after"]) if "after" in run else {}

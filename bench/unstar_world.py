@@ -187,14 +187,15 @@ def tuning_score(before: dict, after: dict) -> float:
 
 def run_method(name: str, base, tokenizer, val: DrawnFacts, rep: DrawnFacts, args,  # noqa: ANN001
                roles: dict[str, RoleSettings] = ROLES) -> dict:  # fmt: skip
-    before_val = measure(base, tokenizer, val)
+    """Tune the learning rate on `val` (a grid of one value: no tuning), then run on `rep`."""
     steps, grid = args.baseline_steps, [float(x) for x in args.lr_grid.split(",")]
     scores = {}
-    for lr in grid:
+    before_val = measure(base, tokenizer, val) if len(grid) > 1 else {}
+    for lr in grid if len(grid) > 1 else []:
         result, seconds = train(name, lr, base, tokenizer, val, args, steps, roles)
         scores[lr] = tuning_score(before_val, measure(result.model, tokenizer, val))
         print(f"{name} lr {lr}: score {scores[lr]:.3f}, {seconds:.0f} s", file=sys.stderr)
-    best = min(grid, key=lambda lr: scores[lr])
+    best = min(grid, key=lambda lr: scores.get(lr, 0.0))
     if args.validation_only:
         return {"lr": best, "grid": {str(k): round(v, 4) for k, v in scores.items()}}
     result, seconds = train(name, best, base, tokenizer, rep, args, steps, roles)
