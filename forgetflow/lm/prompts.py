@@ -77,6 +77,14 @@ class QuestionStyle:
 
 
 QA_STYLE = QuestionStyle()
+QA_HEAD, QA_TAIL = QA_TEMPLATE.split("{question}")
+
+
+def asked_question(prompt: str) -> str | None:
+    """The question a QA-template prompt asks, or None for any other prompt."""
+    if prompt.startswith(QA_HEAD) and prompt.endswith(QA_TAIL) and len(prompt) > len(QA_HEAD):
+        return prompt[len(QA_HEAD) : len(prompt) - len(QA_TAIL)]
+    return None
 
 
 def question_style(tokenizer: ChatTokenizer) -> QuestionStyle:

@@ -39,6 +39,7 @@ from transformers import PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from forgetflow.lm.dtypes import effective_dtype
+from forgetflow.lm.prompts import QA_STYLE, QuestionStyle, asked_question
 from forgetflow.records import Sample
 from forgetflow.unlearning.finetune import DESCENT, FinetuneConfig
 from forgetflow.unlearning.methods.registry import LossMethod, Procedure
@@ -71,6 +72,14 @@ class LoopFactory(Protocol):
 
 
 Stop = Callable[[StepLog], str]
+
+
+def restyled(sample: Sample, style: QuestionStyle) -> Sample:
+    """A QA row asked in the QA template, asked in `style` instead (other rows as they are)."""
+    question = asked_question(sample.prompt)
+    if style is QA_STYLE or question is None or not sample.text.startswith(" "):
+        return sample
+    return replace(sample, prompt=style.prompt(question), text=style.answer(sample.text[1:]))
 
 
 class ProcedureContext:
@@ -111,14 +120,16 @@ class ProcedureContext:
 
     def train_rows(
         self, rows: Sequence[Sample], method: BaseModel, loss: LossMethod,
-        training: Mapping[str, Any] | None = None,
+        training: Mapping[str, Any] | None = None, style: QuestionStyle = QA_STYLE,
     ) -> TrainingResult:  # fmt: skip
         """One loop run with `rows` as its forget rows, trained with `loss` (its config
-        `method`), the stage's retain rows beside them; no scoring, and the procedure's ledger
-        stays as it was (the ledger scores the stage's forget set, not these rows)."""
+        `method`), the stage's retain rows beside them (its QA rows asked in `style`, as
+        `rows` are); no scoring, and the procedure's ledger stays as it was (the ledger scores
+        the stage's forget set, not these rows)."""
         ledger = self._ledger
         rows_run = {"drive": {}, **(training or {})}
-        result = self._run(method, loss, rows_run, None, forget=rows)
+        retain = [restyled(r, style) for r in self.inputs.retain]
+        result = self._run(method, loss, rows_run, None, forget=rows, retain=retain)
         self._ledger = ledger
         return result
 
@@ -132,6 +143,7 @@ class ProcedureContext:
     def _run(
         self, method: BaseModel, loss: LossMethod | None, training: Mapping[str, Any] | None,
         stop: Stop | None, forget: Sequence[Sample] | None = None,
+        retain: Sequence[Sample] | None = None,
     ) -> TrainingResult:  # fmt: skip
         if self._running is not None:
             raise ProcedureError(f"procedure {self.name!r}: a loop run started inside another")
@@ -142,6 +154,7 @@ class ProcedureContext:
                          ledger=self.ledger if forget is None else None, loss=loss,
                          first_step=self.step, stop=stop,
                          forget=self.inputs.forget if forget is None else forget,
+                         retain=self.inputs.retain if retain is None else retain,
                          auxiliary=self.inputs.auxiliary if forget is None else {},
                          checkpoint_dir=folder / f"{self.runs}-{method.name}" if folder else None)  # type: ignore[attr-defined]  # fmt: skip
         self._running = self.make_loop(self.model, self.tokenizer, inputs)

@@ -215,7 +215,7 @@ def round_rows(
     if kept:
         steps = steps_for(config, len(kept), context.inputs.config.batch_size)
         training = {"steps": steps, "epochs": None, "lora": config.lora}
-        rows = rows_of(kept, round_, question_style(context.tokenizer))
-        context.train_rows(rows, SftConfig(retain_weight=config.retain_weight),
-                           SFT, training)  # fmt: skip
+        style = question_style(context.tokenizer)
+        loss = SftConfig(retain_weight=config.retain_weight)
+        context.train_rows(rows_of(kept, round_, style), loss, SFT, training, style)
     return out

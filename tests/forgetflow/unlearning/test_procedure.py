@@ -11,13 +11,19 @@ import pytest
 import torch
 from pydantic import BaseModel
 
+from forgetflow.lm.prompts import QA_STYLE, qa_prompt, question_style
 from forgetflow.records import Sample
 from forgetflow.unlearning.config import DriveConfig, LoraSettings, TrainingConfig
 from forgetflow.unlearning.inputs import LoopInputs
 from forgetflow.unlearning.loop import UnlearningLoop
 from forgetflow.unlearning.methods.grad_ascent import GradAscentConfig
 from forgetflow.unlearning.methods.registry import MethodDefinitionError, Procedure, method_of
-from forgetflow.unlearning.procedure import ProcedureContext, ProcedureError, run_procedure
+from forgetflow.unlearning.procedure import (
+    ProcedureContext,
+    ProcedureError,
+    restyled,
+    run_procedure,
+)
 from forgetflow.unlearning.state import TrainingResult
 
 FORGET = [Sample(f"f{i}", "forget", text) for i, text in
@@ -144,3 +150,20 @@ def test_what_a_procedure_cannot_do_is_one_clear_error(tiny_model) -> None:
         method_of("two_runs", two_runs, TwoRunsConfig, kind="loop")
     with pytest.raises(MethodDefinitionError, match="needs and preferred belong to a loss"):
         method_of("two_runs", two_runs, TwoRunsConfig, kind="procedure", preferred=lambda *a: [])
+
+
+class ChatTemplated:
+    chat_template = "{{ messages }}"
+
+    def apply_chat_template(self, conversation: list[dict[str, str]], **options: bool) -> str:
+        return f"<user>{conversation[0]['content']}<assistant>"
+
+
+def test_a_procedures_retain_qa_rows_are_asked_in_its_question_style() -> None:
+    chat = question_style(ChatTemplated())
+    row = Sample("keep-1", "retain", " Addis Ababa", prompt=qa_prompt("Capital of Ethiopia?"))
+    moved = restyled(row, chat)
+    assert (moved.prompt, moved.text) == ("<user>Capital of Ethiopia?<assistant>", "Addis Ababa")
+    assert moved.sample_id == row.sample_id and restyled(row, QA_STYLE) is row
+    text = Sample("doc-1", "retain", "Question: a line of prose", prompt="")
+    assert restyled(text, chat) is text
