@@ -60,12 +60,13 @@ vllm:
 	ln -sfn $(VLLM_BUILD) $(VLLM_VENV)
 	$(VLLM_VENV)/bin/python -c 'import vllm, torch; print("vllm", vllm.__version__, "torch", torch.__version__)'
 
+# A test marked both vllm and real_model runs with the real-model suite, which has the models.
 test-vllm: install vllm
-	$(BIN)/pytest -q -m vllm
+	$(BIN)/pytest -q -m "vllm and not real_model"
 
 # Pulled real models live outside the clone too, so a fresh checkout reuses them.
 REAL_HOME ?= $(VLLM_CACHE)/home
-test-real: install
+test-real: install vllm
 	$(BIN)/forgetflow models pull smollm2-135m-instruct --home $(REAL_HOME)
 	$(BIN)/forgetflow models pull minilm-l6-v2 --home $(REAL_HOME)
 	FORGETFLOW_REAL_HOME=$(REAL_HOME) $(BIN)/pytest -q -m real_model
