@@ -68,8 +68,9 @@ def canonical(row: dict) -> Question:
     return Question(row["item_id"], row["question"], "rephrase", row["answer"])
 
 
-def measure(model, tokenizer, facts: DrawnFacts) -> dict:  # noqa: ANN001
-    """Per (target, variant) the evaluation answers; per keep role and the rest, the answers."""
+def measure(model, tokenizer, facts: DrawnFacts, rest: bool = True) -> dict:  # noqa: ANN001
+    """Per (target, variant) the evaluation answers; per keep role and (`rest`) the rest, the
+    answers."""
     questions = list(facts.request.evaluation)
     targeted = defaultdict(list)
     for q, given in zip(questions, asks(model, tokenizer, questions), strict=True):
@@ -78,8 +79,8 @@ def measure(model, tokenizer, facts: DrawnFacts) -> dict:  # noqa: ANN001
     roles = defaultdict(list)
     for question, given in zip(keep, asks(model, tokenizer, keep), strict=True):
         roles[question.variant.removeprefix("keep_")].append(given)
-    rest = asks(model, tokenizer, [canonical(r) for r in facts.rest])
-    return {"targeted": dict(targeted), "keep": dict(roles), "rest": rest}
+    others = asks(model, tokenizer, [canonical(r) for r in facts.rest]) if rest else []
+    return {"targeted": dict(targeted), "keep": dict(roles), "rest": others}
 
 
 def qa_row(sample_id: str, split: str, question: str, answer: str, style: QuestionStyle) -> Sample:
@@ -190,10 +191,10 @@ def run_method(name: str, base, tokenizer, val: DrawnFacts, rep: DrawnFacts, arg
     """Tune the learning rate on `val` (a grid of one value: no tuning), then run on `rep`."""
     steps, grid = args.baseline_steps, [float(x) for x in args.lr_grid.split(",")]
     scores = {}
-    before_val = measure(base, tokenizer, val) if len(grid) > 1 else {}
+    before_val = measure(base, tokenizer, val, rest=False) if len(grid) > 1 else {}
     for lr in grid if len(grid) > 1 else []:
         result, seconds = train(name, lr, base, tokenizer, val, args, steps, roles)
-        scores[lr] = tuning_score(before_val, measure(result.model, tokenizer, val))
+        scores[lr] = tuning_score(before_val, measure(result.model, tokenizer, val, rest=False))
         print(f"{name} lr {lr}: score {scores[lr]:.3f}, {seconds:.0f} s", file=sys.stderr)
     best = min(grid, key=lambda lr: scores.get(lr, 0.0))
     if args.validation_only:
