@@ -31,6 +31,9 @@ def asked_paraphrases(request: FactRequest) -> dict[str, list[str]]:
     return asked
 
 
+SPLIT_FILES = {"forget": "forget.jsonl", "retain": "retain.jsonl", "holdout": "holdout.jsonl"}
+
+
 def write_request_files(
     staging: Path, files: Mapping[str, str], rows: Mapping[str, Sequence[dict]], request: dict
 ) -> None:

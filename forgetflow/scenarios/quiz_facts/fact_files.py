@@ -45,12 +45,16 @@ from forgetflow.scenarios.quiz_facts.facts import (
     load_facts,
     probe,
 )
-from forgetflow.scenarios.request_files import asked_paraphrases, qa_row, write_request_files
+from forgetflow.scenarios.request_files import (
+    SPLIT_FILES,
+    asked_paraphrases,
+    qa_row,
+    write_request_files,
+)
 
 QUIZ_FORMAT = 1
 RELATION = "capital"  # the targets' relation, and the holdout's
 MIN_HOLDOUT = 24
-SPLIT_FILES = {"forget": "forget.jsonl", "retain": "retain.jsonl", "holdout": "holdout.jsonl"}
 
 
 @dataclass(frozen=True)

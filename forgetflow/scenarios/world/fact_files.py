@@ -16,13 +16,17 @@ from forgetflow.antisamples.unstar.request import request_to_json
 from forgetflow.hashing import content_key
 from forgetflow.models.io import load_model
 from forgetflow.scenarios.build import build_once
-from forgetflow.scenarios.request_files import asked_paraphrases, qa_row, write_request_files
+from forgetflow.scenarios.request_files import (
+    SPLIT_FILES,
+    asked_paraphrases,
+    qa_row,
+    write_request_files,
+)
 from forgetflow.scenarios.world.build import World
 from forgetflow.scenarios.world.fact_draw import draw_world_facts, model_answers
 from forgetflow.scenarios.world.targets_retain import targets_retain_model
 
 FACTS_FORMAT = 1
-SPLIT_FILES = {"forget": "forget.jsonl", "retain": "retain.jsonl", "holdout": "holdout.jsonl"}
 
 
 @dataclass(frozen=True)
