@@ -12,7 +12,6 @@ their own question (never trained)."""
 
 from __future__ import annotations
 
-import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,8 +19,8 @@ from pathlib import Path
 from forgetflow.antisamples.unstar.facts import FactTarget, Question
 from forgetflow.antisamples.unstar.keep import DrawnFacts, KeepProbe, split_probes
 from forgetflow.antisamples.unstar.request import FactRequest, request_to_json
-from forgetflow.antisamples.unstar.templates import noisy
-from forgetflow.hashing import content_key, file_sha256, stable_seed
+from forgetflow.antisamples.unstar.templates import evaluation_questions
+from forgetflow.hashing import content_key, file_sha256
 from forgetflow.scenarios.build import build_once
 from forgetflow.scenarios.fact_file import ABOUT, UserFact, read_facts
 from forgetflow.scenarios.request_files import asked_paraphrases, qa_row, write_request_files
@@ -45,18 +44,6 @@ def user_target(fact: UserFact) -> FactTarget:
                       trained_questions=(fact.question,))  # fmt: skip
 
 
-def evaluation_questions(
-    target: FactTarget, paraphrases: Sequence[str], seed: int
-) -> list[Question]:
-    """The fact's paraphrases (rephrase) and a seeded noisy variant of each (typos, casing and
-    spacing; the subject's words untouched)."""
-    rng = random.Random(stable_seed(seed, target.target_id, "evaluation"))
-    noisy_ones = [noisy(text, rng, (target.subject,)) for text in paraphrases]
-    return [Question(target.target_id, text, variant, target.answer)
-            for variant, texts in (("rephrase", paraphrases), ("noisy", noisy_ones))
-            for text in texts]  # fmt: skip
-
-
 def probe_rows(fact: UserFact, about: str) -> list[dict]:
     """The fact's keep-probes about one side as rows with an `item_id` (`<fact id>/keep-<k>`,
     k its place in the line's `keep`)."""
@@ -72,7 +59,7 @@ def draw_user_facts(facts: Sequence[UserFact], seed: int) -> DrawnFacts:
     for fact in facts:
         target = user_target(fact)
         targets.append(target)
-        questions += evaluation_questions(target, fact.paraphrases, seed)
+        questions += evaluation_questions(target, None, seed, tuple(fact.paraphrases))
         for about in ABOUT:
             train, keep = split_probes(target.target_id, about, probe_rows(fact, about), seed)
             trained += train

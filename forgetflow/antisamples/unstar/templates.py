@@ -68,12 +68,13 @@ MAX_RATIONALE_WORDS = 25
 
 
 def evaluation_questions(
-    target: FactTarget, templates: TemplateSet, seed: int, rephrase: tuple[str, ...] = ()
+    target: FactTarget, templates: TemplateSet | None, seed: int, rephrase: tuple[str, ...] = ()
 ) -> list[Question]:
     """A target's evaluation questions from an evaluation template set: `rephrase` (e.g. the
-    scenario's untrained paraphrases) and the set's rephrasings, noisy copies of those (seeded,
-    the subject protected), its more specific and its reversed questions."""
-    forms = templates.relations[target.relation]
+    scenario's untrained paraphrases, a user's paraphrases) and the set's rephrasings, noisy
+    copies of those (seeded, the subject protected), its more specific and its reversed
+    questions; without a set (a user's relations), `rephrase` and their noisy copies alone."""
+    forms = templates.relations[target.relation] if templates else RelationTemplates((), (), ())
     asked = [*rephrase, *(t.format(s=target.subject) for t in forms.rephrase)]
     rng = random.Random(stable_seed(seed, target.target_id, "evaluation"))
     texts = {"rephrase": asked,
