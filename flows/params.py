@@ -59,7 +59,8 @@ class PipelineConfig(BaseModel):
         "holdout before unlearning",
     )  # fmt: skip
     antisamples: AntisampleConfig = Field(
-        AntisampleConfig(), description="the anti-samples (falsified twins of the forget set)"
+        AntisampleConfig(),
+        description="the anti-samples (falsified twins of the forget set, UnSTAR's round 0)",
     )
     unlearning: UnlearningConfig = Field(
         UnlearningConfig(), description="the unlearning method and its training loop"
@@ -75,10 +76,16 @@ class PipelineConfig(BaseModel):
     @model_validator(mode="after")
     def antisamples_for_the_method(self) -> PipelineConfig:
         weight = getattr(self.unlearning.method, "antisample_weight", 0.0)
-        if not self.antisamples.builders and weight > 0:
+        if "falsified" not in self.antisamples.builders and weight > 0:
             raise ValueError(
-                f"unlearning.method.antisample_weight is {weight} but antisamples.builders is "
-                "[] (off): set the weight to 0 or turn a builder on"
+                f"unlearning.method.antisample_weight is {weight} but antisamples.builders has "
+                "no falsified twins: set the weight to 0 or add the falsified builder"
+            )
+        method = self.unlearning.method.name  # type: ignore[attr-defined]
+        if "unstar" in self.antisamples.builders and method != "unstar":
+            raise ValueError(
+                f"antisamples.builders names unstar (UnSTAR's round 0) but the method is "
+                f"{method}: drop unstar from the builders or use method unstar"
             )
         return self
 

@@ -21,6 +21,7 @@ from tasks.ingest import ingest
 from tasks.run_unlearning import run_unlearning
 from tasks.score_memorization import score_memorization
 from tasks.write_report import write_report
+from tasks.write_round_zero import write_round_zero
 
 
 @dataclass(frozen=True)
@@ -48,12 +49,14 @@ def run_stages(ctx: StageContext, config: PipelineConfig) -> tuple[InputRefs, Ar
     )  # long texts in windows; general text's two halves
     thresholds = config.thresholds
     scored = score_memorization(ctx, inputs, config.scoring.model_dump(), thresholds.outliers)
-    twins = None  # `antisamples.builders: []` turns the stage off
-    if config.antisamples.builders:
+    builders, twins, zero = config.antisamples.builders, None, None  # []: the stage is off
+    if "falsified" in builders:
         twins = generate_antisamples(ctx, inputs, config.antisamples.keep_first_line, config.seed)
+    if "unstar" in builders:  # UnSTAR's round 0, before any training
+        zero = write_round_zero(ctx, inputs, config.unlearning.method, config.seed)
     unlearned = run_unlearning(
-        ctx, inputs, scored.table, twins, config.unlearning.method, config.unlearning.training,
-        config.seed, thresholds, config.scoring.outlier_metric,
+        ctx, inputs, scored.table, twins, zero, config.unlearning.method,
+        config.unlearning.training, config.seed, thresholds, config.scoring.outlier_metric,
     )  # fmt: skip
     models = variants(inputs, unlearned)
     attacks = audit(ctx, inputs, models, config.audit, thresholds.outliers, config.seed,

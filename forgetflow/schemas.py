@@ -145,6 +145,19 @@ TABLE_SCHEMAS: dict[str, TableSchema] = {
             ),
         ),
         TableSchema(
+            "unstar_written",
+            1,
+            _schema(
+                # question; falsified (an answer's); falsified_reversed (a reversed question's)
+                ("kind", pa.string()),
+                ("target_id", pa.string()),
+                ("variant", pa.string()),  # a question's variant type ("" for an answer)
+                ("text", pa.string()),  # the question or the falsified answer
+                ("expects", pa.string()),  # what answers the question ("" for an answer)
+                ("position", pa.int64()),  # order: among all questions; among a target's answers
+            ),
+        ),
+        TableSchema(
             "training_log",
             1,
             _schema(("step", pa.int64()), ("name", pa.string()), ("value", pa.float64())),

@@ -76,6 +76,15 @@ class InputRefs:
 
 
 @dataclass(frozen=True)
+class RoundZeroRefs:
+    """UnSTAR's round 0 as stage 2 wrote it: the questions and falsified answers
+    (unstar_written) and round 1's probe and anti-samples (unstar_rounds)."""
+
+    written: ArtifactRef
+    first_round: ArtifactRef
+
+
+@dataclass(frozen=True)
 class UnlearningRefs:
     model: ArtifactRef
     ledger: ArtifactRef

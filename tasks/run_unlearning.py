@@ -10,6 +10,7 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
 from forgetflow.antisamples.unstar.build import rounds_figures
+from forgetflow.antisamples.unstar.round_zero import round_zero_from
 from forgetflow.hashing import content_key
 from forgetflow.memorization.ledger import ledger_figures
 from forgetflow.memorization.thresholds import Thresholds
@@ -18,14 +19,15 @@ from forgetflow.records import Figure
 from forgetflow.unlearning.config import TrainingConfig
 from forgetflow.unlearning.run import unlearn_model
 from storage.artifacts import ArtifactRef
-from tasks.context import InputRefs, StageContext, UnlearningRefs, facts_request
+from tasks.context import InputRefs, RoundZeroRefs, StageContext, UnlearningRefs, facts_request
 
 ROUNDS = "unstar_rounds"
 
 
 def checkpoint_dir(
     ctx: StageContext, inputs: InputRefs, ledger: ArtifactRef, twins: ArtifactRef | None,
-    method: BaseModel, training: TrainingConfig, thresholds: Thresholds, seed: int,
+    zero: RoundZeroRefs | None, method: BaseModel, training: TrainingConfig,
+    thresholds: Thresholds, seed: int,
 ) -> Path:  # fmt: skip
     """Where this stage's checkpoints go: one folder per model, data, method, training and seed,
     so that re-running a crashed pipeline resumes its unlearning from the last checkpoint."""
@@ -33,6 +35,7 @@ def checkpoint_dir(
             inputs.holdout.sha256, inputs.guard.sha256 if inputs.guard else "no guard text",
             inputs.facts.sha256 if inputs.facts else "no facts request",
             ledger.sha256, twins.sha256 if twins else "no anti-samples",
+            *((zero.written.sha256, zero.first_round.sha256) if zero else ("no round 0",)),
             method.model_dump_json(),
             training.model_dump_json(exclude={"checkpoint_every"}),
             thresholds.model_dump_json(), str(seed)]  # fmt: skip
@@ -43,8 +46,8 @@ def checkpoint_dir(
 @task(name="run_unlearning", cache_policy=NO_CACHE)
 def run_unlearning(
     ctx: StageContext, inputs: InputRefs, ledger_ref: ArtifactRef, twins_ref: ArtifactRef | None,
-    method: BaseModel, training: TrainingConfig, seed: int, thresholds: Thresholds,
-    outlier_metric: str,
+    zero_refs: RoundZeroRefs | None, method: BaseModel, training: TrainingConfig, seed: int,
+    thresholds: Thresholds, outlier_metric: str,
 ) -> UnlearningRefs:  # fmt: skip
     store = ctx.store
     with ctx.tracker().stage_run("run_unlearning", ctx.parent_run_id) as run:
@@ -55,13 +58,17 @@ def run_unlearning(
         if inputs.guard is not None:  # general text's guard half: the utility guard's rows
             splits["guard"] = ctx.samples(inputs.guard)
         staged = store.stage_dir()
-        checkpoints = checkpoint_dir(ctx, inputs, ledger_ref, twins_ref, method, training,
-                                     thresholds, seed)  # fmt: skip
+        checkpoints = checkpoint_dir(ctx, inputs, ledger_ref, twins_ref, zero_refs, method,
+                                     training, thresholds, seed)  # fmt: skip
         run.set_tags({"checkpoints": str(checkpoints)})
         twins = store.get_table(twins_ref) if twins_ref else None
+        zero = None
+        if zero_refs is not None:  # UnSTAR's round 0, written by stage 2
+            zero = round_zero_from(store.get_table(zero_refs.written),
+                                   store.get_table(zero_refs.first_round))  # fmt: skip
         out = unlearn_model(ctx.model_dir(inputs.model), staged, method, training, seed, splits,
                             twins, store.get_table(ledger_ref), checkpoints,
-                            thresholds, facts_request(ctx, inputs))  # fmt: skip
+                            thresholds, facts_request(ctx, inputs), zero)  # fmt: skip
         run.set_tags({"stopped_by": out.stopped_by})
         if out.best_step is not None:
             run.log_metrics({"best_step": float(out.best_step)})

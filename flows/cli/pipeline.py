@@ -21,6 +21,7 @@ def execute(config: PipelineConfig) -> None:
     """Run the pipeline in Prefect's ephemeral mode and print where everything landed."""
     configure_environment(resolve_paths(config.home))
     from flows.unlearning_pipeline import unlearning_pipeline  # after the environment is set
+    from forgetflow.antisamples.unstar.round_zero import RoundZeroError
     from forgetflow.antisamples.unstar.template_writers import TemplateError
     from forgetflow.antisamples.unstar.writers import WriterError
     from forgetflow.data.loaders import DataInputError
@@ -33,7 +34,7 @@ def execute(config: PipelineConfig) -> None:
 
     user_errors = (DataInputError, ModelLoadError, WindowingError, DrawError, ProcedureError,
                    TemplateError, WriterError, PositionLimitError,
-                   ProbeSelectionError)  # fmt: skip
+                   ProbeSelectionError, RoundZeroError)  # fmt: skip
     try:
         result = unlearning_pipeline(config)
     except user_errors as err:

@@ -14,10 +14,13 @@ class AntisampleConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    builders: list[Literal["falsified"]] = Field(
+    builders: list[Literal["falsified", "unstar"]] = Field(
         ["falsified"],
         description="the anti-sample builders to run (falsified: a twin of each forget sample "
-        "with the same prompt and false details); [] turns the stage off",
+        "with the same prompt and false details; unstar: UnSTAR's round 0 for a facts request, "
+        "its questions, falsified answers, the before model's probe and first anti-samples, "
+        "written with the unstar method's settings before any training); [] turns the stage "
+        "off",
     )
     generator: BackendConfig = Field(
         BackendConfig(name="template"), description="the backend that writes the twins: only "

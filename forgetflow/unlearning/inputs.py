@@ -13,6 +13,7 @@ import pyarrow as pa
 from pydantic import BaseModel
 
 from forgetflow.antisamples.unstar.request import FactRequest
+from forgetflow.antisamples.unstar.round_zero import RoundZero
 from forgetflow.memorization.thresholds import Thresholds
 from forgetflow.records import Sample
 from forgetflow.unlearning.methods.registry import LossMethod
@@ -50,3 +51,5 @@ class LoopInputs:
     guard: Sequence[Sample] = ()
     # a facts request's targets and question sources (UnSTAR's procedure reads them)
     facts: FactRequest | None = None
+    # UnSTAR's round 0 as stage 2 wrote it (None: the procedure writes it)
+    round_zero: RoundZero | None = None

@@ -27,6 +27,7 @@ from transformers import PreTrainedModel, get_scheduler
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from forgetflow.antisamples.unstar.request import FactRequest
+from forgetflow.antisamples.unstar.round_zero import RoundZero
 from forgetflow.lm.dtypes import effective_dtype
 from forgetflow.lm.logprobs import sequence_nll
 from forgetflow.lm.tokens import pad_right
@@ -342,6 +343,7 @@ def unlearn(
     thresholds: Thresholds | None = None,
     guard: Sequence[Sample] = (),
     facts: FactRequest | None = None,
+    round_zero: RoundZero | None = None,
 ) -> TrainingResult:
     """Train `model` (in place; under LoRA, an adapter on it: see `result.model`) with `method`:
     a loss method trains in one loop run, a procedure drives the loop itself (procedure.py).
@@ -352,11 +354,11 @@ def unlearn(
     itself when the drive needs it. With `checkpoint_dir`, a run resumes from the last checkpoint
     there (same config and data). `guard`: general text's guard half, which the utility guard
     (drive.guard_margin) measures. `facts`: a facts request's targets and question sources
-    (UnSTAR's procedure reads them).
+    (UnSTAR's procedure reads them); `round_zero`: UnSTAR's round 0 as stage 2 wrote it.
     """
     inputs = LoopInputs(method, config, seed, forget, retain, holdout, auxiliary or {}, ledger,
                         checkpoint_dir, hooks, thresholds or Thresholds(), guard=guard,
-                        facts=facts)  # fmt: skip
+                        facts=facts, round_zero=round_zero)  # fmt: skip
     spec = get_method(method.name)  # type: ignore[attr-defined]
     if isinstance(spec, Procedure):
         return run_procedure(spec, model, tokenizer, inputs, UnlearningLoop)

@@ -13,6 +13,7 @@ from transformers import PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from forgetflow.antisamples.unstar.request import FactRequest
+from forgetflow.antisamples.unstar.round_zero import RoundZero
 from forgetflow.memorization.ledger import append
 from forgetflow.memorization.metrics import parse_metric
 from forgetflow.memorization.score import score_to_ledger
@@ -79,12 +80,13 @@ def unlearn_model(
     checkpoint_dir: Path | None = None,
     thresholds: Thresholds | None = None,
     facts: FactRequest | None = None,
+    round_zero: RoundZero | None = None,
 ) -> UnlearningOutput:
     """Unlearn `splits["forget"]` keeping `splits["retain"]` (`splits["guard"]`: general text's
     guard half, for the utility guard), driven by `ledger` (the scores before training), with
     every anti-sample of `twins` (rows tied to forget samples by
-    `source_id`) and, for a facts request, its targets (`facts`); save the model and rescore
-    forget and holdout after."""
+    `source_id`) and, for a facts request, its targets (`facts`) and UnSTAR's round 0 if stage 2
+    wrote it; save the model and rescore forget and holdout after."""
     model, tokenizer = load_model(model_dir)
     forget = list(splits["forget"])
     auxiliary = {ANTISAMPLES: antisamples(twins)} if twins is not None else {}
@@ -92,7 +94,7 @@ def unlearn_model(
         model, tokenizer, method, training, seed, forget,
         retain=splits.get("retain", ()), holdout=splits.get("holdout", ()),
         auxiliary=auxiliary, ledger=ledger, checkpoint_dir=checkpoint_dir, thresholds=thresholds,
-        guard=splits.get("guard", ()), facts=facts,
+        guard=splits.get("guard", ()), facts=facts, round_zero=round_zero,
     )  # fmt: skip
     trained = save_trained(result, tokenizer, training, out_dir)
     scored = forget + list(splits.get("holdout", ()))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
@@ -93,15 +94,17 @@ def test_a_users_facts_file_reaches_the_audit_with_no_retain_model(
     assert not [key for key in audit if key.startswith("audit/retain_model/")]
 
 
+@pytest.mark.parametrize("builders", [[], ["unstar"]], ids=["in-unlearning", "in-stage-2"])
 def test_unstar_roles_from_templates_on_a_users_facts_are_one_line(
-    prefect_harness, tiny_world, session_home, tmp_path, capsys
+    prefect_harness, tiny_world, session_home, tmp_path, capsys, builders
 ) -> None:
+    """Round 0 written in the unlearning stage or in stage 2: the same one line."""
     data = {"kind": "facts_file", "model": str(tiny_world.model_dir),
             **user_files(tiny_world, tmp_path)}  # fmt: skip
     unstar = {"name": "unstar", "roles": {"questions": {"generator": "template"}}}
     code, output = run(tmp_path, {
         "name": "facts-file-unstar", "home": str(session_home), "data": data,
-        "scoring": {"metrics": ["ma"]}, "antisamples": {"builders": []},
+        "scoring": {"metrics": ["ma"]}, "antisamples": {"builders": builders},
         "unlearning": {"method": unstar},
     }, capsys)  # fmt: skip
     errors = [line for line in output.splitlines() if line.startswith("error:")]

@@ -45,6 +45,11 @@ def test_the_facts_preset_runs_unstar_through_the_pipeline(
     rounds = store.get_table(
         read_ref(client, unlearning.info.run_id, "rounds", tmp_path)
     ).to_pylist()
+    # the preset writes round 0 in stage 2: round 1 trained on what that stage stored
+    zero = next(r for r in children if r.info.run_name == "write_round_zero")
+    first = store.get_table(read_ref(client, zero.info.run_id, "first_round", tmp_path))
+    assert [r for r in rounds if r["round"] == 1] == first.to_pylist()
+    assert zero.data.metrics["accepted"] == sum(r["accepted"] for r in first.to_pylist()) > 0
     (drawn,) = (tiny_world.root / "requests").glob("facts-*/request.json")
     request = json.loads(drawn.read_text())
     targets = {t["target_id"]: t for t in request["targets"]}

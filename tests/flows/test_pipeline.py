@@ -240,6 +240,14 @@ def test_any_registered_method_runs_by_name_and_any_metric_and_rule_judges(
     assert "| forget | outliers |" in report
 
 
+def test_the_unstar_builder_needs_the_unstar_method(session_home) -> None:
+    config = demo_config(str(session_home)).model_dump()
+    config["antisamples"]["builders"] = ["falsified", "unstar"]
+    method = config["unlearning"]["method"]["name"]
+    with pytest.raises(ValueError, match=f"names unstar .*round 0.* but the method is {method}"):
+        PipelineConfig.model_validate(config)
+
+
 def test_antisamples_builders_empty_turns_the_stage_off(
     prefect_harness, session_home, quick_utility
 ) -> None:

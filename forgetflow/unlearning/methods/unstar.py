@@ -29,17 +29,17 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 from transformers import PreTrainedModel
 
-from forgetflow.antisamples.unstar.build import (
-    ROUNDS_SCHEMA,
-    Falsified,
-    Writers,
-    anti_samples,
-    falsify,
-)
-from forgetflow.antisamples.unstar.facts import AntiSample, FactTarget, Question
+from forgetflow.antisamples.unstar.build import ROUNDS_SCHEMA
+from forgetflow.antisamples.unstar.facts import AntiSample, Question
 from forgetflow.antisamples.unstar.pool import QuestionPool
 from forgetflow.antisamples.unstar.probe import PROBE_TOKENS, ask
 from forgetflow.antisamples.unstar.request import FactRequest
+from forgetflow.antisamples.unstar.round_zero import (
+    FIRST_ROUND,
+    RoundSettings,
+    build_round,
+    write,
+)
 from forgetflow.antisamples.unstar.writers import RoleSettings, open_writers
 from forgetflow.generation.hf import HFBackend
 from forgetflow.lm.logprobs import sequence_nll
@@ -157,19 +157,19 @@ def probe_round(
 @METHODS.register("unstar", config=UnstarConfig, kind="procedure")
 def run(config: UnstarConfig, context: ProcedureContext) -> TrainingResult:
     request = request_of(context)
-    targets = {t.target_id: t for t in request.targets}
     seed, rows, stopped = context.inputs.seed, [], "rounds"
+    zero = context.inputs.round_zero  # stage 2's round 0; None: written here
     with open_writers(config.roles, request, context.model, context.tokenizer,
                       rationale=config.rationale == "write",
                       idk=config.answer == "idk") as writers:  # fmt: skip
-        pool = QuestionPool(
-            writers.questions.questions(request.targets, 2 * config.per_variant, seed),
-            config.per_variant,
-        )
-        falsified = falsify(writers, request.targets, 4 * config.per_variant, seed)
+        written = zero.written if zero else write(writers, request.targets, config.per_variant,
+                                                  seed)  # fmt: skip
+        pool = QuestionPool(written.questions, config.per_variant)
         for round_ in range(1, config.rounds + 2):
             active = pool.active()
-            completions, given = probe_round(context, config, active)
+            first = zero if round_ == FIRST_ROUND else None
+            completions, given = (first.probe(active) if first
+                                  else probe_round(context, config, active))  # fmt: skip
             share = pool.record(active, given)
             context.log({"unstar_round": round_, "unstar_unlearned_share": share,
                          "unstar_known": pool.known, "unstar_unknown": len(pool.unknown),
@@ -178,44 +178,44 @@ def run(config: UnstarConfig, context: ProcedureContext) -> TrainingResult:
                 rows += probe_rows(round_, active, completions, given, writers.names())
                 stopped = stop_reason(pool.known, share, config.q_target)
                 break
-            rows += round_rows(context, config, writers, targets, falsified, active,
-                               completions, given, round_)  # fmt: skip
-            if not rows or not any(r["accepted"] for r in rows if r["round"] == round_):
+            if first:
+                kept, built = first.kept(), list(first.rows)
+            else:
+                kept, built = build_round(round_, {t.target_id: t for t in request.targets},
+                                          written, writers, active, completions, given,
+                                          seed + round_)  # fmt: skip
+            rows += built
+            if not kept:
                 stopped = "no_antisamples"
                 break
-    table = pa.Table.from_pylist(rows, schema=ROUNDS_SCHEMA)
-    return context.result(stopped, {"unstar_rounds": table})
+            train_round(context, config, kept, round_)
+    return context.result(stopped, {"unstar_rounds": pa.Table.from_pylist(rows, ROUNDS_SCHEMA)})
 
 
 def probe_rows(
     round_: int, asked: Sequence[Question], completions: Sequence[str], given: Sequence[bool],
     names: Mapping[str, str],
 ) -> list[dict]:  # fmt: skip
-    """A round's probe of `asked` as rows without anti-samples (the last probe; and the
-    questions no longer answered)."""
+    """The last probe's rows: the questions asked, without anti-samples."""
     return [{"round": round_, "target_id": q.target_id, "question": q.text, "variant": q.variant,
              "probe_answer": c, "still_answered": g, "falsified": "", "rationale": "",
              "accepted": False, "leak_reason": "", **names}
             for q, c, g in zip(asked, completions, given, strict=True)]  # fmt: skip
 
 
-def round_rows(
-    context: ProcedureContext, config: UnstarConfig, writers: Writers,
-    targets: Mapping[str, FactTarget], falsified: Falsified, active: Sequence[Question],
-    completions: Sequence[str], given: Sequence[bool], round_: int,
-) -> list[dict]:  # fmt: skip
-    """Build, filter and train on one round's anti-samples; the round's table rows."""
-    still = [q for q, g in zip(active, given, strict=True) if g]
-    kept, built = anti_samples(targets, still, falsified, writers, context.inputs.seed + round_)
-    probed = {id(q): (c, g) for q, c, g in zip(active, completions, given, strict=True)}
-    out = [{"round": round_, "probe_answer": probed[id(q)][0], "still_answered": True, **row}
-           for q, row in zip(still, built, strict=True)]  # fmt: skip
-    gone = [(q, c, g) for q, c, g in zip(active, completions, given, strict=True) if not g]
-    out += probe_rows(round_, *zip(*gone, strict=True), writers.names()) if gone else []
-    if kept:
-        steps = steps_for(config, len(kept), context.inputs.config.batch_size)
-        training = {"steps": steps, "epochs": None, "lora": config.lora}
-        style = question_style(context.tokenizer)
-        loss = SftConfig(retain_weight=config.retain_weight)
-        context.train_rows(rows_of(kept, round_, style), loss, SFT, training, style)
-    return out
+def train_round(
+    context: ProcedureContext, config: UnstarConfig, kept: Sequence[AntiSample], round_: int
+) -> None:
+    """Train on one round's accepted anti-samples, the trained keep-probes beside."""
+    steps = steps_for(config, len(kept), context.inputs.config.batch_size)
+    training = {"steps": steps, "epochs": None, "lora": config.lora}
+    style = question_style(context.tokenizer)
+    loss = SftConfig(retain_weight=config.retain_weight)
+    context.train_rows(rows_of(kept, round_, style), loss, SFT, training, style)
+
+
+def round_settings(config: UnstarConfig) -> RoundSettings:
+    """What decides the method's round 0 (stage 2 writes it with these)."""
+    return RoundSettings(config.roles, config.per_variant, config.probe_tokens,
+                         rationale=config.rationale == "write",
+                         idk=config.answer == "idk")  # fmt: skip

@@ -1,5 +1,6 @@
 """UnSTAR's rounds on the tiny world with template generators: what every round records, that
-no accepted anti-sample leaks, and that no training question is an evaluation question."""
+no accepted anti-sample leaks, that no training question is an evaluation question, and that a
+round 0 written beforehand (stage 2) gives the same run as one the procedure writes."""
 
 from __future__ import annotations
 
@@ -9,14 +10,16 @@ import torch
 
 from forgetflow.antisamples.leak_filter import leak_reason
 from forgetflow.antisamples.unstar.build import ROUNDS_SCHEMA
+from forgetflow.antisamples.unstar.round_zero import RoundZeroError, round_zero, round_zero_from
 from forgetflow.antisamples.unstar.writers import RoleSettings, WriterSettings
 from forgetflow.data.answers import normalise_answer
 from forgetflow.lm.prompts import qa_prompt
+from forgetflow.models.io import load_model
 from forgetflow.records import Sample
 from forgetflow.scenarios.world.fact_draw import draw_world_facts, model_answers
 from forgetflow.unlearning.config import TrainingConfig
 from forgetflow.unlearning.loop import unlearn
-from forgetflow.unlearning.methods.unstar import UnstarConfig
+from forgetflow.unlearning.methods.unstar import UnstarConfig, round_settings
 from forgetflow.unlearning.procedure import ProcedureError
 
 TEMPLATE = WriterSettings(generator="template")
@@ -69,3 +72,39 @@ def test_a_request_without_facts_is_one_error(tiny_world, tiny_model) -> None:
     forget = [Sample("f0", "forget", "Name: Ana Ruiz")]
     with pytest.raises(ProcedureError, match="needs a facts request"):
         unlearn(model, tokenizer, UnstarConfig(roles=TEMPLATED), TrainingConfig(), 0, forget)
+
+
+def test_a_round_zero_written_before_training_gives_the_same_run(tiny_world, tiny_model) -> None:
+    model, tokenizer = tiny_model
+    facts = draw_world_facts(tiny_world, 2, 0, model_answers(model, tokenizer, paraphrase=False))
+    forget, keep = forget_and_keep(facts)
+    config = UnstarConfig(roles=TEMPLATED, rounds=1)  # round 1 from round 0, then the last probe
+    zero = round_zero(round_settings(config), facts.request, model, tokenizer, 0)
+    stored = round_zero_from(*zero.tables())  # as stage 2 stores it and stage 3 reads it
+    assert stored == zero and sum(r["accepted"] for r in stored.rows) > 0
+    runs = []
+    for given in (stored, None):
+        fresh, _ = load_model(tiny_world.model_dir)
+        result = unlearn(fresh, tokenizer, config, TrainingConfig(lr=3e-2), 0, forget, keep,
+                         facts=facts.request, round_zero=given)  # fmt: skip
+        runs.append(result)
+    written_before, written_here = (r.tables["unstar_rounds"] for r in runs)
+    assert written_before.equals(written_here)
+    assert written_before.filter(pc.equal(written_before["round"], 1)).to_pylist() == list(
+        stored.rows
+    )
+    assert runs[0].steps == runs[1].steps > 0
+    for (name, a), (_, b) in zip(runs[0].model.named_parameters(),
+                                 runs[1].model.named_parameters(), strict=True):  # fmt: skip
+        assert torch.equal(a, b), name
+
+
+def test_a_round_zero_of_other_settings_is_one_error(tiny_world, tiny_model) -> None:
+    model, tokenizer = tiny_model
+    facts = draw_world_facts(tiny_world, 2, 0, model_answers(model, tokenizer, paraphrase=False))
+    forget, keep = forget_and_keep(facts)
+    written = round_zero(round_settings(UnstarConfig(roles=TEMPLATED, per_variant=2)),
+                         facts.request, model, tokenizer, 0)  # fmt: skip
+    with pytest.raises(RoundZeroError, match="write round 0 again"):
+        unlearn(model, tokenizer, UnstarConfig(roles=TEMPLATED), TrainingConfig(), 0, forget,
+                keep, facts=facts.request, round_zero=written)  # fmt: skip

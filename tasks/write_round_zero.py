@@ -1,0 +1,47 @@
+"""Stage 2 for UnSTAR: round 0 (every question and falsified answer its writers write, the
+before model's probe and the first anti-samples), written before any training."""
+
+from __future__ import annotations
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from forgetflow.antisamples.unstar.build import rounds_figures
+from forgetflow.antisamples.unstar.round_zero import RoundZeroError, round_zero
+from forgetflow.models.io import load_model
+from forgetflow.unlearning.methods.unstar import UnstarConfig, round_settings
+from tasks.context import InputRefs, RoundZeroRefs, StageContext, facts_request
+
+
+@task(name="write_round_zero", cache_policy=NO_CACHE)
+def write_round_zero(
+    ctx: StageContext, inputs: InputRefs, method: UnstarConfig, seed: int
+) -> RoundZeroRefs:
+    with ctx.tracker().stage_run("write_round_zero", ctx.parent_run_id) as run:
+        request = facts_request(ctx, inputs)
+        if request is None:
+            raise RoundZeroError(
+                "antisamples.builders names unstar (UnSTAR's round 0), which needs a facts "
+                "request: use a facts data source or drop unstar from the builders"
+            )
+        run.log_params({"roles": method.roles.model_dump(), "seed": seed,
+                        "per_variant": method.per_variant, "rationale": method.rationale,
+                        "answer": method.answer})  # fmt: skip
+        model, tokenizer = load_model(ctx.model_dir(inputs.model))
+        logs = ctx.store.stage_dir()  # the vLLM writers' server logs, if any
+        zero = round_zero(round_settings(method), request, model, tokenizer, seed, logs)
+        written, rounds = zero.tables()
+        refs = RoundZeroRefs(ctx.store.put_table(written, "unstar_written"),
+                             ctx.store.put_table(rounds, "unstar_rounds"))  # fmt: skip
+        rows = list(zero.rows)
+        run.log_figures(rounds_figures(rows))
+        run.log_metrics({"questions": float(sum(r["kind"] == "question"
+                                                for r in written.to_pylist())),
+                         "probed": float(len(rows)),
+                         "still_answered": float(sum(r["still_answered"] for r in rows)),
+                         "accepted": float(sum(r["accepted"] for r in rows))})  # fmt: skip
+        run.set_tags({k: rows[0][k] for k in ("question_writer", "answer_writer",
+                                              "rationale_writer")} if rows else {})  # fmt: skip
+        run.log_ref("written", refs.written)
+        run.log_ref("first_round", refs.first_round)
+        return refs
