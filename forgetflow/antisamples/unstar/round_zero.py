@@ -84,12 +84,31 @@ def build_round(
     probed = {id(q): c for q, c in zip(asked, completions, strict=True)}
     rows = [{"round": round_, "probe_answer": probed[id(q)], "still_answered": True, **row}
             for q, row in zip(still, built, strict=True)]  # fmt: skip
-    names = writers.names()
-    rows += [{"round": round_, "target_id": q.target_id, "question": q.text,
-              "variant": q.variant, "probe_answer": c, "still_answered": False, "falsified": "",
-              "rationale": "", "accepted": False, "leak_reason": "", **names}
-             for q, c, g in zip(asked, completions, given, strict=True) if not g]  # fmt: skip
+    gone = [(q, c) for q, c, g in zip(asked, completions, given, strict=True) if not g]
+    rows += probe_rows(round_, [q for q, _ in gone], [c for _, c in gone], [False] * len(gone),
+                       writers.names())  # fmt: skip
     return kept, rows
+
+
+def probe_rows(
+    round_: int, asked: Sequence[Question], completions: Sequence[str], given: Sequence[bool],
+    names: Mapping[str, str],
+) -> list[dict]:  # fmt: skip
+    """Probed questions as rows without anti-samples (the questions no longer answered; the
+    last probe's)."""
+    return [{"round": round_, "target_id": q.target_id, "question": q.text, "variant": q.variant,
+             "probe_answer": c, "still_answered": g, "falsified": "", "rationale": "",
+             "accepted": False, "leak_reason": "", **names}
+            for q, c, g in zip(asked, completions, given, strict=True)]  # fmt: skip
+
+
+def probe_model(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, asked: Sequence[Question],
+    tokens: int,
+) -> tuple[list[str], list[bool]]:  # fmt: skip
+    """UnSTAR's probe of the model as it is now, in-process (HF), in its question style."""
+    model.eval()
+    return ask(HFBackend(model, tokenizer), asked, tokens, question_style(tokenizer))
 
 
 @dataclass(frozen=True)
@@ -165,9 +184,7 @@ def round_zero(
                       idk=settings.idk, log_dir=log_dir) as writers:  # fmt: skip
         written = write(writers, request.targets, settings.per_variant, seed)
         asked = QuestionPool(written.questions, settings.per_variant).active()
-        model.eval()
-        completions, given = ask(HFBackend(model, tokenizer), asked, settings.probe_tokens,
-                                 question_style(tokenizer))  # fmt: skip
+        completions, given = probe_model(model, tokenizer, asked, settings.probe_tokens)
         _, rows = build_round(FIRST_ROUND, targets, written, writers, asked, completions, given,
                               seed + FIRST_ROUND)  # fmt: skip
     return RoundZero(written, tuple(rows))

@@ -22,7 +22,7 @@ validation; the question variants are typed (rephrase, more specific, noisy, rev
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Literal
 
 import pyarrow as pa
@@ -30,18 +30,19 @@ from pydantic import BaseModel, ConfigDict, Field
 from transformers import PreTrainedModel
 
 from forgetflow.antisamples.unstar.build import ROUNDS_SCHEMA
-from forgetflow.antisamples.unstar.facts import AntiSample, Question
+from forgetflow.antisamples.unstar.facts import AntiSample
 from forgetflow.antisamples.unstar.pool import QuestionPool
-from forgetflow.antisamples.unstar.probe import PROBE_TOKENS, ask
+from forgetflow.antisamples.unstar.probe import PROBE_TOKENS
 from forgetflow.antisamples.unstar.request import FactRequest
 from forgetflow.antisamples.unstar.round_zero import (
     FIRST_ROUND,
     RoundSettings,
     build_round,
+    probe_model,
+    probe_rows,
     write,
 )
 from forgetflow.antisamples.unstar.writers import RoleSettings, open_writers
-from forgetflow.generation.hf import HFBackend
 from forgetflow.lm.logprobs import sequence_nll
 from forgetflow.lm.prompts import QuestionStyle, question_style
 from forgetflow.records import LossOutput, Sample
@@ -145,31 +146,24 @@ def steps_for(config: UnstarConfig, accepted: int, batch_size: int) -> int:
     return max(1, math.ceil(2 * accepted / batch_size))
 
 
-def probe_round(
-    context: ProcedureContext, config: UnstarConfig, active: Sequence[Question]
-) -> tuple[list[str], list[bool]]:
-    model = context.model
-    model.eval()
-    style = question_style(context.tokenizer)
-    return ask(HFBackend(model, context.tokenizer), active, config.probe_tokens, style)
-
-
 @METHODS.register("unstar", config=UnstarConfig, kind="procedure")
 def run(config: UnstarConfig, context: ProcedureContext) -> TrainingResult:
     request = request_of(context)
     seed, rows, stopped = context.inputs.seed, [], "rounds"
     zero = context.inputs.round_zero  # stage 2's round 0; None: written here
+    settings = round_settings(config)
     with open_writers(config.roles, request, context.model, context.tokenizer,
-                      rationale=config.rationale == "write",
-                      idk=config.answer == "idk") as writers:  # fmt: skip
+                      rationale=settings.rationale, idk=settings.idk) as writers:  # fmt: skip
         written = zero.written if zero else write(writers, request.targets, config.per_variant,
                                                   seed)  # fmt: skip
         pool = QuestionPool(written.questions, config.per_variant)
         for round_ in range(1, config.rounds + 2):
             active = pool.active()
             first = zero if round_ == FIRST_ROUND else None
-            completions, given = (first.probe(active) if first
-                                  else probe_round(context, config, active))  # fmt: skip
+            completions, given = (
+                first.probe(active) if first else probe_model(
+                    context.model, context.tokenizer, active, config.probe_tokens)
+            )  # fmt: skip
             share = pool.record(active, given)
             context.log({"unstar_round": round_, "unstar_unlearned_share": share,
                          "unstar_known": pool.known, "unstar_unknown": len(pool.unknown),
@@ -190,17 +184,6 @@ def run(config: UnstarConfig, context: ProcedureContext) -> TrainingResult:
                 break
             train_round(context, config, kept, round_)
     return context.result(stopped, {"unstar_rounds": pa.Table.from_pylist(rows, ROUNDS_SCHEMA)})
-
-
-def probe_rows(
-    round_: int, asked: Sequence[Question], completions: Sequence[str], given: Sequence[bool],
-    names: Mapping[str, str],
-) -> list[dict]:  # fmt: skip
-    """The last probe's rows: the questions asked, without anti-samples."""
-    return [{"round": round_, "target_id": q.target_id, "question": q.text, "variant": q.variant,
-             "probe_answer": c, "still_answered": g, "falsified": "", "rationale": "",
-             "accepted": False, "leak_reason": "", **names}
-            for q, c, g in zip(asked, completions, given, strict=True)]  # fmt: skip
 
 
 def train_round(
