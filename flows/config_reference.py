@@ -88,7 +88,9 @@ def type_name(schema: Schema, defs: dict[str, Schema]) -> str:
     if "enum" in schema:
         return alternatives([str(value) for value in schema["enum"]])
     name = schema.get("type", "any")
-    if name == "array":
+    if name == "array" and "prefixItems" in schema:  # a tuple: each position's type
+        name = f"[{', '.join(type_name(item, defs) for item in schema['prefixItems'])}]"
+    elif name == "array":
         name = f"list of {type_name(schema.get('items', {}), defs)}"
     bounds = [f"{sign} {schema[key]:g}" for key, sign in BOUNDS.items() if key in schema]
     return ", ".join([name, *bounds])

@@ -15,6 +15,7 @@ from forgetflow.unlearning.methods.grad_diff import GradDiffConfig
 from forgetflow.unlearning.methods.registry import method_config_union
 
 DEFAULT_STEPS = 40
+ADAM_BETAS = (0.9, 0.999)  # torch's
 
 
 class LoraSettings(BaseModel):
@@ -150,6 +151,11 @@ class TrainingConfig(BaseModel):
     weight_decay: float = Field(
         0.0, ge=0.0, description="the optimizer's weight decay coefficient (0: none)"
     )
+    betas: tuple[float, float] = Field(
+        ADAM_BETAS, description="adam's and adamw's (beta1, beta2): decay rates of the "
+        "gradient's running mean and of its square's; torch's default (0.9, 0.999); the seed "
+        "papers (KU, SGA, TA, ICU) train with (0.9, 0.98)",
+    )  # fmt: skip
     max_grad_norm: float | None = Field(
         1.0, gt=0.0, description="clip the gradient's global L2 norm to this; null: no clipping"
     )
@@ -190,6 +196,11 @@ class TrainingConfig(BaseModel):
     def bounded(self) -> TrainingConfig:
         if self.steps is None and self.epochs is None:
             object.__setattr__(self, "steps", DEFAULT_STEPS)
+        if not all(0.0 <= beta < 1.0 for beta in self.betas):
+            raise ValueError(f"betas {list(self.betas)}: each must be in [0, 1)")
+        if self.optimizer == "sgd" and self.betas != ADAM_BETAS:
+            raise ValueError("betas set Adam's running averages: use optimizer adam or adamw, "
+                             "or leave betas at their default")  # fmt: skip
         return self
 
 
@@ -227,7 +238,9 @@ def make_optimizer(
     if config.optimizer == "sgd":
         return torch.optim.SGD(params, lr=config.lr, weight_decay=config.weight_decay)
     adam = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
-    return adam(params, lr=config.lr, weight_decay=config.weight_decay, fused=True)
+    return adam(
+        params, lr=config.lr, betas=config.betas, weight_decay=config.weight_decay, fused=True
+    )
 
 
 def apply_lora(model: PreTrainedModel, settings: LoraSettings) -> PreTrainedModel:
