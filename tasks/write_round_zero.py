@@ -6,7 +6,6 @@ from __future__ import annotations
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from forgetflow.antisamples.unstar.build import rounds_figures
 from forgetflow.antisamples.unstar.round_zero import RoundZeroError, round_zero
 from forgetflow.models.io import load_model
 from forgetflow.unlearning.methods.unstar import UnstarConfig, round_settings
@@ -34,12 +33,12 @@ def write_round_zero(
         refs = RoundZeroRefs(ctx.store.put_table(written, "unstar_written"),
                              ctx.store.put_table(rounds, "unstar_rounds"))  # fmt: skip
         rows = list(zero.rows)
-        run.log_figures(rounds_figures(rows))
         run.log_metrics({"questions": float(sum(r["kind"] == "question"
                                                 for r in written.to_pylist())),
                          "probed": float(len(rows)),
                          "still_answered": float(sum(r["still_answered"] for r in rows)),
-                         "accepted": float(sum(r["accepted"] for r in rows))})  # fmt: skip
+                         "accepted": float(sum(r["accepted"] for r in rows)),
+                         "rejected": float(sum(bool(r["leak_reason"]) for r in rows))})  # fmt: skip
         run.set_tags({k: rows[0][k] for k in ("question_writer", "answer_writer",
                                               "rationale_writer")} if rows else {})  # fmt: skip
         run.log_ref("written", refs.written)
