@@ -21,8 +21,9 @@ Methods (`--methods`):
   (SmolLM2-135M-Instruct) writes the rationales;
 - unstar: the paper's roles, the model being unlearned writes all three;
 - unstar-templated:none: the rationale-free ablation;
-- grad_ascent, npo, simnpo on the same generated questions with the true answer
-  (`--baseline-steps` steps), npo:single on the targets' own questions only.
+- grad_ascent, npo, simnpo, idk_dpo (any registered loss method by name) on the same generated
+  questions with the true answer (`--baseline-steps` steps), npo:single on the targets' own
+  questions only.
 """
 
 from __future__ import annotations
