@@ -120,9 +120,9 @@ class RoundZero:
         """The before model's answer to each question of round 1, and whether it gave the truth."""
         stored = {(r["target_id"], r["variant"], r["question"]): r for r in self.rows}
         missing = [q.text for q in asked if (q.target_id, q.variant, q.text) not in stored]
-        if missing or len(stored) != len(asked):
+        if missing or len(self.rows) != len(asked):  # a question written twice: 2 rows
             raise RoundZeroError(
-                f"the stored round 0 probed {len(stored)} questions, this run asks {len(asked)} "
+                f"the stored round 0 probed {len(self.rows)} questions, this run asks {len(asked)} "
                 f"({len(missing)} not stored, e.g. {missing[:1]}): write round 0 again with the "
                 "method's settings (antisamples.builders: [unstar])"
             )

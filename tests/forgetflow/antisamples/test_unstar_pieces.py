@@ -5,9 +5,18 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
 from forgetflow.antisamples.unstar.build import Writers, anti_samples, falsify
 from forgetflow.antisamples.unstar.facts import VARIANTS, FactTarget, Question
 from forgetflow.antisamples.unstar.pool import QuestionPool
+from forgetflow.antisamples.unstar.round_zero import (
+    RoundZero,
+    RoundZeroError,
+    Written,
+    build_round,
+    round_zero_from,
+)
 from forgetflow.antisamples.unstar.template_writers import (
     TemplateAnswerWriter,
     TemplateQuestionWriter,
@@ -114,3 +123,20 @@ def test_template_problems_name_each_constructed_fault() -> None:
     assert any("must hold exactly ['s']" in p for p in problems)
     assert any(p.startswith("in both g and e") for p in problems)
     assert any(p.startswith("g repeats a known wording") for p in problems)
+
+
+def test_a_stored_round_zero_probes_a_question_written_twice_and_round_trips() -> None:
+    """A model writer may write one question twice: round 0 asks both and stores both rows."""
+    writers = Writers(TemplateQuestionWriter(TEMPLATES), TemplateAnswerWriter(), None)
+    once = writers.questions.questions([ANA], 2, seed=0)
+    asked = [once[0], once[0], *once[1:]]
+    written = Written(tuple(asked), falsify(writers, [ANA], 4, seed=0))
+    answers = [f"answer {i}" for i in (0, *range(len(once)))]  # the same answer: greedy
+    given = [i % 2 == 0 for i in (0, *range(len(once)))]
+    _, rows = build_round(1, {ANA.target_id: ANA}, written, writers, asked, answers, given, 1)
+    zero = round_zero_from(*RoundZero(written, tuple(rows)).tables())
+    assert zero.written == written
+    probed, still = zero.probe(asked)
+    assert still == given and probed[0] == probed[1] == "answer 0"
+    with pytest.raises(RoundZeroError, match="write round 0 again"):
+        zero.probe(asked[1:])
