@@ -43,8 +43,10 @@ def draw(state: LoopState, rows: RowSets, config: TrainingConfig, thresholds: Th
     sign = direction(settings.metric)
     ids = [rows.forget_ids[i] for i in picked]
     if settings.select:
-        limit = calibrated(state.ledger, settings.metric, thresholds.outliers)
-        keep = policy.select(ids, values, limit, sign)
+        fixed = settings.select_threshold
+        limit = fixed if fixed is not None else calibrated(state.ledger, settings.metric,
+                                                           thresholds.outliers)  # fmt: skip
+        keep = policy.select(ids, values, limit, sign, inclusive=fixed is not None)
         picked, ids = [picked[k] for k in keep], [ids[k] for k in keep]
         retain = retain[: max(1, len(retain) * len(keep) // config.batch_size)]
     weights = None

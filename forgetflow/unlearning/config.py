@@ -67,6 +67,11 @@ class DriveConfig(BaseModel):
         False, description="true: train only on forget samples still beyond the outlier "
         "threshold (thresholds.outliers); false: on every forget sample",
     )  # fmt: skip
+    select_threshold: float | None = Field(
+        None, description="under select: a fixed threshold of `metric` in place of the outlier "
+        "rule's, samples at it or beyond train (SGA's gamma: MA >= 0.70); null: the outlier "
+        "threshold",
+    )  # fmt: skip
     weights: Literal["uniform", "memorization"] = Field(
         "uniform", description="uniform: every forget row's loss weighs the same; memorization: "
         "each row's loss is weighted by how memorized the sample is (mean weight 1)",
@@ -111,6 +116,8 @@ class DriveConfig(BaseModel):
             raise ValueError(f"{sorted(missing)} must be among the scored metrics {self.metrics}")
         if self.uses_ledger and not self.scores:
             raise ValueError("selection, memorization weights and ledger stops need score_every")
+        if self.select_threshold is not None and not self.select:
+            raise ValueError("select_threshold applies under select: set select true too")
         return self
 
     @property

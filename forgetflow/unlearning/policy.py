@@ -33,10 +33,15 @@ def latest(ledger: pa.Table, metric: str) -> dict[str, float]:
     return values
 
 
-def select(ids: Sequence[str], values: dict[str, float], limit: float, sign: int) -> list[int]:
-    """Positions in `ids` (a drawn batch) to train on: the samples still beyond `limit`, and always
-    the batch's most memorized one (so a step never comes out empty)."""
+def select(
+    ids: Sequence[str], values: dict[str, float], limit: float, sign: int, inclusive: bool = False
+) -> list[int]:
+    """Positions in `ids` (a drawn batch) to train on: the samples still beyond `limit` (or at it,
+    `inclusive`: SGA's MA >= gamma), and always the batch's most memorized one (so a step never
+    comes out empty)."""
     keep = set(beyond({i: values[i] for i in ids}, limit, sign))
+    if inclusive:
+        keep |= {i for i in ids if values[i] == limit}
     top = max(range(len(ids)), key=lambda k: sign * values[ids[k]])
     return [k for k, i in enumerate(ids) if i in keep or k == top]
 

@@ -185,8 +185,9 @@ def test_scoring_fills_the_ledger_and_the_per_sample_rule_stops(tiny_world, fres
     assert set(result.ledger["metric"].to_pylist()) == {"ma", "loss"}
 
 
-def test_selection_trains_only_on_what_is_still_memorized(tiny_world, fresh) -> None:
-    model, tokenizer = fresh
+def test_selection_trains_only_on_what_is_still_memorized(tiny_world, tiny_model) -> None:
+    base, tokenizer = tiny_model
+    model = copy.deepcopy(base)
     forget = samples(tiny_world, "forget", 40)
     memorized = [s for s in forget if s.repetitions >= 16][:3]
     unseen = samples(tiny_world, "holdout", 12)
@@ -200,6 +201,15 @@ def test_selection_trains_only_on_what_is_still_memorized(tiny_world, fresh) -> 
     mixed = memorized + [Sample(f"x{i}", "forget", " ".join(w)) for i, w in enumerate(shuffled)]
     result = unlearn(model, tokenizer, GradDiffConfig(), training, 0, mixed, holdout=unseen[3:])
     assert result.logs[0].values["rows"] == 3.0  # the three memorized ones
+    # a fixed threshold in place of the outlier rule (SGA's gamma): at 0.5, the same three; at
+    # 0, every row (MA is never below 0)
+    for threshold, rows in ((0.5, 3.0), (0.0, 6.0)):
+        fixed = drive.model_copy(update={"select_threshold": threshold})
+        again = unlearn(copy.deepcopy(base), tokenizer, GradDiffConfig(), training.model_copy(
+            update={"drive": fixed}), 0, mixed, holdout=unseen[3:])  # fmt: skip
+        assert again.logs[0].values["rows"] == rows, threshold
+    with pytest.raises(ValueError, match="select_threshold applies under select"):
+        DriveConfig(score_every=1, select_threshold=0.7)
 
 
 def general_text(world, tokenizer, n: int) -> list[Sample]:

@@ -45,6 +45,10 @@ def test_selector_keeps_samples_beyond_and_always_the_most_memorized() -> None:
     assert policy.select(["b", "d"], values, 0.3, +1) == [0]  # none beyond: the top one stays
     # a lower-is-memorized metric (loss): beyond means below
     assert policy.select(["a", "b", "d"], values, 0.3, -1) == [1, 2]
+    # a fixed threshold (SGA's gamma) counts a sample at it: 0.5 >= 0.5
+    assert policy.select(["a", "b", "c"], values, 0.5, +1) == [0]
+    assert policy.select(["a", "b", "c"], values, 0.5, +1, inclusive=True) == [0, 2]
+    assert policy.select(["b", "d"], values, 0.0, +1, inclusive=True) == [0, 1]  # gamma 0: all
 
 
 def test_memorization_weights_have_mean_one_and_follow_memorization() -> None:
