@@ -14,11 +14,10 @@ from forgetflow.lm.logprobs import sequence_logprob, sequence_nll
 from forgetflow.lm.tokens import encode, pad_right
 from forgetflow.records import Sample
 from forgetflow.unlearning.checkpoints import CheckpointError
-from forgetflow.unlearning.config import DriveConfig, LoraSettings, TrainingConfig, make_optimizer
+from forgetflow.unlearning.config import DriveConfig, LoraSettings, TrainingConfig
 from forgetflow.unlearning.loop import unlearn
 from forgetflow.unlearning.methods.grad_diff import GradDiffConfig
 from forgetflow.unlearning.methods.registry import get_method, names_of
-from forgetflow.unlearning.rows import Cycler, split
 
 
 def samples(world, split_name: str, n: int) -> list[Sample]:
@@ -133,18 +132,6 @@ def test_epochs_bound_the_steps_and_schedules_reach_zero(tiny_world, fresh) -> N
     assert TrainingConfig().steps == 40 and TrainingConfig(epochs=3).steps is None
     assert result.logs[-1].values["epoch"] == 2.0
     assert result.logs[-1].values["lr"] == 0.0
-
-
-def test_split_and_cycler() -> None:
-    assert split(list(range(5)), 2) == [[0, 1, 2], [3, 4]]
-    assert split([1], 2) == [[1], []]
-    cycler = Cycler(5, 2, seed=0)
-    drawn = [i for _ in range(5) for i in cycler.next()]  # two epochs
-    assert sorted(drawn) == sorted(list(range(5)) * 2)
-    state = cycler.state()
-    ahead = [cycler.next() for _ in range(3)]
-    cycler.load(state)
-    assert [cycler.next() for _ in range(3)] == ahead
 
 
 def test_bad_inputs_are_clear_errors(tiny_world, fresh) -> None:
@@ -408,33 +395,3 @@ def test_bfloat16_scoring_autocasts_and_stays_close_to_float32(tiny_world, tiny_
     assert ledgers["float32"]["sample_id"] == ledgers["bfloat16"]["sample_id"]
     assert max(abs(a - b) for a, b in zip(exact, fast, strict=True)) <= 0.05
     assert sum(abs(a - b) for a, b in zip(exact, fast, strict=True)) / len(exact) <= 0.01
-
-
-@pytest.mark.parametrize("optimizer", ["adam", "adamw"])
-def test_adam_steps_with_the_configured_betas(optimizer) -> None:
-    """Two steps on one weight with gradients 1 then -2, against Adam's update by hand: the
-    second step depends on both betas (the first is lr times the gradient's sign)."""
-    lr, eps, (b1, b2) = 0.1, 1e-8, (0.5, 0.9)
-    weight = torch.nn.Parameter(torch.zeros(1))
-    config = TrainingConfig(lr=lr, optimizer=optimizer, betas=(b1, b2))
-    optimizer_ = make_optimizer(config, [weight])
-    m = v = expected = 0.0
-    for step, grad in enumerate((1.0, -2.0), start=1):
-        weight.grad = torch.tensor([grad])
-        optimizer_.step()
-        m, v = b1 * m + (1 - b1) * grad, b2 * v + (1 - b2) * grad**2
-        expected -= lr * (m / (1 - b1**step)) / (math.sqrt(v / (1 - b2**step)) + eps)
-        assert weight.item() == pytest.approx(expected, abs=1e-6)
-    default = torch.nn.Parameter(torch.zeros(1))
-    optimizer_ = make_optimizer(TrainingConfig(lr=lr, optimizer=optimizer), [default])
-    for grad in (1.0, -2.0):
-        default.grad = torch.tensor([grad])
-        optimizer_.step()
-    assert abs(default.item() - weight.item()) > 1e-3  # (0.9, 0.999) steps elsewhere
-
-
-def test_betas_out_of_range_or_with_sgd_are_refused() -> None:
-    with pytest.raises(ValueError, match=r"betas \[0.9, 1.0\]: each must be in \[0, 1\)"):
-        TrainingConfig(betas=(0.9, 1.0))
-    with pytest.raises(ValueError, match="use optimizer adam or adamw"):
-        TrainingConfig(optimizer="sgd", betas=(0.9, 0.98))

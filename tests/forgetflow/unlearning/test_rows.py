@@ -1,5 +1,6 @@
 """Row sets: auxiliary sets tied to forget samples by source_id, any number of rows per sample,
-every one of them in the batch of its forget sample; the checkpoint fingerprint covers them."""
+every one of them in the batch of its forget sample; the checkpoint fingerprint covers them; the
+split of a batch into micro-batches and the seeded cycler that draws them."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from forgetflow.unlearning.config import TrainingConfig
 from forgetflow.unlearning.inputs import LoopInputs
 from forgetflow.unlearning.methods.batch import ANTISAMPLES
 from forgetflow.unlearning.methods.grad_ascent import GradAscentConfig
-from forgetflow.unlearning.rows import RowSetError, row_sets
+from forgetflow.unlearning.rows import Cycler, RowSetError, row_sets, split
 
 FORGET = [Sample(f"f{i}", "forget", text) for i, text in
           enumerate(["Name: Ann Lee\nCity: Lyon", "Name: Bo Chan\nCity: Oslo",
@@ -62,3 +63,15 @@ def test_the_checkpoint_fingerprint_covers_the_auxiliary_sets(tiny_model) -> Non
     assert of(ANTI) == of(list(ANTI))
     assert of(ANTI) != of(ANTI[:2])  # one anti-sample fewer
     assert of(ANTI) != of([ANTI[0], ANTI[2], ANTI[1]])  # tied otherwise
+
+
+def test_split_and_cycler() -> None:
+    assert split(list(range(5)), 2) == [[0, 1, 2], [3, 4]]
+    assert split([1], 2) == [[1], []]
+    cycler = Cycler(5, 2, seed=0)
+    drawn = [i for _ in range(5) for i in cycler.next()]  # two epochs
+    assert sorted(drawn) == sorted(list(range(5)) * 2)
+    state = cycler.state()
+    ahead = [cycler.next() for _ in range(3)]
+    cycler.load(state)
+    assert [cycler.next() for _ in range(3)] == ahead
