@@ -27,8 +27,7 @@ def write_round_zero(
                         "per_variant": method.per_variant, "rationale": method.rationale,
                         "answer": method.answer})  # fmt: skip
         model, tokenizer = load_model(ctx.model_dir(inputs.model))
-        logs = ctx.store.stage_dir()  # the vLLM writers' server logs, if any
-        zero = round_zero(round_settings(method), request, model, tokenizer, seed, logs)
+        zero = round_zero(round_settings(method), request, model, tokenizer, seed)
         written, rounds = zero.tables()
         refs = RoundZeroRefs(ctx.store.put_table(written, "unstar_written"),
                              ctx.store.put_table(rounds, "unstar_rounds"))  # fmt: skip

@@ -55,9 +55,14 @@ class Outliers:
     sample_ids: tuple[str, ...]
 
 
-def beyond(values: dict[str, float], threshold: float, sign: int) -> tuple[str, ...]:
-    """Ids whose value lies strictly beyond `threshold` in the memorized direction."""
-    return tuple(sorted(i for i, v in values.items() if sign * (v - threshold) > 0))
+def beyond(
+    values: dict[str, float], threshold: float, sign: int, inclusive: bool = False
+) -> tuple[str, ...]:
+    """Ids whose value lies strictly beyond `threshold` in the memorized direction (or at it,
+    `inclusive`)."""
+    kept = (i for i, v in values.items()
+            if sign * (v - threshold) > 0 or (inclusive and v == threshold))  # fmt: skip
+    return tuple(sorted(kept))
 
 
 def calibrated(ledger: pa.Table, metric: str, rule: ThresholdRule) -> float:

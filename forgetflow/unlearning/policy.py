@@ -39,9 +39,7 @@ def select(
     """Positions in `ids` (a drawn batch) to train on: the samples still beyond `limit` (or at it,
     `inclusive`: SGA's MA >= gamma), and always the batch's most memorized one (so a step never
     comes out empty)."""
-    keep = set(beyond({i: values[i] for i in ids}, limit, sign))
-    if inclusive:
-        keep |= {i for i in ids if values[i] == limit}
+    keep = set(beyond({i: values[i] for i in ids}, limit, sign, inclusive))
     top = max(range(len(ids)), key=lambda k: sign * values[ids[k]])
     return [k for k, i in enumerate(ids) if i in keep or k == top]
 

@@ -150,6 +150,7 @@ def steps_for(config: UnstarConfig, accepted: int, batch_size: int) -> int:
 def run(config: UnstarConfig, context: ProcedureContext) -> TrainingResult:
     request = request_of(context)
     seed, rows, stopped = context.inputs.seed, [], "rounds"
+    targets = {t.target_id: t for t in request.targets}
     zero = context.inputs.round_zero  # stage 2's round 0; None: written here
     settings = round_settings(config)
     with open_writers(config.roles, request, context.model, context.tokenizer,
@@ -175,9 +176,8 @@ def run(config: UnstarConfig, context: ProcedureContext) -> TrainingResult:
             if first:
                 kept, built = first.kept(), list(first.rows)
             else:
-                kept, built = build_round(round_, {t.target_id: t for t in request.targets},
-                                          written, writers, active, completions, given,
-                                          seed + round_)  # fmt: skip
+                kept, built = build_round(round_, targets, written, writers, active,
+                                          completions, given, seed + round_)  # fmt: skip
             rows += built
             if not kept:
                 stopped = "no_antisamples"
