@@ -36,6 +36,19 @@ def sequence_nll(model: PreTrainedModel, batch: TokenBatch) -> torch.Tensor:
     return -(logprobs * valid).sum(dim=1) / counts
 
 
+@torch.no_grad()
+def mean_nll(
+    model: PreTrainedModel, ids: Sequence[Sequence[int]], starts: Sequence[int], pad_id: int
+) -> float:
+    """The mean per-row NLL of `ids` (scored from `starts`) in eval mode; the model's mode is
+    kept (the utility guard's figure)."""
+    was_training = model.training
+    model.eval()
+    loss = float(sequence_nll(model, pad_right(ids, pad_id, starts)).mean())
+    model.train(was_training)
+    return loss
+
+
 def sequence_logprob(model: PreTrainedModel, batch: TokenBatch) -> torch.Tensor:
     """log p(sequence): the sum of the log-probs of each row's scored tokens (all after the first;
     a QA row's answer given its question), (B,), differentiable."""

@@ -29,8 +29,7 @@ from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 from forgetflow.antisamples.unstar.request import FactRequest
 from forgetflow.antisamples.unstar.round_zero import RoundZero
 from forgetflow.lm.dtypes import effective_dtype
-from forgetflow.lm.logprobs import sequence_nll
-from forgetflow.lm.tokens import pad_right
+from forgetflow.lm.logprobs import mean_nll
 from forgetflow.memorization.metrics import direction
 from forgetflow.memorization.thresholds import Thresholds
 from forgetflow.records import Sample
@@ -213,17 +212,12 @@ class UnlearningLoop:
         """Score the forget set at `step` into the ledger (scoring.Scorer)."""
         self.state.ledger = self.scorer(self.model, self.state.ledger, step)
 
-    @torch.no_grad()
     def guard_loss(self) -> float:
         """Mean NLL of the guard rows (general text's guard half, never trained on)."""
         count, guard = self.config.drive.guard_rows, self.rows.guard
         if guard is None:
             raise ValueError("the utility guard needs general text's guard half")
-        rows, starts = guard.ids[:count], guard.starts[:count]
-        self.model.eval()
-        loss = float(sequence_nll(self.model, pad_right(rows, self.pad, starts)).mean())
-        self.train_mode()
-        return loss
+        return mean_nll(self.model, guard.ids[:count], guard.starts[:count], self.pad)
 
     def train_mode(self) -> None:
         """Training mode with the model's dropout, or eval mode (no dropout) when it is off."""
