@@ -1,0 +1,60 @@
+"""What the seed procedures (SGA, TA, TAU) judge by: the forget set's mean of the drive's metric
+at the ledger's newest scoring, the line it must cross (the pipeline's stopping rule calibrated on
+the holdout, or a fixed value such as the papers' MA 0.33), and the stage's drive settings with
+some fields replaced for one of their loop runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+
+from forgetflow.memorization.ledger import calibrated
+from forgetflow.memorization.metrics import direction
+from forgetflow.memorization.thresholds import ThresholdRule
+from forgetflow.unlearning import policy
+from forgetflow.unlearning.procedure import ProcedureContext
+
+# the drive's ledger rules, all off: a run that scores nothing or only by the procedure's hand
+NO_RULES = {"select": False, "select_threshold": None, "weights": "uniform", "stop_aggregate": [],
+            "stop_per_sample": False, "guard_margin": None}  # fmt: skip
+
+
+def forget_mean(ledger: pa.Table, metric: str) -> float:
+    """The forget set's mean of `metric` at the ledger's last step."""
+    values = policy.latest(ledger, metric)
+    return sum(values.values()) / len(values)
+
+
+def stop_line(ledger: pa.Table, metric: str, rule: ThresholdRule, fixed: float | None) -> float:
+    """`fixed`, or the holdout's line under the stopping `rule` (before unlearning)."""
+    return fixed if fixed is not None else calibrated(ledger, metric, rule)
+
+
+def crossed(mean: float, line: float, metric: str) -> bool:
+    """True when `mean` lies strictly on the non-memorized side of `line` (MA below it)."""
+    return direction(metric) * (mean - line) < 0
+
+
+def scored(context: ProcedureContext) -> pa.Table:
+    """The ledger, scored now (the holdout with it) where the stage gave none."""
+    return context.ledger if context.ledger is not None else context.score()
+
+
+def drive(context: ProcedureContext, **changes: Any) -> dict[str, Any]:
+    """The stage's drive settings (metrics, scoring batch, precision) with `changes` made."""
+    return {**context.inputs.config.drive.model_dump(exclude_unset=True), **changes}
+
+
+def budget_left(context: ProcedureContext, steps: int, epochs: float) -> dict[str, Any] | None:
+    """The stage's budget (steps, epochs) less `steps` and `epochs` already spent by the
+    procedure's earlier runs, as training fields; None when nothing is left."""
+    config = context.inputs.config
+    left: dict[str, Any] = {"steps": None, "epochs": None}
+    if config.steps is not None:
+        left["steps"] = config.steps - steps
+    if config.epochs is not None:
+        left["epochs"] = config.epochs - epochs
+    if any(value is not None and value <= 0 for value in left.values()):
+        return None
+    return left
