@@ -17,7 +17,7 @@ from forgetflow.unlearning.config import TrainingConfig
 from forgetflow.unlearning.methods.batch import UnlearningBatch
 from forgetflow.unlearning.reference_model import CachedReference, ResidentReference
 from forgetflow.unlearning.rows import RowSet, RowSets
-from forgetflow.unlearning.state import LoopState
+from forgetflow.unlearning.state import LoopState, Weigh
 
 
 @dataclass(frozen=True)
@@ -30,9 +30,24 @@ class Draw:
     weights: torch.Tensor | None = None
 
 
-def draw(state: LoopState, rows: RowSets, config: TrainingConfig, thresholds: Thresholds) -> Draw:
+def draw(
+    state: LoopState, rows: RowSets, config: TrainingConfig, thresholds: Thresholds,
+    weigh: Weigh | None = None,
+) -> Draw:  # fmt: skip
     """The next step's rows from `state`'s samplers (advancing them and `state.consumed`); with a
-    ledger, the drive's selection and memorization weights."""
+    ledger, the drive's selection and memorization weights; with `weigh` (a procedure's), each
+    drawn forget row's weight by its sample id multiplies in."""
+    drawn = drive(state, rows, config, thresholds)
+    if weigh is None:
+        return drawn
+    weights = weigh(state, [rows.forget_ids[i] for i in drawn.forget]).float()
+    if drawn.weights is not None:
+        weights = weights * drawn.weights
+    return Draw(drawn.forget, drawn.retain, weights)
+
+
+def drive(state: LoopState, rows: RowSets, config: TrainingConfig, thresholds: Thresholds) -> Draw:
+    """The drawn rows under the drive's selection and memorization weights."""
     picked = state.samplers["forget"].next()
     retain = state.samplers["retain"].next() if len(rows.retain) else []
     state.consumed += len(picked)
@@ -79,15 +94,18 @@ class Batches:
             raise ValueError("a batch needs at least one forget row")
         retain_batch = self.padded(rows.retain, retain)
         preferred = self.padded(rows.preferred, picked)
-        auxiliary = {name: self.padded(tied, tied.of(picked))
-                     for name, tied in rows.auxiliary.items()}  # fmt: skip
+        tied_rows = {name: tied.of(picked) for name, tied in rows.auxiliary.items()}
+        auxiliary = {name: self.padded(rows.auxiliary[name], indices)
+                     for name, indices in tied_rows.items()}  # fmt: skip
+        present = {name: batch for name, batch in auxiliary.items() if batch is not None}
         reference = None
         if isinstance(self.reference, CachedReference):
-            reference = self.reference.batch(picked, retain, retain_batch)
+            indexed = {name: (tied_rows[name], batch) for name, batch in present.items()}
+            reference = self.reference.batch(picked, retain, retain_batch, indexed)
         elif self.reference is not None:
-            reference = self.reference.values(forget, preferred, retain_batch)
+            reference = self.reference.values(forget, preferred, retain_batch, present)
         return UnlearningBatch(
             forget=forget, retain=retain_batch,
-            auxiliary={name: rows for name, rows in auxiliary.items() if rows is not None},
+            auxiliary=present,
             preferred=preferred, weights=weights, reference=reference,
         )  # fmt: skip

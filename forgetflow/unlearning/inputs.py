@@ -17,7 +17,7 @@ from forgetflow.antisamples.unstar.round_zero import RoundZero
 from forgetflow.memorization.thresholds import Thresholds
 from forgetflow.records import Sample
 from forgetflow.unlearning.methods.registry import LossMethod
-from forgetflow.unlearning.state import StepLog
+from forgetflow.unlearning.state import StepLog, Weigh
 
 if TYPE_CHECKING:  # not at run time: a procedure's module may be imported while config.py is
     from forgetflow.unlearning.config import TrainingConfig
@@ -53,3 +53,6 @@ class LoopInputs:
     facts: FactRequest | None = None
     # UnSTAR's round 0 as stage 2 wrote it (None: the procedure writes it)
     round_zero: RoundZero | None = None
+    # a procedure's loss weight of each step's forget rows by sample id, read from the run's state
+    # (`state.extra`, which checkpoints keep: ICU's flags, 0 for a sample already forgotten)
+    weigh: Weigh | None = None

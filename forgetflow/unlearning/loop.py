@@ -116,11 +116,12 @@ class UnlearningLoop:
             return ResidentReference(model, self.needs, top_k)
         rows = self.rows
         preferred = rows.preferred or RowSet([], [])
+        tied = {name: rows_of.ids for name, rows_of in rows.auxiliary.items()}
         with self.autocast():  # the reference's values under the policy's autocast
             return CachedReference(model, self.needs, self.pad,
                                    (rows.forget.ids, rows.forget.starts),
                                    (preferred.ids, preferred.starts),
-                                   rows.retain.ids, top_k)  # fmt: skip
+                                   rows.retain.ids, top_k, tied)  # fmt: skip
 
     def _encode(
         self, forget: Sequence[Sample], retain: Sequence[Sample],
@@ -154,7 +155,7 @@ class UnlearningLoop:
     # --- one step -----------------------------------------------------------------------------
 
     def _train_step(self) -> dict[str, float]:
-        drawn = draw(self.state, self.rows, self.config, self.thresholds)
+        drawn = draw(self.state, self.rows, self.config, self.thresholds, self.inputs.weigh)
         picked, retain, weights = drawn.forget, drawn.retain, drawn.weights
         total = len(picked)
         chunks = split(list(range(total)), self.config.grad_accum)

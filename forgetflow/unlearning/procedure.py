@@ -44,7 +44,7 @@ from forgetflow.records import Sample
 from forgetflow.unlearning.finetune import DESCENT, FinetuneConfig
 from forgetflow.unlearning.methods.registry import LossMethod, Procedure
 from forgetflow.unlearning.scoring import Scorer
-from forgetflow.unlearning.state import LoopState, StepLog, TrainingResult
+from forgetflow.unlearning.state import LoopState, StepLog, TrainingResult, Weigh
 
 if TYPE_CHECKING:  # not at run time: a procedure's module imports this one while the registry
     # discovers it, which config.py's method union may start before config.py is complete
@@ -106,11 +106,23 @@ class ProcedureContext:
         return self._running.state.ledger if self._running is not None else self._ledger
 
     def train(
-        self, method: BaseModel, training: Mapping[str, Any] | None = None, stop: Stop | None = None
-    ) -> TrainingResult:
+        self, method: BaseModel, training: Mapping[str, Any] | None = None,
+        stop: Stop | None = None, *, loss: LossMethod | None = None,
+        auxiliary: Mapping[str, Sequence[Sample]] | None = None, weigh: Weigh | None = None,
+    ) -> TrainingResult:  # fmt: skip
         """One loop run on the current weights with the loss method `method` (a registered loss
-        method's config) and the stage's training settings with `training`'s fields replaced."""
-        return self._run(method, None, training, stop)
+        method's config, or the config of `loss`, one of the procedure's own) and the stage's
+        training settings with `training`'s fields replaced; `auxiliary` adds row sets tied to
+        the forget samples, `weigh` sets each drawn forget row's loss weight from the run's
+        state (`state.extra`, which the procedure's `stop` may change and checkpoints keep)."""
+        return self._run(method, loss, training, stop, auxiliary=auxiliary, weigh=weigh)
+
+    @property
+    def state(self) -> LoopState:
+        """The running loop run's state (from a run's `stop`)."""
+        if self._running is None:
+            raise ProcedureError(f"procedure {self.name!r}: context.state outside a loop run")
+        return self._running.state
 
     def finetune(
         self, training: Mapping[str, Any] | None = None, stop: Stop | None = None
@@ -144,6 +156,7 @@ class ProcedureContext:
         self, method: BaseModel, loss: LossMethod | None, training: Mapping[str, Any] | None,
         stop: Stop | None, forget: Sequence[Sample] | None = None,
         retain: Sequence[Sample] | None = None,
+        auxiliary: Mapping[str, Sequence[Sample]] | None = None, weigh: Weigh | None = None,
     ) -> TrainingResult:  # fmt: skip
         if self._running is not None:
             raise ProcedureError(f"procedure {self.name!r}: a loop run started inside another")
@@ -155,7 +168,8 @@ class ProcedureContext:
                          first_step=self.step, stop=stop,
                          forget=self.inputs.forget if forget is None else forget,
                          retain=self.inputs.retain if retain is None else retain,
-                         auxiliary=self.inputs.auxiliary if forget is None else {},
+                         auxiliary={**(self.inputs.auxiliary if forget is None else {}),
+                                    **(auxiliary or {})}, weigh=weigh,
                          checkpoint_dir=folder / f"{self.runs}-{method.name}" if folder else None)  # type: ignore[attr-defined]  # fmt: skip
         self._running = self.make_loop(self.model, self.tokenizer, inputs)
         try:

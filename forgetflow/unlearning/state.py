@@ -4,6 +4,7 @@ one object a checkpoint saves (`state_dict()`) and a resume loads (`load_state_d
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,6 +72,7 @@ class LoopState:
     stopped_by: str = ""  # the stopping rule that held, "" while training
     logs: list[StepLog] = field(default_factory=list)
     best_weights: dict[str, torch.Tensor] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # a procedure's own state (its `stop`'s)
 
     def state_dict(self) -> dict[str, Any]:
         """Plain values and tensors (torch.save writes them) and the ledger (an Arrow table)."""
@@ -82,7 +84,7 @@ class LoopState:
             "samplers": {name: cycler.state() for name, cycler in self.samplers.items()},
             "rng": rng_state(),
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
+            "scheduler": self.scheduler.state_dict(), "extra": self.extra,
         }  # fmt: skip
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -104,3 +106,8 @@ class LoopState:
         guard = state["guard"]
         self.guard = UtilityGuard.from_state(guard) if guard is not None else None
         self.ledger = state["ledger"]
+        self.extra = dict(state.get("extra", {}))
+
+
+# a procedure's loss weight of each drawn forget row, by sample id, read from the run's state
+Weigh = Callable[[LoopState, Sequence[str]], torch.Tensor]

@@ -21,7 +21,8 @@ FORGET_LOGP = "forget_logp"  # reference log-prob of each forget row
 PREFERRED = "preferred"  # a preferred ("I don't know") text per forget row
 PREFERRED_LOGP = "preferred_logp"  # reference log-prob of each preferred row
 RETAIN_TOPK = "retain_topk"  # reference next-token distributions on the retain rows
-NEEDS = frozenset({FORGET_LOGP, PREFERRED, PREFERRED_LOGP, RETAIN_TOPK})
+AUXILIARY_TOPK = "auxiliary_topk"  # reference next-token distributions on every auxiliary row
+NEEDS = frozenset({FORGET_LOGP, PREFERRED, PREFERRED_LOGP, RETAIN_TOPK, AUXILIARY_TOPK})
 
 # The auxiliary set of anti-samples: rows a method may learn in place of the forget rows (each
 # tied to its forget sample by `source_id`; any number per forget sample)
@@ -56,6 +57,8 @@ class Reference:
     forget_logp: torch.Tensor | None = None
     preferred_logp: torch.Tensor | None = None
     retain_topk: TopK | None = None
+    # by auxiliary set: row-aligned with batch.auxiliary[name] (ICU's analogous rows)
+    auxiliary_topk: Mapping[str, TopK] | None = None
 
 
 @dataclass(frozen=True)
