@@ -31,7 +31,6 @@ from pydantic import Field
 from forgetflow.unlearning.methods.grad_ascent import GradAscentConfig
 from forgetflow.unlearning.methods.registry import METHODS
 from forgetflow.unlearning.methods.stopping import (
-    NO_RULES,
     crossed,
     drive,
     forget_mean,
@@ -83,11 +82,7 @@ def sga_training(config: SgaConfig, context: ProcedureContext, stops: bool) -> d
     with `stops`, the loop's own stopping rule (the aggregate one on the holdout's line, or the
     per-sample one); a fixed threshold stops through `below_line`."""
     metric = context.inputs.config.drive.metric
-    rules: dict[str, Any] = {
-        **NO_RULES,
-        "select": True,
-        "select_threshold": select_threshold(config, metric),
-    }
+    rules: dict[str, Any] = {"select": True, "select_threshold": select_threshold(config, metric)}
     if stops and config.stop == "per_sample":
         rules["stop_per_sample"] = True
     elif stops and config.stop_threshold is None:

@@ -5,6 +5,7 @@ some fields replaced for one of their loop runs."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pyarrow as pa
@@ -14,6 +15,7 @@ from forgetflow.memorization.metrics import direction
 from forgetflow.memorization.thresholds import ThresholdRule
 from forgetflow.unlearning import policy
 from forgetflow.unlearning.procedure import ProcedureContext
+from forgetflow.unlearning.state import StepLog
 
 # the drive's ledger rules, all off: a run that scores nothing or only by the procedure's hand
 NO_RULES = {"select": False, "select_threshold": None, "weights": "uniform", "stop_aggregate": [],
@@ -36,14 +38,24 @@ def crossed(mean: float, line: float, metric: str) -> bool:
     return direction(metric) * (mean - line) < 0
 
 
+def epoch_ended(context: ProcedureContext, log: StepLog) -> bool:
+    """True when the step of `log` finished a pass over the forget set (each step draws
+    min(batch_size, forget rows) of them)."""
+    count = len(context.inputs.forget)
+    drawn = min(context.training(None).batch_size, count) / count
+    epoch = log.values["epoch"]
+    return math.floor(epoch + 1e-9) > math.floor(epoch - drawn + 1e-9)
+
+
 def scored(context: ProcedureContext) -> pa.Table:
     """The ledger, scored now (the holdout with it) where the stage gave none."""
     return context.ledger if context.ledger is not None else context.score()
 
 
 def drive(context: ProcedureContext, **changes: Any) -> dict[str, Any]:
-    """The stage's drive settings (metrics, scoring batch, precision) with `changes` made."""
-    return {**context.inputs.config.drive.model_dump(exclude_unset=True), **changes}
+    """The stage's drive settings (metrics, scoring batch, precision), its ledger rules off
+    (NO_RULES), with `changes` made."""
+    return {**context.inputs.config.drive.model_dump(exclude_unset=True), **NO_RULES, **changes}
 
 
 def budget_left(context: ProcedureContext, steps: int, epochs: float) -> dict[str, Any] | None:

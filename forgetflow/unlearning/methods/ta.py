@@ -21,7 +21,6 @@ Deviations from the published code (`GeorgeOctavian/selective_unlearning`, gpt_n
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -30,7 +29,13 @@ from pydantic import Field
 
 from forgetflow.lm.logprobs import mean_nll
 from forgetflow.unlearning.methods.registry import METHODS
-from forgetflow.unlearning.methods.stopping import NO_RULES, crossed, drive, forget_mean, scored
+from forgetflow.unlearning.methods.stopping import (
+    crossed,
+    drive,
+    epoch_ended,
+    forget_mean,
+    scored,
+)
 from forgetflow.unlearning.methods.stopping import stop_line as line_of
 from forgetflow.unlearning.methods.terms import MethodSettings
 from forgetflow.unlearning.procedure import ProcedureContext
@@ -78,7 +83,6 @@ class TaskArithmetic:
         self.base = context.weights()
         self.chosen: float | None = None
         self.guard = tokenized(context.tokenizer, context.inputs.guard[:GUARD_ROWS])
-        self.rows = len(context.inputs.forget)
 
     def evaluate(self, values: dict[str, float]) -> bool:
         """Score each lambda's edit of the current weights (then restore them); True at the
@@ -103,9 +107,7 @@ class TaskArithmetic:
 
     def stop(self, log: StepLog) -> str:
         """After each epoch of fine-tuning: 'threshold' once an edit crossed the line."""
-        epoch = log.values["epoch"]
-        before = epoch - log.values["rows"] / self.rows
-        if math.floor(epoch + 1e-9) <= math.floor(before + 1e-9):
+        if not epoch_ended(self.context, log):
             return ""
         return "threshold" if self.evaluate(log.values) else ""
 
@@ -125,7 +127,7 @@ def task_arithmetic(
     """Fine-tune from the current weights (at most `budget`) until an edit crosses `line`; the
     model ends edited. Returns the fine-tuning run's result and the lambda used."""
     arithmetic = TaskArithmetic(context, lambdas, line)
-    settings = drive(context, **NO_RULES, score_every=None, score_every_epochs=None)
+    settings = drive(context, score_every=None, score_every_epochs=None)
     result = context.finetune({**budget, "drive": settings}, arithmetic.stop)
     arithmetic.finish(result.stopped_by != "threshold")
     return result, arithmetic.chosen
