@@ -222,7 +222,8 @@ class UnlearningConfig(BaseModel):
 
     method: MethodConfig = Field(
         GradDiffConfig(), description="the method by name (grad_ascent, grad_diff, npo, simnpo, "
-        "idk_dpo) and its settings; default: GradDiff with its paper's weights",
+        "idk_dpo; the procedures sga, ta, tau, icu, unstar) and its settings; default: GradDiff "
+        "with its paper's weights",
     )  # fmt: skip
     training: TrainingConfig = Field(
         TrainingConfig(), description="the training loop's settings, the same for every method"
