@@ -99,6 +99,7 @@ class ProcedureContext:
         self.runs = 0
         self._ledger = inputs.ledger
         self._running: RunningLoop | None = None
+        self._guarded: TrainingResult | None = None
 
     @property
     def ledger(self) -> pa.Table | None:
@@ -181,6 +182,7 @@ class ProcedureContext:
             result = replace(result, model=self.model)
         self._ledger, self.step = result.ledger, result.steps
         self.logs.extend(result.logs)
+        self._guarded = result  # the utility guard's checkpoint and history, the last run's
         return result
 
     def weights(self) -> dict[str, torch.Tensor]:
@@ -228,10 +230,14 @@ class ProcedureContext:
     def result(
         self, stopped_by: str, tables: Mapping[str, pa.Table] | None = None
     ) -> TrainingResult:
-        """What the procedure did: every run's logs and its own, the ledger, the steps, and its
-        own `tables` by artifact name."""
-        return TrainingResult(list(self.logs), self.ledger, self.step, stopped_by, None,
-                              self.model, tables=dict(tables or {}))  # fmt: skip
+        """What the procedure did: every run's logs and its own, the ledger, the steps, the last
+        run's utility guard (its restored checkpoint and history), and its own `tables` by
+        artifact name."""
+        best, guard = (
+            (self._guarded.best_step, list(self._guarded.guard)) if self._guarded else (None, [])
+        )
+        return TrainingResult(list(self.logs), self.ledger, self.step, stopped_by, best,
+                              self.model, guard, tables=dict(tables or {}))  # fmt: skip
 
 
 def run_procedure(

@@ -45,9 +45,10 @@ from forgetflow.records import LossOutput
 from forgetflow.unlearning.analogous import CandidatePool, analogous_set, choose_embedding
 from forgetflow.unlearning.methods.batch import AUXILIARY_TOPK, UnlearningBatch, weighted_mean
 from forgetflow.unlearning.methods.registry import METHODS, LossMethod
-from forgetflow.unlearning.methods.stopping import drive, epoch_ended, scored
+from forgetflow.unlearning.methods.sga import below_line
+from forgetflow.unlearning.methods.stopping import drive, epoch_ended, guard, scored
 from forgetflow.unlearning.methods.terms import MethodSettings, combine, topk_kl
-from forgetflow.unlearning.procedure import ProcedureContext, ProcedureError
+from forgetflow.unlearning.procedure import ProcedureContext, ProcedureError, Stop
 from forgetflow.unlearning.refinement import (
     PAPER_THRESHOLDS,
     RefinementScores,
@@ -91,6 +92,10 @@ class IcuConfig(MethodSettings):
         "model's mean hidden state",
     )  # fmt: skip
     refine_batch: int = Field(8, ge=1, description="prompts per beam-search batch of refinement")
+    stop_threshold: float | None = Field(
+        None, description="a fixed threshold of the forget set's mean (ICU's MA 0.5994); null: "
+        "the pipeline's stopping rule on the holdout (thresholds.stop)",
+    )  # fmt: skip
 
 
 def icu_loss(config: IcuConfig, model: PreTrainedModel, batch: UnlearningBatch) -> LossOutput:
@@ -173,11 +178,31 @@ def run(config: IcuConfig, context: ProcedureContext) -> TrainingResult:
     context.log(figures)
     if refinement is not None and not refinement.initial:
         return context.result("no_flags")
-    metric = inputs.config.drive.metric
-    settings = drive(context, score_every=None, score_every_epochs=1,
-                     stop_aggregate=[metric])  # fmt: skip
     result = context.train(
-        config, {"drive": settings}, refinement.stop if refinement else None, loss=LOSS,
-        auxiliary={ANALOGOUS: analogous.samples}, weigh=refinement.weigh if refinement else None,
+        config, {"drive": icu_drive(config, context)}, stops(config, context, refinement),
+        loss=LOSS, auxiliary={ANALOGOUS: analogous.samples},
+        weigh=refinement.weigh if refinement else None,
     )  # fmt: skip
     return context.result(result.stopped_by)
+
+
+def icu_drive(config: IcuConfig, context: ProcedureContext) -> dict:
+    """Scoring every epoch; the loop's aggregate stop on the holdout's line unless the stop is
+    a fixed threshold (`stops`)."""
+    metric = context.inputs.config.drive.metric
+    aggregate = [metric] if config.stop_threshold is None else []
+    return drive(
+        context, score_every=None, score_every_epochs=1, stop_aggregate=aggregate, **guard(context)
+    )
+
+
+def stops(
+    config: IcuConfig, context: ProcedureContext, refinement: Refinement | None
+) -> Stop | None:
+    """The run's stop: no flag left, or the mean below a fixed threshold."""
+    rules = [refinement.stop] if refinement is not None else []
+    if config.stop_threshold is not None:
+        rules.append(below_line(context, config.stop_threshold, "aggregate"))
+    if not rules:
+        return None
+    return lambda log: next((reason for rule in rules if (reason := rule(log))), "")

@@ -19,7 +19,8 @@ Deviations from the published code (`GeorgeOctavian/selective_unlearning`, gpt_n
 - the budget is the stage's (`training.epochs`; the paper's upper bound is 150 epochs), and the
   optimizer, betas and clipping are the stage's settings (the paper's preset sets Adam (0.9,
   0.98), lr 5e-5, no clipping);
-- the selection acts on each optimizer step's batch (the paper's on each GPU's batch of 8).
+- the selection acts on each optimizer step's batch (the paper's on each GPU's batch of 8);
+- the stage's utility guard (drive.guard_margin) applies, which the paper does not have.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from forgetflow.unlearning.methods.stopping import (
     crossed,
     drive,
     forget_mean,
+    guard,
     scored,
     stop_line,
 )
@@ -87,7 +89,9 @@ def sga_training(config: SgaConfig, context: ProcedureContext, stops: bool) -> d
         rules["stop_per_sample"] = True
     elif stops and config.stop_threshold is None:
         rules["stop_aggregate"] = [metric]
-    return {"drive": drive(context, **rules, score_every=None, score_every_epochs=1)}
+    return {
+        "drive": drive(context, **rules, **guard(context), score_every=None, score_every_epochs=1)
+    }
 
 
 def below_line(context: ProcedureContext, line: float, reason: str) -> Stop:

@@ -52,6 +52,12 @@ def scored(context: ProcedureContext) -> pa.Table:
     return context.ledger if context.ledger is not None else context.score()
 
 
+def guard(context: ProcedureContext) -> dict[str, Any]:
+    """The stage's utility guard (drive.guard_margin), for a run that trains the model it ends
+    with (not TA's fine-tuning, whose weights are not the result)."""
+    return {"guard_margin": context.inputs.config.drive.guard_margin}
+
+
 def drive(context: ProcedureContext, **changes: Any) -> dict[str, Any]:
     """The stage's drive settings (metrics, scoring batch, precision), its ledger rules off
     (NO_RULES), with `changes` made."""

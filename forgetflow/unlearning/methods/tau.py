@@ -75,8 +75,8 @@ def run(config: TauConfig, context: ProcedureContext) -> TrainingResult:
         ascent = GradAscentConfig(antisample_weight=config.antisample_weight)
         phase = context.train(ascent, sga_training(sga, context, stops=False),
                               below_line(context, first, "first_threshold"))  # fmt: skip
-        if phase.stopped_by != "first_threshold":
-            return context.result("sga_budget")
+        if phase.stopped_by != "first_threshold":  # the budget spent, or the utility guard
+            return context.result("guard" if phase.stopped_by == "guard" else "sga_budget")
         steps = context.step - start
         epochs = phase.logs[-1].values["epoch"]
     context.log({"tau_switch_epoch": epochs, "tau_switch_step": float(context.step)})

@@ -13,6 +13,7 @@ import torch
 from forgetflow.memorization.ledger import calibrated
 from forgetflow.memorization.thresholds import Thresholds
 from forgetflow.records import Sample
+from forgetflow.scenarios.world.utility import general_text
 from forgetflow.unlearning.config import DriveConfig, TrainingConfig
 from forgetflow.unlearning.finetune import DESCENT, FinetuneConfig
 from forgetflow.unlearning.inputs import LoopInputs
@@ -153,3 +154,16 @@ def test_each_seed_method_resumes_to_the_weights_of_an_uninterrupted_run(
         train(tiny_model, data, method, config, checkpoint_dir=tmp_path, hooks=[interrupt])
     resumed, got = train(tiny_model, data, method, config, checkpoint_dir=tmp_path)
     assert resumed.stopped_by == whole.stopped_by and max_diff(expected, got) == 0.0
+
+
+def test_sga_keeps_the_stages_utility_guard(tiny_model, data, tiny_world) -> None:
+    """A guard margin no ascent step stays within stops SGA by the guard and restores the
+    least memorized checkpoint within it (here the model before the first step)."""
+    guard = [Sample(f"g{i}", "guard", text[:150])  # within the tiny model's 128 positions
+             for i, text in enumerate(general_text(tiny_world).passages[:8])]  # fmt: skip
+    drive = DriveConfig(guard_margin=1e-6, score_every_epochs=1)
+    config = EPOCHS.model_copy(update={"drive": drive})
+    before = weights(tiny_model[0])
+    result, after = train(tiny_model, data, SgaConfig(gamma=0.0), config, guard=guard)
+    assert result.stopped_by == "guard" and result.best_step == 0
+    assert max_diff(before, after) == 0.0
