@@ -4,14 +4,9 @@ unflagged samples out of the loss and survive an interruption."""
 
 from __future__ import annotations
 
-import copy
-
 import pytest
-import torch
 
-from forgetflow.records import Sample
 from forgetflow.unlearning.config import DriveConfig, TrainingConfig
-from forgetflow.unlearning.loop import unlearn
 from forgetflow.unlearning.methods.grad_ascent import GradAscentConfig
 from forgetflow.unlearning.methods.icu import IcuConfig
 
@@ -19,55 +14,31 @@ TRAINING = TrainingConfig(epochs=2, batch_size=4, lr=2e-3, max_grad_norm=None)
 QUICK = {"embedder": "model", "refine_batch": 8}  # no MiniLM: the model's own embeddings
 
 
-def samples(world, split_name: str, n: int) -> list[Sample]:
-    rows = [r for r in world.table("items").to_pylist()
-            if r["split"] == split_name and r["family"] == "profile"]  # fmt: skip
-    return [Sample(r["sample_id"], split_name, r["text"], r["repetitions"]) for r in rows][:n]
+def train(runs, method, config=TRAINING, **options):
+    return runs.train(method, config, **options)
 
 
-@pytest.fixture()
-def data(tiny_world):
-    return {"forget": samples(tiny_world, "forget", 8),
-            "holdout": samples(tiny_world, "holdout", 8),
-            "retain": samples(tiny_world, "retain", 12)}  # fmt: skip
-
-
-def weights(model) -> dict[str, torch.Tensor]:
-    return {k: v.detach().clone() for k, v in model.named_parameters()}
-
-
-def max_diff(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
-    return max(float((a[k] - b[k]).abs().max()) for k in a)
-
-
-def train(tiny_model, data, method, config=TRAINING, **options):
-    model = copy.deepcopy(tiny_model[0])
-    result = unlearn(model, tiny_model[1], method, config, 0, data["forget"],
-                     retain=data["retain"], holdout=data["holdout"], **options)  # fmt: skip
-    return result, weights(model)
-
-
-def test_icu_without_its_terms_and_refinement_is_gradient_ascent(tiny_model, data) -> None:
+def test_icu_without_its_terms_and_refinement_is_gradient_ascent(runs) -> None:
     drive = DriveConfig(score_every_epochs=1, stop_aggregate=["ma"])
-    ga, ga_weights = train(tiny_model, data, GradAscentConfig(),
+    ga, ga_weights = train(runs, GradAscentConfig(),
                            TRAINING.model_copy(update={"drive": drive}))  # fmt: skip
-    icu, icu_weights = train(tiny_model, data,
+    icu, icu_weights = train(runs,
                              IcuConfig(alpha=0.0, beta=0.0, refinement=False, **QUICK))  # fmt: skip
     losses = [(log.step, log.values["forget_loss"]) for log in ga.logs]
     assert [(log.step, log.values["forget_loss"]) for log in icu.logs
             if "forget_loss" in log.values] == losses  # fmt: skip
-    assert icu.stopped_by == ga.stopped_by and max_diff(ga_weights, icu_weights) == 0.0
+    assert icu.stopped_by == ga.stopped_by and runs.max_diff(ga_weights, icu_weights) == 0.0
 
 
-def test_the_cached_kl_equals_the_kl_against_a_resident_original(tiny_model, data) -> None:
+def test_the_cached_kl_equals_the_kl_against_a_resident_original(runs) -> None:
     """Every step's KL term agrees to float noise (1e-5, on values of order 1e-3 to 1 after the
     first step's 0: the original against itself). The weights are not compared: Adam scales
     each parameter's step by its gradient's size, so float noise in a near-zero gradient moves
     a weight by up to lr."""
     method = IcuConfig(refinement=False, **QUICK)
-    cached, _ = train(tiny_model, data, method)
+    cached, _ = train(runs, method)
     resident_config = TRAINING.model_copy(update={"reference": "resident"})
-    resident, _ = train(tiny_model, data, method, resident_config)
+    resident, _ = train(runs, method, resident_config)
     kl = [log.values["analogous_kl"] for log in cached.logs if "analogous_kl" in log.values]
     kl_resident = [log.values["analogous_kl"] for log in resident.logs
                    if "analogous_kl" in log.values]  # fmt: skip
@@ -75,8 +46,8 @@ def test_the_cached_kl_equals_the_kl_against_a_resident_original(tiny_model, dat
     assert max(abs(a - b) for a, b in zip(kl, kl_resident, strict=True)) < 1e-5
 
 
-def test_refinement_logs_its_flags_each_epoch_and_stops_when_none_is_left(tiny_model, data) -> None:
-    result, _ = train(tiny_model, data, IcuConfig(thresholds="paper", **QUICK),
+def test_refinement_logs_its_flags_each_epoch_and_stops_when_none_is_left(runs) -> None:
+    result, _ = train(runs, IcuConfig(thresholds="paper", **QUICK),
                       TRAINING.model_copy(update={"epochs": 3}))  # fmt: skip
     first = result.logs[0].values
     assert first["icu_bleu_threshold"] == 0.01 and first["icu_embedder_minilm"] == 0.0
@@ -86,32 +57,32 @@ def test_refinement_logs_its_flags_each_epoch_and_stops_when_none_is_left(tiny_m
     assert (result.stopped_by == "no_flags") == (flagged[-1] == 0)
 
 
-def test_unflagged_samples_weigh_nothing(tiny_model, data, monkeypatch) -> None:
+def test_unflagged_samples_weigh_nothing(runs, monkeypatch) -> None:
     """No sample flagged from the start: nothing is trained, the run says why."""
-    before = weights(tiny_model[0])
+    before = runs.weights(runs.model)
     monkeypatch.setattr("forgetflow.unlearning.methods.icu.Refinement.flagged",
                         lambda self, scores: [])  # fmt: skip
-    result, after = train(tiny_model, data, IcuConfig(**QUICK))
+    result, after = train(runs, IcuConfig(**QUICK))
     assert result.stopped_by == "no_flags" and result.steps == 0
-    assert max_diff(before, after) == 0.0
+    assert runs.max_diff(before, after) == 0.0
 
 
 class Interrupt(RuntimeError):
     pass
 
 
-def test_icu_resumes_to_the_weights_of_an_uninterrupted_run(tiny_model, data, tmp_path) -> None:
+def test_icu_resumes_to_the_weights_of_an_uninterrupted_run(runs, tmp_path) -> None:
     """Interrupted after its first epoch's refinement (step 2 of 4): the flags come back from the
     checkpoint, not from a fresh scoring."""
     config = TRAINING.model_copy(update={"checkpoint_every": 1})
     method = IcuConfig(thresholds="paper", **QUICK)
-    whole, expected = train(tiny_model, data, method, config)
+    whole, expected = train(runs, method, config)
 
     def interrupt(log) -> None:
         if log.step == 3:
             raise Interrupt("stopped on purpose")
 
     with pytest.raises(Interrupt):
-        train(tiny_model, data, method, config, checkpoint_dir=tmp_path, hooks=[interrupt])
-    resumed, got = train(tiny_model, data, method, config, checkpoint_dir=tmp_path)
-    assert resumed.stopped_by == whole.stopped_by and max_diff(expected, got) == 0.0
+        train(runs, method, config, checkpoint_dir=tmp_path, hooks=[interrupt])
+    resumed, got = train(runs, method, config, checkpoint_dir=tmp_path)
+    assert resumed.stopped_by == whole.stopped_by and runs.max_diff(expected, got) == 0.0
