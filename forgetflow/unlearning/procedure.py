@@ -13,7 +13,9 @@ A procedure is `run(config, context) -> TrainingResult`, registered with `kind="
   restore);
 - `weights()` copies the parameters, `set_weights(...)` writes some or all of them in place;
 - `score()` scores the forget set into the ledger at the current step; `log(values)` records the
-  procedure's own figures; `result(stopped_by)` is what `run` returns.
+  procedure's own figures; `result(stopped_by)` is what `run` returns;
+- `state` (from a run's `stop`) is the running loop's state: its `extra` holds the procedure's
+  own per-run state (ICU's flags), which the run's checkpoints keep and a `weigh` may read.
 
 Steps count on across runs: a run's first step follows the last one's, so the ledger's steps stay
 in order and the drive always reads the newest scoring. A loop run's reference model (NPO's,
