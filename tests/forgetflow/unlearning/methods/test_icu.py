@@ -71,11 +71,18 @@ class Interrupt(RuntimeError):
     pass
 
 
-def test_icu_resumes_to_the_weights_of_an_uninterrupted_run(runs, tmp_path) -> None:
-    """Interrupted after its first epoch's refinement (step 2 of 4): the flags come back from the
-    checkpoint, not from a fresh scoring."""
+def test_icu_resumes_to_the_weights_of_an_uninterrupted_run(runs, tmp_path, monkeypatch) -> None:
+    """Interrupted after its first epoch's refinement (step 3 of 4): the flags come back from the
+    checkpoint, not from a fresh scoring. The flags are the 4 samples of highest BLEU (they
+    change with the weights, and the run never runs out of them) and no mean stops it, so the
+    run lasts its 4 steps on any machine."""
+
+    def top_bleu(self, scores) -> list[str]:
+        return sorted(sorted(scores.bleu, key=lambda i: (-scores.bleu[i], i))[:4])
+
+    monkeypatch.setattr("forgetflow.unlearning.methods.icu.Refinement.flagged", top_bleu)
     config = TRAINING.model_copy(update={"checkpoint_every": 1})
-    method = IcuConfig(thresholds="paper", **QUICK)
+    method = IcuConfig(stop_threshold=-1.0, **QUICK)
     whole, expected = train(runs, method, config)
 
     def interrupt(log) -> None:
@@ -85,4 +92,5 @@ def test_icu_resumes_to_the_weights_of_an_uninterrupted_run(runs, tmp_path) -> N
     with pytest.raises(Interrupt):
         train(runs, method, config, checkpoint_dir=tmp_path, hooks=[interrupt])
     resumed, got = train(runs, method, config, checkpoint_dir=tmp_path)
+    assert whole.steps == 4 and whole.stopped_by == "epochs"
     assert resumed.stopped_by == whole.stopped_by and runs.max_diff(expected, got) == 0.0
