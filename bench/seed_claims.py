@@ -1,6 +1,6 @@
 """The seed papers' claims on the world (issue: the seed methods), one JSON per (method, seed):
 
-    python bench/seed_claims.py --json [--seeds 0,1,2] [--methods grad_ascent,sga,ta,tau]
+    python bench/seed_claims.py --json [--seeds 0,1,2] [--methods grad_ascent,sga,ta,tau,icu]
                                 [--out-dir bench/results/seed_claims] [--home DIR]
 
 Each cell: the `small` world of that seed (built under the worlds folder first when missing: about
@@ -234,6 +234,22 @@ def interval(values: Sequence[float]) -> str:
     return f"{mean:.3g} [{mean - half:.3g}, {mean + half:.3g}]"
 
 
+def shown(values: Sequence[float]) -> str:
+    return interval(values) if values else "never"
+
+
+def table_row(name: str, runs: Sequence[dict]) -> str:
+    """One method's row: each figure's mean and interval over the seeds that have it."""
+    near = [r["matched"]["line-0.02"] for r in runs if r["matched"]["line-0.02"] is not None]
+    far = [r["matched"]["line-0.05"] for r in runs if r["matched"]["line-0.05"] is not None]
+    reach = [r["to_line"] for r in runs if r["to_line"]]
+    ppl = [r["ppl_after"] / r["ppl_before"] for r in runs]
+    return (f"| {name} | {len(runs)} | {shown(near)} | {shown(far)} | "
+            f"{shown([t['step'] for t in reach])} | {shown([t['seconds'] for t in reach])} | "
+            f"{shown(ppl)} | {shown([r['loss_auc_after'] for r in runs])} "
+            f"({shown([r['retain_loss_auc'] for r in runs])}) |")  # fmt: skip
+
+
 def table(out: Path) -> str:
     cells: dict[str, list[dict]] = {}
     for path in sorted(out.glob("*-seed*.json")):
@@ -243,25 +259,8 @@ def table(out: Path) -> str:
             "seconds to line | ppl after / before | loss AUC after (retain) |",
             "|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for name in METHODS:
-        runs = cells.get(name, [])
-        if not runs:
-            continue
-
-        def got(key, runs=runs):  # noqa: E306
-            return [r[key] for r in runs if r.get(key) is not None]
-
-        near = [r["matched"]["line-0.02"] for r in runs if r["matched"]["line-0.02"] is not None]
-        far = [r["matched"]["line-0.05"] for r in runs if r["matched"]["line-0.05"] is not None]
-        reach = [r["to_line"] for r in runs if r["to_line"]]
-        ppl = [r["ppl_after"] / r["ppl_before"] for r in runs]
-        rows.append(
-            f"| {name} | {len(runs)} | {interval(near) if near else 'never'} | "
-            f"{interval(far) if far else 'never'} | "
-            f"{interval([t['step'] for t in reach]) if reach else 'never'} | "
-            f"{interval([t['seconds'] for t in reach]) if reach else 'never'} | "
-            f"{interval(ppl)} | {interval(got('loss_auc_after'))} "
-            f"({interval(got('retain_loss_auc'))}) |"
-        )
+        if cells.get(name):
+            rows.append(table_row(name, cells[name]))
     return "\n".join(rows)
 
 
