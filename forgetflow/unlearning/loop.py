@@ -229,8 +229,7 @@ class UnlearningLoop:
         settings, state = self.config.drive, self.state
         ledger = state.ledger
         assert ledger is not None
-        forget_now = policy.latest(ledger, settings.metric)
-        values[f"forget_{settings.metric}_mean"] = sum(forget_now.values()) / len(forget_now)
+        values[f"forget_{settings.metric}_mean"] = policy.forget_mean(ledger, settings.metric)
         left = policy.remaining(ledger, settings.metric, self.thresholds.outliers)
         values["outliers"] = float(len(left))
         if state.guard is not None:

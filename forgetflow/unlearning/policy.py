@@ -33,6 +33,17 @@ def latest(ledger: pa.Table, metric: str) -> dict[str, float]:
     return values
 
 
+def forget_mean(ledger: pa.Table, metric: str) -> float:
+    """The forget set's mean of `metric` at the ledger's last step."""
+    values = latest(ledger, metric)
+    return sum(values.values()) / len(values)
+
+
+def crossed(mean: float, line: float, metric: str) -> bool:
+    """True when `mean` lies strictly on the non-memorized side of `line` (MA below it)."""
+    return direction(metric) * (mean - line) < 0
+
+
 def select(
     ids: Sequence[str], values: dict[str, float], limit: float, sign: int, inclusive: bool = False
 ) -> list[int]:
@@ -60,12 +71,8 @@ def memorization_weights(ids: Sequence[str], values: dict[str, float], sign: int
 def aggregate_done(ledger: pa.Table, metrics: Sequence[str], rule: ThresholdRule) -> bool:
     """Jang et al.'s stop: the forget set's mean of every metric (MA, EL_n) at the last step is
     on the non-memorized side of its threshold under the stopping `rule`."""
-    for metric in metrics:
-        values = list(latest(ledger, metric).values())
-        mean = sum(values) / len(values)
-        if direction(metric) * (mean - calibrated(ledger, metric, rule)) >= 0:
-            return False
-    return True
+    return all(crossed(forget_mean(ledger, metric), calibrated(ledger, metric, rule), metric)
+               for metric in metrics)  # fmt: skip
 
 
 def remaining(ledger: pa.Table, metric: str, rule: ThresholdRule) -> tuple[str, ...]:

@@ -31,16 +31,9 @@ from pydantic import Field
 
 from forgetflow.unlearning.methods.grad_ascent import GradAscentConfig
 from forgetflow.unlearning.methods.registry import METHODS
-from forgetflow.unlearning.methods.stopping import (
-    crossed,
-    drive,
-    forget_mean,
-    guard,
-    scored,
-    stop_line,
-)
+from forgetflow.unlearning.methods.stopping import drive, guard, scored, stop_line
 from forgetflow.unlearning.methods.terms import MethodSettings
-from forgetflow.unlearning.policy import last_step
+from forgetflow.unlearning.policy import crossed, forget_mean, last_step
 from forgetflow.unlearning.procedure import ProcedureContext, Stop
 from forgetflow.unlearning.state import StepLog, TrainingResult
 

@@ -1,6 +1,6 @@
-"""What the seed procedures (SGA, TA, TAU) judge by: the forget set's mean of the drive's metric
-at the ledger's newest scoring, the line it must cross (the pipeline's stopping rule calibrated on
-the holdout, or a fixed value such as the papers' MA 0.33), and the stage's drive settings with
+"""What the seed procedures (SGA, TA, TAU, ICU) share: the line the forget set's mean must cross
+(policy.crossed: the pipeline's stopping rule calibrated on the holdout, or a fixed value such as
+the papers' MA 0.33), epoch ends, and the stage's drive settings with
 some fields replaced for one of their loop runs."""
 
 from __future__ import annotations
@@ -11,9 +11,7 @@ from typing import Any
 import pyarrow as pa
 
 from forgetflow.memorization.ledger import calibrated
-from forgetflow.memorization.metrics import direction
 from forgetflow.memorization.thresholds import ThresholdRule
-from forgetflow.unlearning import policy
 from forgetflow.unlearning.procedure import ProcedureContext
 from forgetflow.unlearning.state import StepLog
 
@@ -22,20 +20,9 @@ NO_RULES = {"select": False, "select_threshold": None, "weights": "uniform", "st
             "stop_per_sample": False, "guard_margin": None}  # fmt: skip
 
 
-def forget_mean(ledger: pa.Table, metric: str) -> float:
-    """The forget set's mean of `metric` at the ledger's last step."""
-    values = policy.latest(ledger, metric)
-    return sum(values.values()) / len(values)
-
-
 def stop_line(ledger: pa.Table, metric: str, rule: ThresholdRule, fixed: float | None) -> float:
     """`fixed`, or the holdout's line under the stopping `rule` (before unlearning)."""
     return fixed if fixed is not None else calibrated(ledger, metric, rule)
-
-
-def crossed(mean: float, line: float, metric: str) -> bool:
-    """True when `mean` lies strictly on the non-memorized side of `line` (MA below it)."""
-    return direction(metric) * (mean - line) < 0
 
 
 def epoch_ended(context: ProcedureContext, log: StepLog) -> bool:

@@ -22,28 +22,22 @@ Deviations from the published code (`GeorgeOctavian/selective_unlearning`, gpt_n
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import torch
 from pydantic import Field
 
 from forgetflow.lm.logprobs import mean_nll
 from forgetflow.unlearning.methods.registry import METHODS
-from forgetflow.unlearning.methods.stopping import (
-    crossed,
-    drive,
-    epoch_ended,
-    forget_mean,
-    scored,
-)
+from forgetflow.unlearning.methods.stopping import drive, epoch_ended, scored
 from forgetflow.unlearning.methods.stopping import stop_line as line_of
 from forgetflow.unlearning.methods.terms import MethodSettings
+from forgetflow.unlearning.policy import crossed, forget_mean
 from forgetflow.unlearning.procedure import ProcedureContext
 from forgetflow.unlearning.rows import tokenized
 from forgetflow.unlearning.state import StepLog, TrainingResult
 
 PAPER_LAMBDA = -3.0
-GUARD_ROWS = 32
 
 
 class TaConfig(MethodSettings):
@@ -55,7 +49,7 @@ class TaConfig(MethodSettings):
         PAPER_LAMBDA, le=0.0, description="lambda in theta_0 + lambda (theta_ft - theta_0); "
         "negative unlearns (the paper's -3), 0 leaves theta_0",
     )  # fmt: skip
-    grid: list[float] = Field(
+    grid: list[Annotated[float, Field(le=0.0)]] = Field(
         [], description="lambdas (each <= 0) to try at every epoch from the smallest |lambda| "
         "up, ending with the first that crosses the threshold; []: `coefficient` alone",
     )  # fmt: skip
@@ -82,7 +76,9 @@ class TaskArithmetic:
         self.metric = context.inputs.config.drive.metric
         self.base = context.weights()
         self.chosen: float | None = None
-        self.guard = tokenized(context.tokenizer, context.inputs.guard[:GUARD_ROWS])
+        self.guard = tokenized(
+            context.tokenizer, context.inputs.guard[: context.inputs.config.drive.guard_rows]
+        )
 
     def evaluate(self, values: dict[str, float]) -> bool:
         """Score each lambda's edit of the current weights (then restore them); True at the
@@ -134,8 +130,6 @@ def task_arithmetic(
 
 
 def lambdas_of(config: TaConfig) -> list[float]:
-    if any(value > 0 for value in config.grid):
-        raise ValueError(f"ta grid {config.grid}: every lambda must be <= 0 (negation unlearns)")
     return sorted(config.grid, key=abs) if config.grid else [config.coefficient]
 
 

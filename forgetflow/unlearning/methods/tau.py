@@ -23,10 +23,11 @@ from pydantic import Field
 from forgetflow.unlearning.methods.grad_ascent import GradAscentConfig
 from forgetflow.unlearning.methods.registry import METHODS
 from forgetflow.unlearning.methods.sga import SgaConfig, below_line, sga_training
-from forgetflow.unlearning.methods.stopping import budget_left, crossed, forget_mean, scored
+from forgetflow.unlearning.methods.stopping import budget_left, scored
 from forgetflow.unlearning.methods.stopping import stop_line as line_of
 from forgetflow.unlearning.methods.ta import task_arithmetic
 from forgetflow.unlearning.methods.terms import MethodSettings
+from forgetflow.unlearning.policy import crossed, forget_mean
 from forgetflow.unlearning.procedure import ProcedureContext
 from forgetflow.unlearning.state import TrainingResult
 
