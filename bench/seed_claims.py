@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
 import sys
@@ -39,9 +38,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
-import numpy as np
 import torch
-from scipy import stats
+from seed_probes import Track, at_el, audited, audited_after, perplexity, suffix_el
+from seed_tables import METHODS, table
 from sklearn.metrics import roc_auc_score
 
 from forgetflow.atomic import write_text
@@ -58,12 +57,11 @@ from forgetflow.unlearning.config import TrainingConfig
 from forgetflow.unlearning.loop import unlearn
 from forgetflow.unlearning.methods.registry import method_config
 from forgetflow.utility.sets import split_general
-from forgetflow.utility.stage import passage_nlls
 
 LR_GRID = (1e-4, 3e-4, 1e-3)
 BELOW = (0.02, 0.05)  # the matched points: mean MA = line - each
 PAST = 0.06  # runs stop this far below the line
-METHODS = ("grad_ascent", "sga", "ta", "tau", "icu")
+TRACKED = ("grad_ascent", "icu")  # ICU's claim: per epoch suffix EL_10, perplexity, utility
 RULES = Thresholds()  # the stopping rule (holdout mean) and the outlier rule (0.95 quantile)
 
 
@@ -108,11 +106,6 @@ def matched(points: Sequence[dict], target: float) -> float | None:
     return None
 
 
-def perplexity(model, tokenizer, passages: Sequence[str]) -> float:
-    nlls = passage_nlls(model, tokenizer, passages, model.config.n_positions)
-    return math.exp(sum(t for t, _ in nlls) / sum(c for _, c in nlls))
-
-
 def loss_auc(model, tokenizer, forget: Sequence[Sample], holdout: Sequence[Sample]) -> float:
     """AUC of -loss telling forget (members) from holdout: 0.5 is a model that never saw them."""
     table = score_to_ledger(model, tokenizer, [*forget, *holdout], 0, 8, ("loss",))
@@ -135,23 +128,30 @@ def step0(model, tokenizer, forget, holdout):
 
 
 def run_method(world: World, name: str, lr: float, args: argparse.Namespace) -> dict:
-    """One run of `name` on `world`: its curve, cost, utility and membership figures."""
+    """One run of `name` on `world`: its curve, cost, utility, membership and audit figures
+    (the seconds leave out the per-epoch track of GA and ICU)."""
     forget, holdout, passages = setting(world, args.forget)
     model, tokenizer = load_model(world.model_dir)
     ledger = step0(model, tokenizer, forget, holdout)
     line = calibrated(ledger, "ma", RULES.stop)
     ppl_before = perplexity(model, tokenizer, passages)
+    track = None
+    if name in TRACKED and not args.quick:
+        track = Track(model, tokenizer, world, forget, passages, args.out_dir / "logs")
     stamps: dict[int, float] = {}
     start = time.monotonic()
+    spent = (lambda: track.spent) if track else (lambda: 0.0)
+
+    def stamp(state) -> None:
+        stamps.setdefault(state.step, time.monotonic() - start - spent())
+
     config = training(lr, args.epochs, len(forget))
     past = line - (args.past if args.past is not None else PAST)
     retain = profile_samples(world, ["retain"])  # ICU's analogous pool; unused by the others
     result = unlearn(model, tokenizer, method_for(name, past), config, 0, forget, retain,
-                     holdout=holdout, ledger=ledger,
-                     hooks=[lambda s: stamps.setdefault(s.step, time.monotonic() - start)],
-                     thresholds=RULES,
-                     )  # fmt: skip
-    seconds = time.monotonic() - start
+                     holdout=holdout, ledger=ledger, hooks=[h for h in (track, stamp) if h],
+                     thresholds=RULES)  # fmt: skip
+    seconds = time.monotonic() - start - spent()
     points = curve(result.ledger, {s.sample_id for s in forget})
     crossed = next((p for p in points if p["mean_ma"] < line), None)
     return {
@@ -164,6 +164,8 @@ def run_method(world: World, name: str, lr: float, args: argparse.Namespace) -> 
         "ppl_before": ppl_before, "ppl_after": perplexity(model, tokenizer, passages),
         "loss_auc_after": loss_auc(model, tokenizer, forget, holdout),
         "switch": [log.values for log in result.logs if "tau_switch_epoch" in log.values],
+        "track": None if track is None else track.points,
+        "audit": None if args.quick else audited_after(model, tokenizer, world, forget, holdout),
     }  # fmt: skip
 
 
@@ -176,6 +178,7 @@ def retain_figures(world: World, line_ledger, args: argparse.Namespace) -> dict:
     values = values_at(score_to_ledger(model, tokenizer, forget, 0, 8, ("ma",)), "forget", "ma", 0)
     return {"retain_outliers": sum(v > outlier for v in values.values()),
             "retain_mean_ma": sum(values.values()) / len(values),
+            "retain_suffix_el": suffix_el(model, tokenizer, forget),
             "retain_loss_auc": loss_auc(model, tokenizer, forget, holdout)}  # fmt: skip
 
 
@@ -185,8 +188,26 @@ def run_cell(name: str, seed: int, lr: float, args: argparse.Namespace) -> dict:
     forget, holdout, _ = setting(world, args.forget)
     model, tokenizer = load_model(world.model_dir)
     before = step0(model, tokenizer, forget, holdout)
-    return {**figures, **retain_figures(world, before, args),
+    cell = {**figures, **retain_figures(world, before, args),
             "loss_auc_before": loss_auc(model, tokenizer, forget, holdout)}  # fmt: skip
+    if figures["track"]:  # ICU's claim: read at the retain model's suffix EL and halfway to it
+        first, gold = figures["track"][0]["suffix_el"], cell["retain_suffix_el"]
+        cell["el_targets"] = {"halfway": (first + gold) / 2, "retain": gold}
+        cell["at_el"] = {k: at_el(figures["track"], v) for k, v in cell["el_targets"].items()}
+    return cell
+
+
+def retain_audit(seed: int, args: argparse.Namespace) -> dict:
+    """The retain model's audit on world seed `seed`'s forget set (retain-seed<s>.json, once)."""
+    path = args.out_dir / f"retain-seed{seed}.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    world = build_world(world_config(args.size, seed=seed), resolve_paths(args.home).worlds)
+    forget, holdout, _ = setting(world, args.forget)
+    log(f"the retain model's audit on world seed {seed}")
+    figures = audited(world.retain_model_dir, "retain_model", world, forget, holdout)
+    write(path, {**header(args), "seed": seed, "audit": figures})
+    return figures
 
 
 def choose_lr(args: argparse.Namespace, out: Path) -> float:
@@ -200,7 +221,7 @@ def choose_lr(args: argparse.Namespace, out: Path) -> float:
     tried = []
     for lr in LR_GRID:
         log(f"lr {lr:g}: GA on world seed 0")
-        at_line = argparse.Namespace(**{**vars(args), "past": 0.0})
+        at_line = argparse.Namespace(**{**vars(args), "past": 0.0, "quick": True})
         figures = run_method(world, "grad_ascent", lr, at_line)
         tried.append({"lr": lr, "reached": figures["to_line"] is not None,
                       "epochs": figures["steps"], "seconds": figures["seconds"]})  # fmt: skip
@@ -225,45 +246,6 @@ def write(path: Path, figures: dict) -> None:
     write_text(path, json.dumps(figures, indent=1) + "\n")
 
 
-def interval(values: Sequence[float]) -> str:
-    """mean [95% t-interval] of the seeds' values."""
-    mean = float(np.mean(values))
-    if len(values) < 2:
-        return f"{mean:.3g}"
-    half = stats.t.ppf(0.975, len(values) - 1) * float(np.std(values, ddof=1)) / len(values) ** 0.5
-    return f"{mean:.3g} [{mean - half:.3g}, {mean + half:.3g}]"
-
-
-def shown(values: Sequence[float]) -> str:
-    return interval(values) if values else "never"
-
-
-def table_row(name: str, runs: Sequence[dict]) -> str:
-    """One method's row: each figure's mean and interval over the seeds that have it."""
-    near = [r["matched"]["line-0.02"] for r in runs if r["matched"]["line-0.02"] is not None]
-    far = [r["matched"]["line-0.05"] for r in runs if r["matched"]["line-0.05"] is not None]
-    reach = [r["to_line"] for r in runs if r["to_line"]]
-    ppl = [r["ppl_after"] / r["ppl_before"] for r in runs]
-    return (f"| {name} | {len(runs)} | {shown(near)} | {shown(far)} | "
-            f"{shown([t['step'] for t in reach])} | {shown([t['seconds'] for t in reach])} | "
-            f"{shown(ppl)} | {shown([r['loss_auc_after'] for r in runs])} "
-            f"({shown([r['retain_loss_auc'] for r in runs])}) |")  # fmt: skip
-
-
-def table(out: Path) -> str:
-    cells: dict[str, list[dict]] = {}
-    for path in sorted(out.glob("*-seed*.json")):
-        cell = json.loads(path.read_text())
-        cells.setdefault(cell["method"], []).append(cell)
-    rows = ["| method | seeds | c(D_f) at line-0.02 | c(D_f) at line-0.05 | epochs to line | "
-            "seconds to line | ppl after / before | loss AUC after (retain) |",
-            "|---|---|---|---|---|---|---|---|"]  # fmt: skip
-    for name in METHODS:
-        if cells.get(name):
-            rows.append(table_row(name, cells[name]))
-    return "\n".join(rows)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="0,1,2")
@@ -275,6 +257,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=None, help="this rate, not the grid's pick")
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--past", type=float, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--quick", action="store_true", help=argparse.SUPPRESS)  # no track, audit
     parser.add_argument("--json", action="store_true", help="print each cell's JSON")
     parser.add_argument("--table", action="store_true", help="print the Markdown table only")
     args = parser.parse_args()
@@ -283,6 +266,8 @@ def main() -> None:
         return
     lr = choose_lr(args, args.out_dir)
     for seed in [int(s) for s in args.seeds.split(",")]:
+        if not args.quick:
+            retain_audit(seed, args)
         for name in args.methods.split(","):
             path = args.out_dir / f"{name}-seed{seed}.json"
             if path.is_file():
