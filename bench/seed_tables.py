@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
+from forgetflow.intervals import wilson
+
 METHODS = ("grad_ascent", "sga", "ta", "tau", "icu")
 
 
@@ -38,15 +40,72 @@ def table_row(name: str, runs: Sequence[dict]) -> str:
             f"({shown([r['retain_loss_auc'] for r in runs])}) |")  # fmt: skip
 
 
-def table(out: Path) -> str:
+def cells_by_method(out: Path) -> dict[str, list[dict]]:
     cells: dict[str, list[dict]] = {}
     for path in sorted(out.glob("*-seed*.json")):
         cell = json.loads(path.read_text())
-        cells.setdefault(cell["method"], []).append(cell)
+        if "method" in cell:
+            cells.setdefault(cell["method"], []).append(cell)
+    return cells
+
+
+def table(out: Path) -> str:
+    """The claims' table, the audit's and ICU's (suffix EL)."""
+    cells = cells_by_method(out)
     rows = ["| method | seeds | c(D_f) at line-0.02 | c(D_f) at line-0.05 | epochs to line | "
             "seconds to line | ppl after / before | loss AUC after (retain) |",
             "|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for name in METHODS:
         if cells.get(name):
             rows.append(table_row(name, cells[name]))
+    return "\n\n".join(["\n".join(rows), audit_table(out), el_table(out)])
+
+
+def pooled(shares: Sequence[dict]) -> str:
+    """A share pooled over the seeds' cells (k and n summed) with its Wilson interval."""
+    k = round(sum(s["value"] * s["n"] for s in shares))
+    n = sum(s["n"] for s in shares)
+    low, high = wilson(k, n) or (float("nan"), float("nan"))
+    return f"{k / n:.2f} [{low:.2f}, {high:.2f}] (n {n})"
+
+
+def audit_row(name: str, audits: Sequence[dict]) -> str:
+    aucs = [a["mia_auc"]["value"] for a in audits if a["mia_auc"]["value"] is not None]
+    return (f"| {name} | {len(audits)} | {pooled([a['forgotten'] for a in audits])} | "
+            f"{pooled([a['leak_at_16'] for a in audits])} | {shown(aucs)} |")  # fmt: skip
+
+
+def audit_table(out: Path) -> str:
+    """The audit's verdicts of each method's unlearned model and of the retain model."""
+    cells = cells_by_method(out)
+    rows = ["| model | seeds | share forgotten | share leaking at 16 samples | Min-K%++ AUC |",
+            "|---|---|---|---|---|"]  # fmt: skip
+    for name in METHODS:
+        audits = [c["audit"] for c in cells.get(name, []) if c.get("audit")]
+        if audits:
+            rows.append(audit_row(name, audits))
+    retain = [json.loads(p.read_text())["audit"] for p in sorted(out.glob("retain-seed*.json"))]
+    if retain:
+        rows.append(audit_row("retain model", retain))
+    return "\n".join(rows)
+
+
+def el_table(out: Path) -> str:
+    """ICU's claim: perplexity (after / before) and model utility where GA's and ICU's suffix
+    EL_10 first falls halfway to the retain model's, and to the retain model's."""
+    cells = cells_by_method(out)
+    rows = ["| method | seeds | ppl ratio, EL halfway | ppl ratio, EL of retain | "
+            "utility, EL halfway | utility, EL of retain | utility before |",
+            "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for name in ("grad_ascent", "icu"):
+        runs = [c for c in cells.get(name, []) if c.get("at_el")]
+        if not runs:
+            continue
+        reached = {k: [(r["at_el"][k], r["track"][0]) for r in runs if r["at_el"][k]]
+                   for k in ("halfway", "retain")}  # fmt: skip
+        ppl = {k: shown([a["ppl"] / b["ppl"] for a, b in v]) for k, v in reached.items()}
+        util = {k: shown([a["utility"] for a, _ in v]) for k, v in reached.items()}
+        before = shown([r["track"][0]["utility"] for r in runs])
+        rows.append(f"| {name} | {len(runs)} | {ppl['halfway']} | {ppl['retain']} | "
+                    f"{util['halfway']} | {util['retain']} | {before} |")  # fmt: skip
     return "\n".join(rows)
