@@ -32,7 +32,7 @@ from forgetflow.unlearning.methods.registry import METHODS
 from forgetflow.unlearning.methods.stopping import drive, epoch_ended, scored
 from forgetflow.unlearning.methods.stopping import stop_line as line_of
 from forgetflow.unlearning.methods.terms import MethodSettings
-from forgetflow.unlearning.policy import crossed, forget_mean
+from forgetflow.unlearning.policy import crossed, forget_mean, remaining
 from forgetflow.unlearning.procedure import ProcedureContext
 from forgetflow.unlearning.rows import tokenized
 from forgetflow.unlearning.state import StepLog, TrainingResult
@@ -86,9 +86,12 @@ class TaskArithmetic:
         tuned = self.context.weights()
         for k, coefficient in enumerate(self.lambdas):
             self.context.set_weights(edited(self.base, tuned, coefficient))
-            mean = forget_mean(self.context.score(), self.metric)
+            ledger = self.context.score()
+            mean = forget_mean(ledger, self.metric)
+            left = remaining(ledger, self.metric, self.context.inputs.thresholds.outliers)
             tag = "ta" if len(self.lambdas) == 1 else f"ta_lambda{k}"
-            values |= {f"{tag}_forget_{self.metric}_mean": mean, f"{tag}_lambda": coefficient}
+            values |= {f"{tag}_forget_{self.metric}_mean": mean, f"{tag}_lambda": coefficient,
+                       f"{tag}_outliers": float(len(left))}  # fmt: skip
             if self.guard[0]:
                 values[f"{tag}_guard_loss"] = self.guard_loss()
             if crossed(mean, self.line, self.metric):

@@ -21,7 +21,7 @@ from forgetflow.unlearning.methods.grad_ascent import GradAscentConfig
 from forgetflow.unlearning.methods.sga import SgaConfig
 from forgetflow.unlearning.methods.ta import TaConfig, edited
 from forgetflow.unlearning.methods.tau import TauConfig
-from forgetflow.unlearning.policy import latest
+from forgetflow.unlearning.policy import latest, remaining
 
 NEVER = -1.0  # a threshold no mean MA falls below: a run spends its budget
 EPOCHS = TrainingConfig(epochs=3, batch_size=4, lr=2e-3, betas=(0.9, 0.98), max_grad_norm=None)
@@ -86,6 +86,9 @@ def test_ta_stops_at_the_first_edit_below_the_threshold(runs) -> None:
     assert [scored[0][f"ta_lambda{k}_lambda"] for k in range(2)] == [-0.5, -2.0]
     line = calibrated(result.ledger, "ma", Thresholds().stop)
     assert sum(latest(result.ledger, "ma").values()) / len(runs.forget) < line
+    # the chosen edit's outlier count is the ledger's, whose latest scoring is that edit's
+    assert scored[0]["ta_lambda1_outliers"] == len(remaining(result.ledger, "ma",
+                                                             Thresholds().outliers))  # fmt: skip
 
 
 def test_tau_switching_at_once_is_ta_from_the_start(runs) -> None:
