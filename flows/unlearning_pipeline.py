@@ -3,13 +3,15 @@
 # No `from __future__ import annotations` here: Prefect builds the flow's parameter model from
 # real annotations, and a deployment loads this file by path, where string annotations of
 # PipelineConfig cannot be resolved.
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 from prefect import flow
 
 from flows.params import PipelineConfig
 from forgetflow.lm.dtypes import effective_dtype
 from forgetflow.paths import resolve_paths
+from forgetflow.records import Figure
 from storage.artifacts import ArtifactRef
 from storage.environment import environment_fingerprint, git_commit
 from storage.tracking import Tracker, default_tracking_uri
@@ -42,30 +44,55 @@ def variants(inputs: InputRefs, unlearned: UnlearningRefs) -> list[VariantRef]:
     return out
 
 
+@dataclass
+class Clock:
+    """Wall-clock seconds of each stage, in the order they ran (the report's cost section)."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+    last: float = field(default_factory=time.monotonic)
+
+    def lap(self, stage: str) -> None:
+        now = time.monotonic()
+        self.seconds[stage] = now - self.last
+        self.last = now
+
+    def figures(self) -> list[Figure]:
+        return [Figure("cost", "seconds", "pipeline", stage, value, False)
+                for stage, value in self.seconds.items()]  # fmt: skip
+
+
 def run_stages(ctx: StageContext, config: PipelineConfig) -> tuple[InputRefs, ArtifactRef, dict]:
     metrics = [*config.scoring.metrics, *config.unlearning.training.drive.metrics]
+    clock = Clock()
     inputs = ingest(
         ctx, config.data, config.scoring.window, metrics, config.utility.text, config.seed
     )  # long texts in windows; general text's two halves
+    clock.lap("ingest")
     thresholds = config.thresholds
     scored = score_memorization(ctx, inputs, config.scoring.model_dump(), thresholds.outliers)
+    clock.lap("score_memorization")
     builders, twins, zero = config.antisamples.builders, None, None  # []: the stage is off
     if "falsified" in builders:
         twins = generate_antisamples(ctx, inputs, config.antisamples.keep_first_line, config.seed)
     if "unstar" in builders:  # UnSTAR's round 0, before any training
         zero = write_round_zero(ctx, inputs, config.unlearning.method, config.seed)
+    clock.lap("generate_antisamples")
     unlearned = run_unlearning(
         ctx, inputs, scored.table, twins, zero, config.unlearning.method,
         config.unlearning.training, config.seed, thresholds, config.scoring.outlier_metric,
     )  # fmt: skip
+    clock.lap("run_unlearning")
     models = variants(inputs, unlearned)
     attacks = audit(ctx, inputs, models, config.audit, thresholds.outliers, config.seed,
                     config.unlearning.training)  # fmt: skip
+    clock.lap("audit")
     utility = evaluate_utility(ctx, inputs, models, config.data, config.utility, config.seed)
+    clock.lap("evaluate_utility")
     facts = {"model": inputs.model.uri, "method": config.unlearning.method.name,
              "seed": str(config.seed), "unlearned model": unlearned.model.uri,
              "variants": ", ".join(v.label for v in models)}  # fmt: skip
-    figures = [*scored.figures, *unlearned.figures, *attacks.figures, *utility.figures]
+    figures = [*scored.figures, *unlearned.figures, *attacks.figures, *utility.figures,
+               *clock.figures()]  # fmt: skip
     stops = tuple(config.unlearning.training.drive.stop_aggregate)
     report, top = write_report(ctx, f"forgetflow report: {config.name}", facts, twins, figures,
                                unlearned.steps, config.scoring.outlier_metric, thresholds,

@@ -2,15 +2,32 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pyarrow as pa
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from forgetflow.generation.registry import BackendConfig, backend_params
-from forgetflow.memorization.ledger import ledger_figures, outliers
+from forgetflow.memorization.ledger import beside_figures, ledger_figures, outliers
 from forgetflow.memorization.score import score_model
 from forgetflow.memorization.thresholds import ThresholdRule
 from forgetflow.paths import resolve_paths
+from forgetflow.records import Figure
 from tasks.context import InputRefs, StageContext, StageResult
+
+
+def retain_beside(
+    ctx: StageContext, inputs: InputRefs, ledger: pa.Table, rule: tuple[str, ThresholdRule],
+    batch_size: int, generator: BackendConfig, logs: Path,
+) -> list[Figure]:  # fmt: skip
+    """The retain model's (the gold standard's) mean and c(D_f) on the forget set under the
+    target's line; none without a retain model."""
+    if inputs.retain_model is None:
+        return []
+    gold = score_model(ctx.model_dir(inputs.retain_model), ctx.samples(inputs.forget),
+                       (rule[0],), batch_size, generator, logs)  # fmt: skip
+    return beside_figures(ledger, gold, "retain_model", *rule)
 
 
 @task(name="score_memorization", cache_policy=NO_CACHE)
@@ -19,7 +36,8 @@ def score_memorization(
 ) -> StageResult:
     """`params`: ScoringParams as a dict (batch_size, metrics, outlier_metric, window: applied
     at ingest, only logged here,
-    generator: the backend that decodes extraction metrics); `outlier_rule` flags outliers."""
+    generator: the backend that decodes extraction metrics); `outlier_rule` flags outliers. With
+    a retain model, its c(D_f) on the forget set under the same line is reported beside."""
     rule = (params["outlier_metric"], outlier_rule)
     with ctx.tracker().stage_run("score_memorization", ctx.parent_run_id) as run:
         run.log_params({k: v for k, v in params.items() if k not in ("metrics", "generator")}
@@ -34,14 +52,16 @@ def score_memorization(
             model_dir = ctx.model_dir(inputs.model)
             ledger = score_model(model_dir, samples, metrics, params["batch_size"], generator,
                                  logs)  # fmt: skip
+            beside = retain_beside(ctx, inputs, ledger, rule, params["batch_size"], generator,
+                                   logs)  # fmt: skip
         finally:
             for log in sorted(logs.glob("*.log")):  # a vLLM server's log
                 run.log_file(log, "logs")
         ref = ctx.store.put_table(ledger, "ledger")
-        run.log_figures(ledger_figures(ledger, 0, "before", *rule, quantiles=True))
+        run.log_figures([*ledger_figures(ledger, 0, "before", *rule, quantiles=True), *beside])
         found = outliers(ledger, 0, *rule)
         run.log_dict({"metric": found.metric, "rule": found.rule, "threshold": found.threshold,
                       "outliers": list(found.sample_ids)}, "outliers.json")  # fmt: skip
         run.log_ref("ledger", ref)
         run.log_file(ref.path, "ledger")
-        return StageResult(ref, tuple(ledger_figures(ledger, 0, "before", *rule)))
+        return StageResult(ref, (*ledger_figures(ledger, 0, "before", *rule), *beside))

@@ -29,7 +29,8 @@ def write_report(
         ref = store.put_dir(staged, "report")
         top = headline(figures)
         run.log_figures(top)
-        ctx.tracker().handle(ctx.parent_run_id).log_figures(top)
+        cost = [f for f in figures if f.stage == "cost"]  # seconds per stage
+        ctx.tracker().handle(ctx.parent_run_id).log_figures([*top, *cost])
         run.log_file(ref.path / "report.md")
         run.log_ref("report", ref)
         return ref, top

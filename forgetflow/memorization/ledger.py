@@ -121,3 +121,21 @@ def ledger_figures(
         out.append(Figure("memorization", "outliers", variant, "forget",
                           float(len(found.sample_ids)), False, len(forget)))  # fmt: skip
     return out
+
+
+def beside_figures(
+    before: pa.Table, other: pa.Table, variant: str, metric: str, rule: ThresholdRule
+) -> list[Figure]:
+    """Another model's (`variant`, e.g. the retain model; `other`: its ledger of the forget set)
+    mean `metric` on the forget set and c(D_f) judged by the line calibrated on `before`'s
+    holdout, the same line that counts the target's outliers before and after unlearning."""
+    forget = values_at(other, "forget", metric, min(steps(other)))
+    if not forget:
+        raise ValueError(f"the ledger of {variant} has no forget {metric!r}")
+    threshold = calibrated(before, metric, rule)
+    found = beyond(forget, threshold, direction(metric))
+    n = len(forget)
+    return [Figure("memorization", f"{metric}_mean", variant, "forget", sum(forget.values()) / n,
+                   None, n),
+            Figure("memorization", "outliers", variant, "forget", float(len(found)), False,
+                   n)]  # fmt: skip

@@ -74,8 +74,11 @@ def headline(figures: Sequence[Figure]) -> list[Figure]:
     split's most-exposed bucket for every variant and its drop after unlearning (in points);
     utility on data no method trains on: the change of general-text perplexity (in %), model
     utility of every variant, and the unlearned model's forget quality against the retain
-    model. Retain perplexity is never utility: methods descend on the retain rows."""
-    out = []
+    model. Retain perplexity is never utility: methods descend on the retain rows. First, c(D_f):
+    the forget samples beyond the outlier line before and after unlearning, and the retain
+    model's under the same line (what a model that never saw them leaves)."""
+    out = [replace(f, stage="report") for f in figures
+           if (f.stage, f.metric, f.group) == ("memorization", "outliers", "forget")]  # fmt: skip
     for top in (f for f in figures if f.stage == "audit" and f.metric == "extraction_top"):
         out.append(Figure("report", "extraction_pct", top.variant, top.group, 100 * top.value,
                           False, top.n))  # fmt: skip
@@ -117,6 +120,14 @@ def section(figures: Sequence[Figure], stage: str, empty: str) -> str:
     return figure_table(found) if found else f"not applicable: {empty}"
 
 
+def cost_section(figures: Sequence[Figure]) -> str:
+    """Each stage's wall-clock seconds (the pipeline's `cost` figures) and their total."""
+    rows = [(f.group, f.value) for f in of_stage(figures, "cost")]
+    if not rows:
+        return "not measured"
+    return table(("stage", "seconds"), [*rows, ("total", sum(v for _, v in rows))])
+
+
 def render_report(report: ReportInputs) -> str:
     figures = report.figures
     variants = ", ".join(dict.fromkeys(f.variant for f in figures if f.stage == "audit"))
@@ -136,5 +147,7 @@ def render_report(report: ReportInputs) -> str:
         audit_section(figures),
         "## 5. Utility (on data no method trains on)",
         section(figures, "utility", "no utility was measured"),
+        "## 6. Cost (wall-clock seconds per stage, this machine)",
+        cost_section(figures),
     ]
     return "\n\n".join(parts) + "\n"

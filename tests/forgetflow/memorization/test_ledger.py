@@ -4,6 +4,7 @@ import pytest
 
 from forgetflow.memorization.ledger import (
     append,
+    beside_figures,
     beyond,
     ledger_figures,
     ledger_rows,
@@ -109,6 +110,20 @@ def test_ledger_figures_and_steps() -> None:
     later = figures_of(ledger, 10, "ma")
     assert ("forget", "ma_mean") in later and later["forget", "outliers"].value == 1.0
     assert figures_of(ledger, 0, "loss")["holdout", "loss_threshold"].value == pytest.approx(3.0)
+
+
+def test_another_model_is_judged_by_the_line_the_target_calibrated() -> None:
+    """The retain model's c(D_f): its forget MA against the target's holdout line (0.3 under
+    the mean rule), never against a holdout of its own."""
+    gold = ledger_rows(scores("forget", [0.31, 0.3, 0.1], [1.0, 1.0, 1.0]), step=0)
+    got = {f.metric: f for f in beside_figures(constructed_ledger(), gold, "retain_model", "ma",
+                                               MEAN)}  # fmt: skip
+    assert got["outliers"].value == 1.0 and got["outliers"].n == 3  # 0.31 only: strictly beyond
+    assert got["ma_mean"].value == pytest.approx(0.71 / 3)
+    assert {(f.variant, f.group) for f in got.values()} == {("retain_model", "forget")}
+    # loss: lower is memorized; the target's holdout mean loss is 3.0
+    by_loss = beside_figures(constructed_ledger(), gold, "retain_model", "loss", MEAN)
+    assert by_loss[1].value == 3.0
 
 
 def test_bad_requests_raise_clear_errors() -> None:

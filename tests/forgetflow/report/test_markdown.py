@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pyarrow as pa
 import pytest
 
@@ -96,6 +98,21 @@ def test_report_has_a_section_per_stage_and_a_column_per_variant() -> None:
     assert "1 falsified twins from backend(s): template." in text
     order = [text.index(f"| {g} | extraction |") for g in ("forget", "forget_r1", "forget_r32")]
     assert order == sorted(order)  # each split, then its buckets by exposures
+
+
+def test_c_df_heads_the_report_beside_the_retain_models_and_each_stage_has_its_seconds() -> None:
+    report = build(metric="loss")  # c(D_f) by loss: 1 before, 0 after
+    added = [Figure("memorization", "outliers", "retain_model", "forget", 0.0, False, 1),
+             Figure("cost", "seconds", "pipeline", "ingest", 1.5, False),
+             Figure("cost", "seconds", "pipeline", "audit", 2.25, False)]  # fmt: skip
+    report = replace(report, figures=[*report.figures, *added])
+    top = {f.key: f.value for f in headline(report.figures)}
+    assert [top[f"report/{v}/forget/outliers"] for v in ("before", "after", "retain_model")] == [
+        1.0, 0.0, 0.0]  # fmt: skip
+    text = render_report(report)
+    assert "| forget | outliers | 1 | 1 | 0 | 0 | -1 |" in text  # the headline's first row
+    assert "| ingest | 1.5 |\n| audit | 2.25 |\n| total | 3.75 |" in text
+    assert "not measured" in render_report(build(metric="loss"))  # no seconds given
 
 
 def test_a_stage_without_figures_says_why() -> None:
