@@ -27,7 +27,8 @@ Deviations from the published code (`himalalps/ICU`):
 - unflagged rows weigh 0 in the loss (the same gradient as leaving the batch, which ICU's flag
   multiplies), and the KL is taken over the rows' real tokens, not their padding;
 - the stop is the pipeline's aggregate rule on MA (ICU: mean MA < 0.5994 and an EL_10 below
-  0.0499), or no flag left, as ICU.
+  0.0499), or no flag left, as ICU; `stop: per_sample` (not ICU's) stops instead once no forget
+  sample is an outlier.
 """
 
 from __future__ import annotations
@@ -92,9 +93,14 @@ class IcuConfig(MethodSettings):
         "model's mean hidden state",
     )  # fmt: skip
     refine_batch: int = Field(8, ge=1, description="prompts per beam-search batch of refinement")
+    stop: Literal["aggregate", "per_sample"] = Field(
+        "aggregate", description="besides no flag left: aggregate: stop when the forget set's "
+        "mean falls below the stopping threshold (ICU's); per_sample: when no forget sample is "
+        "an outlier any more (the outlier rule, as SGA's per-sample stop)",
+    )  # fmt: skip
     stop_threshold: float | None = Field(
-        None, description="a fixed threshold of the forget set's mean (ICU's MA 0.5994); null: "
-        "the pipeline's stopping rule on the holdout (thresholds.stop)",
+        None, description="under the aggregate stop, a fixed threshold of the forget set's mean "
+        "(ICU's MA 0.5994); null: the pipeline's stopping rule on the holdout (thresholds.stop)",
     )  # fmt: skip
 
 
@@ -187,13 +193,13 @@ def run(config: IcuConfig, context: ProcedureContext) -> TrainingResult:
 
 
 def icu_drive(config: IcuConfig, context: ProcedureContext) -> dict:
-    """Scoring every epoch; the loop's aggregate stop on the holdout's line unless the stop is
-    a fixed threshold (`stops`)."""
+    """Scoring every epoch; the loop's per-sample stop, or its aggregate stop on the holdout's
+    line unless the stop is a fixed threshold (`stops`)."""
     metric = context.inputs.config.drive.metric
-    aggregate = [metric] if config.stop_threshold is None else []
-    return drive(
-        context, score_every=None, score_every_epochs=1, stop_aggregate=aggregate, **guard(context)
-    )
+    per_sample = config.stop == "per_sample"
+    aggregate = [metric] if config.stop_threshold is None and not per_sample else []
+    return drive(context, score_every=None, score_every_epochs=1, stop_aggregate=aggregate,
+                 stop_per_sample=per_sample, **guard(context))  # fmt: skip
 
 
 def stops(
@@ -201,7 +207,7 @@ def stops(
 ) -> Stop | None:
     """The run's stop: no flag left, or the mean below a fixed threshold."""
     rules = [refinement.stop] if refinement is not None else []
-    if config.stop_threshold is not None:
+    if config.stop_threshold is not None and config.stop == "aggregate":
         rules.append(below_line(context, config.stop_threshold, "aggregate"))
     if not rules:
         return None

@@ -94,3 +94,11 @@ def test_icu_resumes_to_the_weights_of_an_uninterrupted_run(runs, tmp_path, monk
     resumed, got = train(runs, method, config, checkpoint_dir=tmp_path)
     assert whole.steps == 4 and whole.stopped_by == "epochs"
     assert resumed.stopped_by == whole.stopped_by and runs.max_diff(expected, got) == 0.0
+
+
+def test_the_per_sample_stop_waits_for_the_last_outlier_not_the_mean(runs) -> None:
+    result, _ = train(runs, IcuConfig(refinement=False, stop="per_sample", **QUICK),
+                      TRAINING.model_copy(update={"epochs": 8}))  # fmt: skip
+    outliers = [log.values["outliers"] for log in result.logs if "outliers" in log.values]
+    assert result.stopped_by == "per_sample"
+    assert outliers[-1] == 0 and all(count > 0 for count in outliers[:-1])
