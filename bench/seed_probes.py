@@ -1,10 +1,10 @@
 """bench/seed_claims.py's figures beyond the unlearning curve (imported by it; not run alone):
 
-- `audited`: the audit stage (no stresses) on the unlearned model and the retain model: the share
-  of forget samples judged `forgotten`, the share leaking at 16 samples (any Carlini prefix gave
-  the exact suffix in one of 16 sampled completions) and Min-K%++ 20's AUC (forget vs holdout),
-  each with its 95% interval (Wilson for shares, the audit's for the AUC); the retain model is
-  audited once per world seed;
+- `audited`: the audit stage (no stresses, no neighbour attack) on the unlearned model and the
+  retain model: the share of forget samples judged `forgotten`, the share leaking at 16 samples
+  (any Carlini prefix gave the exact suffix in one of 16 sampled completions) and Min-K%++ 20's
+  AUC (forget vs holdout), each with its 95% interval (Wilson for shares, the audit's for the
+  AUC); the retain model is audited once per world seed;
 - `Track`: ICU's claim, per epoch, of GA and ICU: suffix EL_10 (ICU's variant: prefixes from
   T - 50 only) on the forget set (every forget sample; the paper's fixed 64-sample subset is
   larger than the bench's forget set), general-text perplexity (eval half) and model utility
@@ -24,6 +24,7 @@ from pathlib import Path
 from forgetflow.audit.attacks import AuditData
 from forgetflow.audit.carlini import sample_flags
 from forgetflow.audit.config import AuditConfig
+from forgetflow.audit.membership import METRIC_ATTACKS
 from forgetflow.audit.stage import AuditRun, run_audit
 from forgetflow.generation.config import BackendConfig
 from forgetflow.generation.registry import open_backend
@@ -42,6 +43,9 @@ SUFFIX = 50  # ICU's EL_10: prefixes from T - 50
 EL_N = 10
 QA_ITEMS = 64
 AUC_ATTACK = "min_kpp_20"  # the AUC reported for both variants (the verdicts': reference)
+# the audit's defaults but the stresses and the neighbour attack (its 25 perturbed copies per
+# sample cost more than the rest of the audit; no verdict rests on it)
+AUDIT = AuditConfig(stresses=[], mia_attacks=[*METRIC_ATTACKS, "reference"])
 
 
 @contextmanager
@@ -146,7 +150,7 @@ def audited(model_dir: Path, label: str, world: World, forget, holdout) -> dict:
     with tempfile.TemporaryDirectory(prefix="seed-claims-") as scratch:
         run = AuditRun([ModelVariant(label, model_dir)], label, Path(scratch), outlier_rule(),
                        reference_dir=reference)  # fmt: skip
-        result = run_audit(AuditData(forget, [], holdout), run, AuditConfig(stresses=[]))
+        result = run_audit(AuditData(forget, [], holdout), run, AUDIT)
     return variant_figures(result, label, {s.sample_id for s in forget})
 
 
