@@ -51,9 +51,11 @@ class Clock:
     seconds: dict[str, float] = field(default_factory=dict)
     last: float = field(default_factory=time.monotonic)
 
-    def lap(self, stage: str) -> None:
+    def lap(self, stage: str, ran: bool = True) -> None:
+        """The seconds since the last lap are `stage`'s (none when it did not run)."""
         now = time.monotonic()
-        self.seconds[stage] = now - self.last
+        if ran:
+            self.seconds[stage] = now - self.last
         self.last = now
 
     def figures(self) -> list[Figure]:
@@ -76,7 +78,7 @@ def run_stages(ctx: StageContext, config: PipelineConfig) -> tuple[InputRefs, Ar
         twins = generate_antisamples(ctx, inputs, config.antisamples.keep_first_line, config.seed)
     if "unstar" in builders:  # UnSTAR's round 0, before any training
         zero = write_round_zero(ctx, inputs, config.unlearning.method, config.seed)
-    clock.lap("generate_antisamples")
+    clock.lap("generate_antisamples", ran=bool(builders))
     unlearned = run_unlearning(
         ctx, inputs, scored.table, twins, zero, config.unlearning.method,
         config.unlearning.training, config.seed, thresholds, config.scoring.outlier_metric,

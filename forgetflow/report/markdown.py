@@ -36,9 +36,10 @@ def table(header: Sequence[str], rows: list[tuple[object, ...]]) -> str:
 
 
 def figure_table(figures: Sequence[Figure]) -> str:
-    """Rows (group, metric) in the order reported, a column per variant; `change` is after
-    minus before where both exist."""
-    variants = list(dict.fromkeys(f.variant for f in figures))
+    """Rows (group, metric) in the order reported, a column per variant (before and after
+    first); `change` is after minus before where both exist."""
+    order = {BEFORE: 0, AFTER: 1}  # then the others as reported (stable sort)
+    variants = sorted(dict.fromkeys(f.variant for f in figures), key=lambda v: order.get(v, 2))
     cells: dict[tuple[str, str], dict[str, Figure]] = {}
     for f in figures:
         cells.setdefault((f.group, f.metric), {})[f.variant] = f

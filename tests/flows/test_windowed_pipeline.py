@@ -55,6 +55,7 @@ def test_the_ledger_drives_the_loop_on_the_windows_of_long_texts(
     config["scoring"] |= {"window": 40, "metrics": ["ma", "loss"]}
     config["audit"] |= {"mia_attacks": ["loss"], "carlini": None, "stresses": []}  # not tested here
     config["utility"] |= quick_utility
+    config["unlearning"]["method"] = {"name": "grad_diff", "antisample_weight": 0.0}
     config["unlearning"]["training"] = {
         "steps": 2,
         "batch_size": 4,
