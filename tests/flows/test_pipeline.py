@@ -258,6 +258,6 @@ def test_antisamples_builders_empty_turns_the_stage_off(demo_run) -> None:
     a method that weighs anti-samples without their builder is refused."""
     assert "Off (`antisamples.builders: []`)" in Path(demo_run.report).read_text()
     config = demo_config().model_dump()
-    config["unlearning"]["method"] = {"name": "grad_diff"}
+    config["unlearning"]["method"] = {"name": "grad_diff", "antisample_weight": 1.0}
     with pytest.raises(ValueError, match="antisample_weight is 1.0 but antisamples.builders"):
         PipelineConfig.model_validate(config)
