@@ -17,8 +17,8 @@ from __future__ import annotations
 import math
 import tempfile
 import time
+from collections import defaultdict
 from collections.abc import Sequence
-from contextlib import contextmanager
 from pathlib import Path
 
 from forgetflow.audit.attacks import AuditData
@@ -29,7 +29,7 @@ from forgetflow.audit.stage import AuditRun, run_audit
 from forgetflow.generation.config import BackendConfig
 from forgetflow.generation.registry import open_backend
 from forgetflow.intervals import wilson
-from forgetflow.memorization.el import el_scores
+from forgetflow.memorization.el import el_scores, eval_mode
 from forgetflow.memorization.thresholds import outlier_rule
 from forgetflow.memorization.windows import tokenize_samples
 from forgetflow.records import ModelVariant, Sample
@@ -48,24 +48,14 @@ AUC_ATTACK = "min_kpp_20"  # the AUC reported for both variants (the verdicts': 
 AUDIT = AuditConfig(stresses=[], mia_attacks=[*METRIC_ATTACKS, "reference"])
 
 
-@contextmanager
-def evaluating(model):
-    was_training = model.training
-    model.eval()
-    try:
-        yield
-    finally:
-        model.train(was_training)
-
-
 def suffix_el(model, tokenizer, samples: Sequence[Sample]) -> float:
     """Mean EL_10 over prefix lengths T - 50 .. T - 10 (a shorter sample: from its first
     scored token)."""
-    values = []
+    by_start: dict[int, list[list[int]]] = defaultdict(list)  # one batched EL call per start
     for item in tokenize_samples(tokenizer, samples):
         ids = list(item.ids[: item.end])
-        start = max(item.start, len(ids) - SUFFIX)
-        values += el_scores(model, [ids], EL_N, start=start)
+        by_start[max(item.start, len(ids) - SUFFIX)].append(ids)
+    values = [v for start, rows in by_start.items() for v in el_scores(model, rows, EL_N, start)]
     return sum(values) / len(values)
 
 
@@ -100,7 +90,7 @@ class Track:
 
     def measure(self, step: int) -> None:
         began = time.monotonic()
-        with evaluating(self.model):
+        with eval_mode(self.model):
             self.points.append({
                 "step": step, "suffix_el": suffix_el(self.model, self.tokenizer, self.forget),
                 "ppl": perplexity(self.model, self.tokenizer, self.passages),
