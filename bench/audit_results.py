@@ -2,11 +2,12 @@
 
     python bench/audit_results.py [--scenarios small,smollm2] [--methods grad_ascent,grad_diff,npo]
                                   [--out-dir bench/results/audit] [--home DIR] [--threads N]
-                                  [--write-results docs/results.md]
+                                  [--write-results docs/results.md] [--stresses int8,int4]
 
 Each (scenario, method) cell is one pipeline run (Prefect's ephemeral mode, as `forgetflow demo`)
 with that unlearning method: the scenario's preset with its other settings kept, the preset's own
-method settings where it names that method, the method's defaults otherwise. Scenarios: `tiny` and
+method settings where it names that method, the method's defaults otherwise; `--stresses`
+replaces the audit's stresses (recorded in the cell's config). Scenarios: `tiny` and
 `small` (the demo on that world), `smollm2` (the real-smollm2 preset). A cell's figures are read
 from the audit's MLflow child run (its metrics and `audit_summary.json`) and written atomically to
 `<out-dir>/<scenario>-<method>.json` with the command, date, machine, the method, its steps, the
@@ -73,18 +74,22 @@ QUANTIZED_METRICS = ("extraction_greedy", "field_leaks", "mia_auc_loss")
 DOCUMENTS = ("extraction_greedy_documents", "leak_at_16_documents")
 
 
-def scenario_config(scenario: str, method: str, home: str | None) -> PipelineConfig:
-    """The scenario's preset with `method`: the preset's settings of it, or its defaults."""
+def scenario_config(
+    scenario: str, method: str, home: str | None, stresses: list[str] | None = None
+) -> PipelineConfig:
+    """The scenario's preset with `method`: the preset's settings of it, or its defaults; with
+    `stresses`, the audit's stresses replaced by them."""
     if scenario == "smollm2":
         config = load_preset(SMOLLM2)
         config = config if home is None else config.model_copy(update={"home": home})
     else:
         config = demo_config(home, scenario)
-    if config.unlearning.method.name == method:
-        return config
     raw = config.model_dump()
-    raw["name"] = f"{raw['name']}-{method}"
-    raw["unlearning"]["method"] = {"name": method}
+    if stresses is not None:
+        raw["audit"]["stresses"] = stresses
+    if config.unlearning.method.name != method:
+        raw["name"] = f"{raw['name']}-{method}"
+        raw["unlearning"]["method"] = {"name": method}
     return PipelineConfig.model_validate(raw)
 
 
@@ -244,9 +249,11 @@ def quantized(groups: dict[str, dict[str, float]], metric: str) -> float | None:
     return groups.get(group, {}).get(metric)
 
 
-def run_cell(scenario: str, method: str, home: str | None, command: str) -> dict:
+def run_cell(
+    scenario: str, method: str, home: str | None, command: str, stresses: list[str] | None
+) -> dict:
     """Run the pipeline for one cell and return its JSON record."""
-    config = scenario_config(scenario, method, home)
+    config = scenario_config(scenario, method, home, stresses)
     configure_environment(resolve_paths(config.home))
     from flows.unlearning_pipeline import unlearning_pipeline  # after the environment is set
 
@@ -262,7 +269,8 @@ def run_cell(scenario: str, method: str, home: str | None, command: str) -> dict
         "machine": {"platform": platform.platform(), "processor": platform.processor(),
                     "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads()},
         "config": {"name": config.name, "method": config.unlearning.method.model_dump(),
-                   "steps": config.unlearning.training.steps},
+                   "steps": config.unlearning.training.steps,
+                   "stresses": config.audit.stresses},
         "seconds": round(seconds, 1), "stage_seconds": stages,
         "audit_to_unlearning_time": None if ratio is None else round(ratio, 2),
         "tracking_uri": result.tracking_uri, "parent_run_id": result.parent_run_id,
@@ -275,7 +283,13 @@ def run_cell(scenario: str, method: str, home: str | None, command: str) -> dict
 
 
 def cell(
-    scenario: str, method: str, out_dir: Path, home: str | None, command: str, refresh: bool
+    scenario: str,
+    method: str,
+    out_dir: Path,
+    home: str | None,
+    command: str,
+    refresh: bool,
+    stresses: list[str] | None = None,
 ) -> dict:
     """A cell's record: loaded when its JSON exists (with `refresh`, its figures computed from
     the run's stored tables are computed again and written back), else run and written
@@ -283,7 +297,7 @@ def cell(
     path = out_dir / f"{scenario}-{method}.json"
     if not path.exists():
         print(f"{scenario} / {method}: running", file=sys.stderr)
-        record = run_cell(scenario, method, home, command)
+        record = run_cell(scenario, method, home, command, stresses)
         write_text(path, json.dumps(record, indent=1) + "\n")
         print(f"{scenario} / {method}: {record['seconds']} s -> {path}", file=sys.stderr)
         return record
@@ -314,14 +328,17 @@ def main() -> None:
     parser.add_argument("--write-results", type=Path, help="the results file to write into")
     refresh = "cells already run: their figures from the stored tables again"
     parser.add_argument("--refresh", action="store_true", help=refresh)
+    stresses = "the audit's stresses, comma-separated ('' for none; default: the preset's)"
+    parser.add_argument("--stresses", help=stresses)
     args = parser.parse_args()
+    stressed = None if args.stresses is None else [s for s in args.stresses.split(",") if s]
     scenarios, methods = args.scenarios.split(","), args.methods.split(",")
     if unknown := set(scenarios) - set(SCENARIOS):
         parser.error(f"unknown scenarios {sorted(unknown)}; known: {', '.join(SCENARIOS)}")
     if args.threads:
         torch.set_num_threads(args.threads)
     command = shlex.join(["python", *sys.argv])
-    records = {s: {m: cell(s, m, args.out_dir, args.home, command, args.refresh)
+    records = {s: {m: cell(s, m, args.out_dir, args.home, command, args.refresh, stressed)
                    for m in methods} for s in scenarios}  # fmt: skip
     if args.write_results is not None:
         found = {s: present_cells(args.out_dir, s) for s in scenarios}
