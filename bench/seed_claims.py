@@ -1,7 +1,7 @@
 """The seed papers' claims on the world (issue: the seed methods), one JSON per (method, seed):
 
     python bench/seed_claims.py --json [--seeds 0,1,2] [--methods grad_ascent,sga,ta,tau,icu]
-                                [--out-dir bench/results/seed_claims] [--home DIR]
+                                [--out-dir bench/results/seed_claims] [--home DIR] [--no-audit]
 
 Each cell: the `small` world of that seed (built under the worlds folder first when missing: about
 8 minutes on 2 cores), its model, its forget profiles (all of them, `--forget N` keeps the first
@@ -165,7 +165,8 @@ def run_method(world: World, name: str, lr: float, args: argparse.Namespace) -> 
         "loss_auc_after": loss_auc(model, tokenizer, forget, holdout),
         "switch": [log.values for log in result.logs if "tau_switch_epoch" in log.values],
         "track": None if track is None else track.points,
-        "audit": None if args.quick else audited_after(model, tokenizer, world, forget, holdout),
+        "audit": None if args.quick or args.no_audit else audited_after(
+            model, tokenizer, world, forget, holdout),
     }  # fmt: skip
 
 
@@ -258,6 +259,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--past", type=float, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--quick", action="store_true", help=argparse.SUPPRESS)  # no track, audit
+    no_audit = "the cells without the audit (the per-epoch track kept); no retain model audit"
+    parser.add_argument("--no-audit", action="store_true", help=no_audit)
     parser.add_argument("--json", action="store_true", help="print each cell's JSON")
     parser.add_argument("--table", action="store_true", help="print the Markdown table only")
     args = parser.parse_args()
@@ -266,7 +269,7 @@ def main() -> None:
         return
     lr = choose_lr(args, args.out_dir)
     for seed in [int(s) for s in args.seeds.split(",")]:
-        if not args.quick:
+        if not (args.quick or args.no_audit):
             retain_audit(seed, args)
         for name in args.methods.split(","):
             path = args.out_dir / f"{name}-seed{seed}.json"
