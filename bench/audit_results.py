@@ -3,6 +3,7 @@
     python bench/audit_results.py [--scenarios small,smollm2] [--methods grad_ascent,grad_diff,npo]
                                   [--out-dir bench/results/audit] [--home DIR] [--threads N]
                                   [--write-results docs/results.md] [--stresses int8,int4]
+                                  [--table]
 
 Each (scenario, method) cell is one pipeline run (Prefect's ephemeral mode, as `forgetflow demo`)
 with that unlearning method: the scenario's preset with its other settings kept, the preset's own
@@ -44,6 +45,7 @@ import shlex
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -54,6 +56,8 @@ from audit_results_markdown import (
     QUANTIZED,
     replace_section,
     results_section,
+    run_table,
+    scenario_table,
 )
 from audit_stored import MAIN_VARIANTS, stored_figures, verdict_counts
 from mlflow.tracking import MlflowClient
@@ -125,6 +129,23 @@ def audit_run(
                 tables[role] = ArtifactStore(resolve_paths(home).artifacts).get_table(ref)
     counts = verdict_counts(tables["verdicts"]) if "verdicts" in tables else {}
     return dict(run.data.metrics), summary, counts, stage_seconds(runs), stored_figures(tables)
+
+
+def run_figures(record: dict) -> dict:
+    """A cell's run beyond its audit, from MLflow: the report's c(D_f) and model utility per
+    variant, the unlearning run's steps and stop, and each stage's seconds."""
+    client = MlflowClient(record["tracking_uri"])
+    parent = client.get_run(record["parent_run_id"]).data.metrics
+    runs = child_runs(client, record["parent_run_id"])
+    unlearning = next(r for r in runs if r.info.run_name == "run_unlearning")
+    report = {k.removeprefix("report/"): v for k, v in parent.items() if k.startswith("report/")}
+    steps = client.get_metric_history(unlearning.info.run_id, "forget_ma_mean")
+    return {
+        "report": report,
+        "stopped_by": unlearning.data.tags.get("stopped_by"),
+        "scored_steps": [m.step for m in steps],
+        "stage_seconds": record["stage_seconds"],
+    }
 
 
 def utility_summary(tracking_uri: str, parent_run_id: str) -> dict | None:
@@ -330,6 +351,8 @@ def main() -> None:
     parser.add_argument("--refresh", action="store_true", help=refresh)
     stresses = "the audit's stresses, comma-separated ('' for none; default: the preset's)"
     parser.add_argument("--stresses", help=stresses)
+    table = "print each scenario's Markdown table of the cells present for --methods, run none"
+    parser.add_argument("--table", action="store_true", help=table)
     args = parser.parse_args()
     stressed = None if args.stresses is None else [s for s in args.stresses.split(",") if s]
     scenarios, methods = args.scenarios.split(","), args.methods.split(",")
@@ -338,6 +361,12 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     command = shlex.join(["python", *sys.argv])
+    if args.table:
+        for scenario in scenarios:
+            cells = present_cells(args.out_dir, scenario, methods)
+            print("\n".join(scenario_table(scenario, cells, methods)))
+            print(run_table({m: run_figures(r) for m, r in cells.items()}))
+        return
     records = {s: {m: cell(s, m, args.out_dir, args.home, command, args.refresh, stressed)
                    for m in methods} for s in scenarios}  # fmt: skip
     if args.write_results is not None:
@@ -348,9 +377,11 @@ def main() -> None:
                       for s, cells in records.items()}))  # fmt: skip
 
 
-def present_cells(out_dir: Path, scenario: str) -> dict[str, dict]:
+def present_cells(
+    out_dir: Path, scenario: str, methods: Sequence[str] = METHODS
+) -> dict[str, dict]:
     """The cell JSONs of a scenario in `out_dir`, by method."""
-    paths = {m: out_dir / f"{scenario}-{m}.json" for m in METHODS}
+    paths = {m: out_dir / f"{scenario}-{m}.json" for m in methods}
     return {m: json.loads(p.read_text()) for m, p in paths.items() if p.exists()}
 
 

@@ -5,6 +5,7 @@ and its replacement in a results file with every other byte kept."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 METHODS = ("grad_ascent", "grad_diff", "npo")
 QUANTIZED = ("after.int8", "after.int4")
@@ -13,12 +14,17 @@ SECTION = "## Audit results (issue 17)"
 # the `_comes_back` figures in the table (the cell JSON holds them all)
 BACK_SHOWN = ("extraction_greedy", "field_leaks", "token_match", "mia_auc_loss", "mia_auc_zlib",
               "mia_auc_min_k_20", "mia_auc_min_kpp_20")  # fmt: skip
+VARIANTS_SHOWN = ("before", "after", "retain_model")
 SHORT = {"still_extractable": "extractable", "leaks_fields": "leaks", "over_unlearned": "over",
          "membership_detectable": "detectable", "forgotten": "forgotten"}  # fmt: skip
 
 
 def fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
+
+
+def count(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
 
 
 def signed(value: float | None) -> str:
@@ -84,10 +90,12 @@ def leak_sentence(records: list[dict]) -> str:
     return f"leak@16 exceeds greedy extraction in {exceeds} of {total} (variant, bucket) cells."
 
 
-def scenario_table(scenario: str, records: dict[str, dict]) -> list[str]:
-    """A scenario's subsection: each cell's command and machine, one table (a method without a
-    cell JSON: "not run"), the leak sentence."""
-    present = [records[m] for m in METHODS if m in records]
+def scenario_table(
+    scenario: str, records: dict[str, dict], methods: Sequence[str] = METHODS
+) -> list[str]:
+    """A scenario's subsection: each cell's command and machine, one table (a method of
+    `methods` without a cell JSON: "not run"), the leak sentence."""
+    present = [records[m] for m in methods if m in records]
     groups = sorted({g for r in present for v in r["figures"]["variants"].values()
                      for g in v["extraction"]}, key=group_order)  # fmt: skip
     groups = groups or ["forget"]
@@ -108,7 +116,7 @@ def scenario_table(scenario: str, records: dict[str, dict]) -> list[str]:
                      f" {r['machine']['cpu_count']} CPUs, {r['machine']['torch_threads']} torch"
                      f" threads; {r['config']['steps']} steps, {r['seconds']} s)")  # fmt: skip
     lines += ["", row(header), row(["---"] * len(header))]
-    for method in METHODS:
+    for method in methods:
         if method not in records:
             lines.append(row([method, "not run", *([""] * (len(header) - 2))]))
             continue
@@ -162,6 +170,24 @@ def group_order(group: str) -> tuple[int, int]:
     if group.startswith("forget_r"):
         return (1, int(group.removeprefix("forget_r")))
     return (2, 0)
+
+
+def run_table(runs: dict[str, dict]) -> str:
+    """Per method: c(D_f) and model utility before -> after (the retain model's), the unlearning
+    run's last scored step and stop, and the unlearning and audit stages' seconds."""
+    lines = [row(["method", "c(D_f) before -> after (retain model)",
+                  "model utility before -> after (retain model)", "steps (stop)",
+                  "unlearning s", "audit s"]), row(["---"] * 6)]  # fmt: skip
+    for method, run in runs.items():
+        r, seconds = run["report"], run["stage_seconds"]
+        outliers = [count(r.get(f"{v}/forget/outliers")) for v in VARIANTS_SHOWN]
+        utility = [fmt(r.get(f"{v}/model_utility")) for v in VARIANTS_SHOWN]
+        last = run["scored_steps"][-1] if run["scored_steps"] else "-"
+        lines.append(row([method, f"{outliers[0]} -> {outliers[1]} ({outliers[2]})",
+                          f"{utility[0]} -> {utility[1]} ({utility[2]})",
+                          f"{last} ({run['stopped_by']})", count(seconds.get("run_unlearning")),
+                          count(seconds.get("audit"))]))  # fmt: skip
+    return "\n".join(lines)
 
 
 def results_section(records: dict[str, dict[str, dict]], cmd: str) -> str:
