@@ -70,9 +70,15 @@ def pooled(shares: Sequence[dict]) -> str:
 
 
 def audit_row(name: str, audits: Sequence[dict]) -> str:
+    """Shares pooled over the seeds; the AUC's mean and t-interval over them, or with one seed
+    the audit's own 95% interval."""
     aucs = [a["mia_auc"]["value"] for a in audits if a["mia_auc"]["value"] is not None]
+    auc = shown(aucs)
+    if len(aucs) == 1 and audits[0]["mia_auc"].get("low") is not None:
+        one = audits[0]["mia_auc"]
+        auc = f"{one['value']:.3g} [{one['low']:.3g}, {one['high']:.3g}]"
     return (f"| {name} | {len(audits)} | {pooled([a['forgotten'] for a in audits])} | "
-            f"{pooled([a['leak_at_16'] for a in audits])} | {shown(aucs)} |")  # fmt: skip
+            f"{pooled([a['leak_at_16'] for a in audits])} | {auc} |")  # fmt: skip
 
 
 def audit_table(out: Path) -> str:
