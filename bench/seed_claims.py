@@ -72,13 +72,16 @@ def log(message: str) -> None:
 def method_for(name: str, stop: float) -> object:
     """The method stopping at mean MA `stop`; GA is SGA with gamma 0 (every sample selected:
     the same steps as grad_ascent, tests/forgetflow/unlearning/methods/test_seed_methods.py),
-    which gives GA the same fixed stop as the others. ICU refines with its paper's thresholds
-    (BLEU 0.01, cosine 0.3): the holdout-calibrated ones flagged no forget sample of world seed 2
-    before the first step (the run stopped at step 0, `no_flags`), which measures nothing."""
+    which gives GA the same fixed stop as the others. ICU runs without its refinement: on the
+    world's models a 50-token prompt from the middle of a profile elicits no memorized text (the
+    before model's beam continuations stop after a few tokens, BLEU 0), so neither the
+    holdout-calibrated thresholds nor the paper's (BLEU 0.01, cosine 0.3) flag any forget sample
+    of world seed 2 before the first step, and the run stops at step 0 (`no_flags`; the cells
+    under icu_holdout_thresholds/ and icu_paper_thresholds/)."""
     if name == "grad_ascent":
         return method_config({"name": "sga", "gamma": 0.0, "stop_threshold": stop})
     if name == "icu":
-        return method_config({"name": "icu", "thresholds": "paper", "stop_threshold": stop})
+        return method_config({"name": "icu", "refinement": False, "stop_threshold": stop})
     return method_config({"name": name, "stop_threshold": stop})
 
 
