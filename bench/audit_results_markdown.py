@@ -174,9 +174,10 @@ def group_order(group: str) -> tuple[int, int]:
 
 def run_table(runs: dict[str, dict]) -> str:
     """Per method: c(D_f) and model utility before -> after (the retain model's), the unlearning
-    run's last scored step and stop, and the unlearning and audit stages' seconds."""
+    run's last step with a forget MA scoring (TA scores its edits apart: "-") and its stop,
+    and the unlearning and audit stages' seconds."""
     lines = [row(["method", "c(D_f) before -> after (retain model)",
-                  "model utility before -> after (retain model)", "steps (stop)",
+                  "model utility before -> after (retain model)", "last MA scoring (stop)",
                   "unlearning s", "audit s"]), row(["---"] * 6)]  # fmt: skip
     for method, run in runs.items():
         r, seconds = run["report"], run["stage_seconds"]
