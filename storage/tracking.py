@@ -20,6 +20,8 @@ from mlflow.tracking import MlflowClient
 from storage.artifacts import ArtifactRef
 
 PARENT_TAG = "mlflow.parentRunId"
+# MLflow 3's UI opens an experiment by its kind: the model-training view, not the GenAI one
+KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"
 
 
 class Reported(Protocol):
@@ -110,11 +112,14 @@ class Tracker:
         found = self.client.get_experiment_by_name(experiment)
         if found is None:
             artifact_root.mkdir(parents=True, exist_ok=True)
+            location = artifact_root.resolve().as_uri()
             self.experiment_id = self.client.create_experiment(
-                experiment, artifact_location=artifact_root.resolve().as_uri()
+                experiment, artifact_location=location, tags={KIND_TAG: KIND}
             )
-        else:
-            self.experiment_id = found.experiment_id
+            return
+        self.experiment_id = found.experiment_id
+        if KIND_TAG not in found.tags:  # an experiment made before the tag: opens as model training
+            self.client.set_experiment_tag(self.experiment_id, KIND_TAG, KIND)
 
     def start_run(self, name: str, parent_run_id: str | None = None) -> RunHandle:
         tags = {"mlflow.runName": name}

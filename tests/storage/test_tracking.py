@@ -6,7 +6,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from storage.artifacts import ArtifactRef
-from storage.tracking import Tracker, flatten
+from storage.tracking import KIND, KIND_TAG, Tracker, flatten
 
 
 def test_parent_and_child_runs(tmp_path: Path) -> None:
@@ -40,3 +40,15 @@ def test_parent_and_child_runs(tmp_path: Path) -> None:
 
 def test_flatten_nests_with_dots() -> None:
     assert flatten("", {"a": {"b": 1}, "c": (1, 2)}) == {"a.b": "1", "c": "[1, 2]"}
+
+
+def test_the_experiment_opens_as_model_training(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    made = Tracker(uri, "new", tmp_path / "a").experiment_id
+    assert client.get_experiment(made).tags[KIND_TAG] == "custom_model_development" == KIND
+    # an experiment made without the tag (an older forgetflow, or by hand) gets it when opened
+    older = client.create_experiment("older", artifact_location=(tmp_path / "b").as_uri())
+    assert KIND_TAG not in client.get_experiment(older).tags
+    assert Tracker(uri, "older", tmp_path / "b").experiment_id == older
+    assert client.get_experiment(older).tags[KIND_TAG] == KIND
