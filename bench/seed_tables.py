@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 from scipy import stats
+from seed_probes import at_el
 
 from forgetflow.intervals import wilson
 
@@ -58,7 +59,7 @@ def table(out: Path) -> str:
     for name in METHODS:
         if cells.get(name):
             rows.append(table_row(name, cells[name]))
-    return "\n\n".join(["\n".join(rows), audit_table(out), el_table(out)])
+    return "\n\n".join(["\n".join(rows), audit_table(out), el_table(out), el_pairs_table(out)])
 
 
 def pooled(shares: Sequence[dict]) -> str:
@@ -114,4 +115,24 @@ def el_table(out: Path) -> str:
         before = shown([r["track"][0]["utility"] for r in runs])
         rows.append(f"| {name} | {len(runs)} | {ppl['halfway']} | {ppl['retain']} | "
                     f"{util['halfway']} | {util['retain']} | {before} |")  # fmt: skip
+    return "\n".join(rows)
+
+
+def el_pairs_table(out: Path) -> str:
+    """Per world seed, GA against ICU at ICU's last suffix EL_10 (ICU does not reach the retain
+    model's): perplexity ratio and model utility of each there."""
+    cells = {(c["method"], c["seed"]): c for runs in cells_by_method(out).values() for c in runs}
+    rows = ["| world seed | ICU's last EL | ppl ratio GA / ICU | utility GA / ICU |",
+            "|---|---|---|---|"]  # fmt: skip
+    for (name, seed), icu in sorted(cells.items(), key=lambda kv: kv[0][1]):
+        ga = cells.get(("grad_ascent", seed))
+        if name != "icu" or not icu.get("track") or not (ga and ga.get("track")):
+            continue
+        last, first = icu["track"][-1], icu["track"][0]
+        at = at_el(ga["track"], last["suffix_el"])
+        if at is None:
+            continue
+        rows.append(f"| {seed} | {last['suffix_el']:.3f} | {at['ppl'] / first['ppl']:.3f} / "
+                    f"{last['ppl'] / first['ppl']:.3f} | {at['utility']:.3f} / "
+                    f"{last['utility']:.3f} |")  # fmt: skip
     return "\n".join(rows)
