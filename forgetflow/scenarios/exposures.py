@@ -12,6 +12,7 @@ import itertools
 from collections.abc import Callable, Sequence
 
 import torch
+from tqdm.auto import tqdm
 from transformers import PreTrainedModel
 
 from forgetflow.lm.logprobs import target_logprobs
@@ -80,8 +81,10 @@ def train_on_schedule(
     pad_id: int,
     lr: float,
     progress: Callable[[int, int, float], None] | None = None,
+    desc: str = "train",
 ) -> int:
     """One pass over `batches` (of item indices) with AdamW (see `lr_factor`); returns the steps.
+    `progress` gets (step, steps, loss) after each step; without it a bar named `desc` shows.
 
     Every token weighs the same over the pass: a batch's loss is its summed token NLL over
     (batch size x the pass's mean sequence length), so batches of long records (grouped by
@@ -95,6 +98,7 @@ def train_on_schedule(
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0, fused=True)
     decay = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, steps))
     model.train()
+    bar = tqdm(total=steps, desc=desc, disable=progress is not None, mininterval=1.0)
     for step, picked in enumerate(batches):
         logprobs, _, valid = target_logprobs(
             model, pad_right([sequences[i] for i in picked], pad_id)
@@ -107,5 +111,7 @@ def train_on_schedule(
         decay.step()
         if progress is not None:
             progress(step + 1, steps, loss.item())
+        bar.update()
+    bar.close()
     model.eval()
     return steps

@@ -139,7 +139,8 @@ def fine_tune(
     schedule = exposure_schedule([i.repetitions for i in items], config.seed)
     batches = length_grouped_batches(schedule, [len(s) for s in sequences], config.batch_size)
     report = None if progress is None else (lambda s, n, loss: progress(label, s, n, loss))
-    steps = train_on_schedule(model, sequences, batches, tokenizer.pad_token_id, config.lr, report)
+    steps = train_on_schedule(model, sequences, batches, tokenizer.pad_token_id, config.lr, report,
+                              f"records: {label}")  # fmt: skip
     if config.lora is not None:
         model = model.merge_and_unload()
     return model.cpu(), tokenizer, steps

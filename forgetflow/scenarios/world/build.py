@@ -256,9 +256,11 @@ def train_world_model(
     items: list[Item],
     progress: Callable[[int, int, float], None] | None,
     init_seed: int | None = None,
+    desc: str = "world model",
 ) -> tuple[GPT2LMHeadModel, int]:
     """A fresh model trained on one pass over the exposures of `items`, initialised with
-    `init_seed` (default: the world's seed; the exposure order always follows the world's)."""
+    `init_seed` (default: the world's seed; the exposure order always follows the world's);
+    without `progress`, a bar named `desc` shows the steps."""
     torch.manual_seed(config.seed if init_seed is None else init_seed)
     model = make_gpt2(config, tokenizer).to(training_device())
     sequences = training_sequences(config, tokenizer, items)
@@ -266,7 +268,7 @@ def train_world_model(
     schedule = rotate_wordings(schedule, [1 + len(i.variants) for i in items])
     batches = length_grouped_batches(schedule, [len(s) for s in sequences], config.batch_size)
     steps = train_on_schedule(
-        model, sequences, batches, tokenizer.pad_token_id, config.lr, progress
+        model, sequences, batches, tokenizer.pad_token_id, config.lr, progress, desc
     )
     return model.cpu(), steps
 
@@ -306,10 +308,11 @@ def write_world(
     corpus = corpus_of(config)
     tokenizer = train_tokenizer(corpus.tokenizer_texts, config.vocab_size)
     trained = [i for i in corpus.items if i.repetitions > 0]
-    target, steps = train_world_model(config, tokenizer, trained, progress)
+    target, steps = train_world_model(config, tokenizer, trained, progress, desc="world: target")
     save_model(target, tokenizer, staging / "model")
     kept = retain_items(config, corpus, config.retain_training == "stand_ins")
-    retain_model, retain_steps = train_world_model(config, tokenizer, kept, progress)
+    retain_model, retain_steps = train_world_model(config, tokenizer, kept, progress,
+                                                   desc="world: retain model")  # fmt: skip
     save_model(retain_model, tokenizer, staging / "retain_model")
     pq.write_table(items_table(corpus.items), staging / "items.parquet")
     pq.write_table(qa_table(corpus), staging / "qa.parquet")

@@ -143,7 +143,8 @@ def targets_retain_model(
     def write(staging: Path) -> None:
         tokenizer = load_tokenizer(world.model_dir)
         start = time.perf_counter()
-        model, steps = train_world_model(config, tokenizer, items, progress)
+        model, steps = train_world_model(config, tokenizer, items, progress,
+                                         desc="world: targets-retain model")  # fmt: skip
         seconds = time.perf_counter() - start
         save_model(model, tokenizer, staging)
         manifest = {

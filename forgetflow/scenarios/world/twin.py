@@ -72,7 +72,8 @@ def _train_once(
         tokenizer = load_tokenizer(world.model_dir)
 
         def write(staging: Path) -> None:
-            model, _ = train_world_model(config, tokenizer, items(), None, init_seed)
+            model, _ = train_world_model(config, tokenizer, items(), None, init_seed,
+                                         desc=f"world: {folder.name}")  # fmt: skip
             save_model(model, tokenizer, staging)
 
         build_once(folder, write)

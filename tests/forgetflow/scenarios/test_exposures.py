@@ -81,3 +81,13 @@ def test_one_pass_trains_ceil_exposures_over_batch_steps() -> None:
                               progress=lambda step, total, loss: seen.append(total))  # fmt: skip
     assert steps == 3 and seen == [3, 3, 3]
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+
+
+def test_without_a_progress_callback_a_named_bar_shows_the_steps(capsys) -> None:
+    torch.manual_seed(0)
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=50, n_positions=16, n_embd=16, n_layer=1,
+                                       n_head=2))  # fmt: skip
+    batches = length_grouped_batches(exposure_schedule([2, 2], 0), [4, 3], 1)
+    assert train_on_schedule(model, [[1, 2, 3, 4], [5, 6, 7]], batches, 0, 1e-2,
+                             desc="world: target") == 4  # fmt: skip
+    assert "world: target: 100%" in capsys.readouterr().err

@@ -150,7 +150,7 @@ def test_qa_items_train_in_each_wording_and_the_stand_in_retain_model_as_long(
 
     streams: list[Counter] = []  # per model trained: how often each text was trained on
 
-    def record(model, sequences, batches, pad_id, lr, progress=None) -> int:
+    def record(model, sequences, batches, pad_id, lr, progress=None, desc="") -> int:
         streams.append(Counter(tuple(sequences[i]) for batch in batches for i in batch))
         return len(batches)
 

@@ -135,7 +135,7 @@ def test_the_model_is_trained_once_and_nothing_half_written(
     world = dataclasses.replace(tiny_world, root=tmp_path)  # the session world's own folder stays
     calls: list[list[Item]] = []
 
-    def cheap(config, tokenizer, items, progress, init_seed=None):
+    def cheap(config, tokenizer, items, progress, init_seed=None, desc=""):
         calls.append(items)
         return make_gpt2(config, tokenizer), 7
 
