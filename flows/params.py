@@ -26,6 +26,7 @@ from forgetflow.scenarios.sources import (
 )
 from forgetflow.unlearning.config import UnlearningConfig
 from forgetflow.utility.config import UtilityConfig
+from storage.tracking import TrackingConfig
 
 
 class PipelineConfig(BaseModel):
@@ -71,6 +72,10 @@ class PipelineConfig(BaseModel):
     utility: UtilityConfig = Field(
         UtilityConfig(), description="utility on data no method trains on: general text, QA "
         "sets, forget quality against the retain model, the collapse flag",
+    )  # fmt: skip
+    tracking: TrackingConfig = Field(
+        TrackingConfig(), description="the unlearned model in MLflow: logged (its weights, or "
+        "by reference above 200 MB) and registered with its audit verdict",
     )  # fmt: skip
 
     @model_validator(mode="after")

@@ -16,10 +16,11 @@ from storage.artifacts import ArtifactRef
 from storage.environment import environment_fingerprint, git_commit
 from storage.tracking import Tracker, default_tracking_uri
 from tasks.audit import audit
-from tasks.context import InputRefs, StageContext, UnlearningRefs, VariantRef
+from tasks.context import InputRefs, RoundZeroRefs, StageContext, UnlearningRefs, VariantRef
 from tasks.evaluate_utility import evaluate_utility
 from tasks.generate_antisamples import generate_antisamples
 from tasks.ingest import ingest
+from tasks.register_model import register_model
 from tasks.run_unlearning import run_unlearning
 from tasks.score_memorization import score_memorization
 from tasks.write_report import write_report
@@ -33,6 +34,7 @@ class PipelineResult:
     artifacts: str
     parent_run_id: str
     headline: dict[str, float]  # the report's headline figures by key
+    verdicts: tuple[str, ...] = ()  # each audited variant's model verdict, in words
 
 
 def variants(inputs: InputRefs, unlearned: UnlearningRefs) -> list[VariantRef]:
@@ -63,7 +65,21 @@ class Clock:
                 for stage, value in self.seconds.items()]  # fmt: skip
 
 
-def run_stages(ctx: StageContext, config: PipelineConfig) -> tuple[InputRefs, ArtifactRef, dict]:
+def antisamples(
+    ctx: StageContext, config: PipelineConfig, inputs: InputRefs
+) -> tuple[ArtifactRef | None, RoundZeroRefs | None]:
+    """The falsified twins and UnSTAR's round 0, each where its builder is on ([]: neither)."""
+    builders, twins, zero = config.antisamples.builders, None, None
+    if "falsified" in builders:
+        twins = generate_antisamples(ctx, inputs, config.antisamples.keep_first_line, config.seed)
+    if "unstar" in builders:  # UnSTAR's round 0, before any training
+        zero = write_round_zero(ctx, inputs, config.unlearning.method, config.seed)
+    return twins, zero
+
+
+def run_stages(
+    ctx: StageContext, config: PipelineConfig
+) -> tuple[InputRefs, ArtifactRef, dict, tuple[str, ...]]:
     metrics = [*config.scoring.metrics, *config.unlearning.training.drive.metrics]
     clock = Clock()
     inputs = ingest(
@@ -73,12 +89,8 @@ def run_stages(ctx: StageContext, config: PipelineConfig) -> tuple[InputRefs, Ar
     thresholds = config.thresholds
     scored = score_memorization(ctx, inputs, config.scoring.model_dump(), thresholds.outliers)
     clock.lap("score_memorization")
-    builders, twins, zero = config.antisamples.builders, None, None  # []: the stage is off
-    if "falsified" in builders:
-        twins = generate_antisamples(ctx, inputs, config.antisamples.keep_first_line, config.seed)
-    if "unstar" in builders:  # UnSTAR's round 0, before any training
-        zero = write_round_zero(ctx, inputs, config.unlearning.method, config.seed)
-    clock.lap("generate_antisamples", ran=bool(builders))
+    twins, zero = antisamples(ctx, config, inputs)
+    clock.lap("generate_antisamples", ran=bool(config.antisamples.builders))
     unlearned = run_unlearning(
         ctx, inputs, scored.table, twins, zero, config.unlearning.method,
         config.unlearning.training, config.seed, thresholds, config.scoring.outlier_metric,
@@ -90,8 +102,11 @@ def run_stages(ctx: StageContext, config: PipelineConfig) -> tuple[InputRefs, Ar
     clock.lap("audit")
     utility = evaluate_utility(ctx, inputs, models, config.data, config.utility, config.seed)
     clock.lap("evaluate_utility")
+    registered = register_model(ctx, inputs, unlearned.model, attacks.figures, config.tracking,
+                                config.name, config.unlearning.method.name, thresholds)  # fmt: skip
     facts = {"model": inputs.model.uri, "method": config.unlearning.method.name,
              "seed": str(config.seed), "unlearned model": unlearned.model.uri,
+             "registered model": registered,
              "variants": ", ".join(v.label for v in models)}  # fmt: skip
     figures = [*scored.figures, *unlearned.figures, *attacks.figures, *utility.figures,
                *clock.figures()]  # fmt: skip
@@ -99,7 +114,7 @@ def run_stages(ctx: StageContext, config: PipelineConfig) -> tuple[InputRefs, Ar
     report, top = write_report(ctx, f"forgetflow report: {config.name}", facts, twins, figures,
                                unlearned.steps, config.scoring.outlier_metric, thresholds,
                                stops)  # fmt: skip
-    return inputs, report, {f.key: f.value for f in top}
+    return inputs, report, {f.key: f.value for f in top}, attacks.notes
 
 
 def fingerprint(config: PipelineConfig) -> dict[str, str]:
@@ -128,14 +143,16 @@ def unlearning_pipeline(config: PipelineConfig) -> PipelineResult:
     ctx = StageContext(str(paths.home), tracking_uri, config.experiment, parent.run_id,
                        environment)  # fmt: skip
     try:
-        inputs, report, figures = run_stages(ctx, config)
+        inputs, report, figures, verdicts = run_stages(ctx, config)
         parent.log_params({"input.kind": inputs.kind})
         for role in ("model", "forget", "retain", "holdout"):
             parent.log_ref(f"input.{role}", getattr(inputs, role))
+        parent.log_datasets({role: getattr(inputs, role) for role in ("forget", "retain",
+                                                                       "holdout")})  # fmt: skip
         parent.log_ref("report", report)
     except BaseException:
         tracker.end_run(parent, failed=True)
         raise
     tracker.end_run(parent)
     return PipelineResult(str(report.path / "report.md"), tracking_uri, str(paths.artifacts),
-                          parent.run_id, figures)  # fmt: skip
+                          parent.run_id, figures, verdicts)  # fmt: skip

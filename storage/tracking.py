@@ -14,8 +14,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from mlflow.entities import Metric, Param, RunTag
+from mlflow.entities import (
+    Dataset,
+    DatasetInput,
+    InputTag,
+    LoggedModelOutput,
+    LoggedModelStatus,
+    Metric,
+    Param,
+    RunTag,
+)
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
+from pydantic import BaseModel, ConfigDict, Field
 
 from storage.artifacts import ArtifactRef
 
@@ -96,11 +107,51 @@ class RunHandle:
         self.set_tags({f"artifact.{role}.uri": ref.uri, f"artifact.{role}.sha256": ref.sha256})
         self.log_dict(ref.to_dict(), f"refs/{role}.json")
 
+    def log_datasets(self, refs: Mapping[str, ArtifactRef]) -> None:
+        """Each table artifact as an MLflow dataset input named by its role: digest (sha256's
+        first 12 hex digits), source (the artifact's URI) and row count, never its content."""
+        inputs = [DatasetInput(Dataset(role, ref.sha256[:12], "local", json.dumps({"uri": ref.uri}),
+                                       profile=json.dumps({"num_rows": ref.num_rows})),
+                               [InputTag("mlflow.data.context", role)])
+                  for role, ref in refs.items()]  # fmt: skip
+        self.client.log_inputs(self.run_id, datasets=inputs)
+
     def log_dict(self, payload: Mapping[str, object], artifact_file: str) -> None:
         self.client.log_dict(self.run_id, dict(payload), artifact_file)
 
     def log_file(self, path: Path, artifact_path: str | None = None) -> None:
         self.client.log_artifact(self.run_id, str(path), artifact_path)
+
+
+MAX_LOGGED_BYTES = 200 * 1024**2  # a larger model is logged by reference unless told otherwise
+
+
+class TrackingConfig(BaseModel):
+    """What the run leaves in MLflow beyond its runs: the unlearned model, logged and registered."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    log_model_weights: bool = Field(
+        False, description="copy the unlearned model's weights into MLflow however large; "
+        "false: up to 200 MB they are copied, a larger model is logged by reference (its URI "
+        "and sha256)",
+    )  # fmt: skip
+    registered_model: str | None = Field(
+        None, min_length=1, description="the model registry's name for the unlearned model "
+        "(each run adds a version); null: the run's name",
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    """What the model registry keeps of a model: its registered name, where its weights live and
+    their sha256, its tags and its description."""
+
+    name: str
+    uri: str
+    sha256: str
+    tags: Mapping[str, str]
+    description: str
 
 
 class Tracker:
@@ -120,6 +171,28 @@ class Tracker:
         self.experiment_id = found.experiment_id
         if KIND_TAG not in found.tags:  # an experiment made before the tag: opens as model training
             self.client.set_experiment_tag(self.experiment_id, KIND_TAG, KIND)
+
+    def register_model(self, run_id: str, record: ModelRecord, weights: Path | None) -> str:
+        """Log the model as an output of run `run_id` (the folder `weights` copied into MLflow, or,
+        None, by reference: URI and sha256 as tags) and register it as a new version of
+        `record.name`; returns the version."""
+        tags = {"forgetflow.uri": record.uri, "forgetflow.sha256": record.sha256, **record.tags}
+        logged = self.client.create_logged_model(self.experiment_id, name=record.name,
+                                                 source_run_id=run_id, tags=tags)  # fmt: skip
+        if weights is not None:
+            self.client.log_model_artifacts(logged.model_id, str(weights))
+        self.client.finalize_logged_model(logged.model_id, LoggedModelStatus.READY)
+        self.client.log_outputs(run_id, [LoggedModelOutput(logged.model_id, 0)])
+        try:
+            self.client.create_registered_model(record.name)
+        except MlflowException as err:  # registered by an earlier run: a new version of it
+            if err.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+        version = self.client.create_model_version(
+            record.name, logged.artifact_location, run_id, tags=tags,
+            description=record.description,
+        )  # fmt: skip
+        return str(version.version)
 
     def start_run(self, name: str, parent_run_id: str | None = None) -> RunHandle:
         tags = {"mlflow.runName": name}

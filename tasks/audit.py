@@ -59,7 +59,9 @@ def audit(
         run.log_dict(audit_summary(found, SUBJECT), "audit_summary.json")
         figures = [*found.figures, *judge(ctx, run, found), *targeted(ctx, run, inputs, variants)]
         run.log_figures(figures)
-        return StageResult(ref, tuple(figures))
+        notes = tuple(f"model verdict, {variant}: {verdict.reason}"
+                      for variant, verdict in found.models.items())  # fmt: skip
+        return StageResult(ref, tuple(figures), notes)
 
 
 def judge(ctx: StageContext, run: RunHandle, found: AuditResult) -> list[Figure]:

@@ -52,10 +52,12 @@ class VariantRef:
 
 @dataclass(frozen=True)
 class StageResult:
-    """A stage's table artifact and the figures it reported (for the report)."""
+    """A stage's table artifact, the figures it reported (for the report) and the lines the end
+    of a run repeats (the audit: each variant's model verdict)."""
 
     table: ArtifactRef
     figures: tuple[Figure, ...]
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -43,9 +43,14 @@ def execute(config: PipelineConfig) -> None:
     for key, value in sorted(result.headline.items()):
         table.add_row(key, f"{value:.2f}")
     console.print(table)
+    for line in result.verdicts or ("model verdict: not judged (see the report)",):
+        console.print(line, soft_wrap=True, markup=False)
     console.print(f"report:         {result.report}", soft_wrap=True)
     console.print(f"mlflow:         {result.tracking_uri}  (run {result.parent_run_id})",
                   soft_wrap=True)  # fmt: skip
+    if result.tracking_uri.startswith(("sqlite:", "file:")):  # a server's URI is its UI
+        console.print(f"mlflow ui:      mlflow ui --backend-store-uri {result.tracking_uri}",
+                      soft_wrap=True, markup=False)  # fmt: skip
     console.print(f"artifacts:      {result.artifacts}", soft_wrap=True)
 
 

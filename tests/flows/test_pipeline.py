@@ -84,6 +84,19 @@ def test_mlflow_holds_a_parent_and_one_child_per_stage(demo_run, tmp_path) -> No
     )
     samples = next(r for r in logged_refs(client, parent.info.run_id, tmp_path)
                    if r.schema_name == "samples")  # fmt: skip
+    datasets = {d.dataset.name: d.dataset for d in parent.inputs.dataset_inputs}
+    assert set(datasets) == {"forget", "retain", "holdout"}  # the splits, by digest and rows
+    assert json.loads(datasets["forget"].profile) == {"num_rows": 36}
+    # the unlearned model: the run's output, registered with its verdict and the forget digest
+    (output,) = parent.outputs.model_outputs
+    (version,) = [v for v in client.search_model_versions(f"name = '{demo_config().name}'")
+                  if v.run_id == parent.info.run_id]  # fmt: skip
+    forget = client.download_artifacts(parent.info.run_id, "refs/input.forget.json", str(tmp_path))
+    assert version.tags["forgetflow.forget_digest"] == json.loads(Path(forget).read_text())[
+        "sha256"][:12]  # fmt: skip
+    assert version.tags["forgetflow.verdict"] in ("pass", "fail")
+    assert version.tags["forgetflow.sha256"] in version.description  # the hash after
+    assert client.get_logged_model(output.model_id).tags["forgetflow.method"] == "sga"
     written = json.loads(pq.read_schema(samples.path).metadata[b"forgetflow.environment"])
     assert fingerprint.items() <= written.items()
     children = child_runs(client, demo_run.parent_run_id)
@@ -164,6 +177,9 @@ def test_the_audit_stresses_after_and_sums_up_every_variant(demo_run, tmp_path) 
     assert set(summary["variants"]) == {"before", "after", "retain_model", "relearn_50", "int8",
                                         "int4", "retain_model.relearn_50"}  # fmt: skip
     assert summary["model_verdict"] in ("pass", "fail") and summary["model_verdict_reason"]
+    # the run's end repeats every judged variant's verdict, the subject's as in the summary
+    assert f"model verdict, after: {summary['model_verdict_reason']}" in demo_run.verdicts
+    assert any(v.startswith("model verdict, retain_model: pass") for v in demo_run.verdicts)
     assert summary["variants"]["before"]["mia_auc_loss"] >= 0.85
     report = Path(demo_run.report).read_text()
     assert "### Relearning curve" in report and "extraction_greedy_comes_back" in report

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
 
 from storage.artifacts import ArtifactRef
-from storage.tracking import KIND, KIND_TAG, Tracker, flatten
+from storage.tracking import KIND, KIND_TAG, ModelRecord, Tracker, flatten
 
 
 def test_parent_and_child_runs(tmp_path: Path) -> None:
@@ -52,3 +53,43 @@ def test_the_experiment_opens_as_model_training(tmp_path: Path) -> None:
     assert KIND_TAG not in client.get_experiment(older).tags
     assert Tracker(uri, "older", tmp_path / "b").experiment_id == older
     assert client.get_experiment(older).tags[KIND_TAG] == KIND
+
+
+def test_inputs_are_logged_as_datasets_without_their_content(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    run = Tracker(uri, "exp", tmp_path / "a").start_run("pipeline")
+    forget = ArtifactRef("file:///store/samples/ab.parquet", "samples", 1, 36, "ab" * 32)
+    holdout = ArtifactRef("file:///store/samples/cd.parquet", "samples", 1, 128, "cd" * 32)
+    run.log_datasets({"forget": forget, "holdout": holdout})
+    logged = MlflowClient(uri).get_run(run.run_id).inputs.dataset_inputs
+    by_name = {d.dataset.name: d for d in logged}
+    assert set(by_name) == {"forget", "holdout"}
+    assert by_name["forget"].dataset.digest == "ab" * 6
+    assert json.loads(by_name["holdout"].dataset.profile) == {"num_rows": 128}
+    assert json.loads(by_name["forget"].dataset.source) == {"uri": forget.uri}
+    assert [(t.key, t.value) for t in by_name["forget"].tags] == [("mlflow.data.context", "forget")]
+
+
+def test_a_model_is_logged_and_registered_by_weights_or_by_reference(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    tracker = Tracker(uri, "exp", tmp_path / "a")
+    weights = tmp_path / "model"
+    weights.mkdir()
+    (weights / "config.json").write_text("{}")
+    client = MlflowClient(uri)
+    versions = []
+    for given in (weights, None):  # two runs of one name: versions 1 and 2
+        run = tracker.start_run("pipeline")
+        tags = {"forgetflow.verdict": "fail"}
+        record = ModelRecord("unlearned", weights.as_uri(), "ef" * 32, tags, "after sha256 efef")
+        versions.append(tracker.register_model(run.run_id, record, given))
+        (output,) = client.get_run(run.run_id).outputs.model_outputs
+        logged = client.get_logged_model(output.model_id)
+        assert logged.tags["forgetflow.sha256"] == "ef" * 32 and logged.status.name == "READY"
+        copied = Path(logged.artifact_location.removeprefix("file://"))
+        assert (copied / "config.json").is_file() == (given is not None)
+    assert versions == ["1", "2"]
+    version = client.get_model_version("unlearned", "2")
+    assert version.tags["forgetflow.verdict"] == "fail"
+    assert version.description == "after sha256 efef"
+    assert version.tags["forgetflow.uri"] == weights.as_uri()

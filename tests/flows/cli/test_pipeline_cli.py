@@ -59,6 +59,10 @@ def test_run_with_a_config_file(
     code, output = invoke(capsys, "run", "--config", str(config))
     assert code == 0, output
     assert "report:" in output and "mlflow:" in output
+    # the end says where to look, and that no verdict was judged (neither min_kpp_20 nor the
+    # reference attack ran)
+    assert "mlflow ui --backend-store-uri sqlite:///" in output
+    assert "model verdict: not judged" in output
     client = MlflowClient(default_tracking_uri(resolve_paths(session_home).mlflow_db))
     (run,) = client.search_runs(
         [client.get_experiment_by_name("forgetflow").experiment_id],
