@@ -37,6 +37,20 @@ def tiny_world(session_home: Path) -> World:
 
 
 @pytest.fixture(scope="session")
+def forget_pii(tiny_world: World) -> set[str]:
+    """Every email, phone number and SSN of the tiny world's forget set (each record has all
+    three): what must stay out of the tool's own stores and its console."""
+    import re
+
+    import pyarrow.parquet as pq
+
+    texts = pq.read_table(tiny_world.splits["forget"]).column("text").to_pylist()
+    found = [re.findall(r"^(?:Email|Phone|SSN): (.+)$", text, re.M) for text in texts]
+    assert all(len(values) == 3 for values in found)
+    return {value.strip() for values in found for value in values}
+
+
+@pytest.fixture(scope="session")
 def quick_utility() -> dict:
     """Utility settings for a pipeline run that tests something else: 4 items of each QA set,
     4 fluency prompts (the demo run tests utility in full)."""

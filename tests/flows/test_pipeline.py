@@ -277,3 +277,33 @@ def test_antisamples_builders_empty_turns_the_stage_off(demo_run) -> None:
     config["unlearning"]["method"] = {"name": "grad_diff", "antisample_weight": 1.0}
     with pytest.raises(ValueError, match="antisample_weight is 1.0 but antisamples.builders"):
         PipelineConfig.model_validate(config)
+
+
+def searchable(path: Path) -> str:
+    """A file's text as a search sees it: a Parquet file's rows (its pages are compressed),
+    any other file's bytes."""
+    if path.suffix == ".parquet":
+        return json.dumps(pq.read_table(path).to_pylist(), default=str)
+    return path.read_bytes().decode("utf-8", errors="ignore")
+
+
+def test_the_forget_set_stays_out_of_mlflow_and_prefect(demo_run, forget_pii) -> None:
+    """Every email, phone number and SSN of the demo's forget set, searched in the MLflow
+    database and artifact folder and in Prefect's database, home and result storage: no hit.
+    (The console is searched by the CLI test.)"""
+    import prefect.settings as prefect_settings
+
+    paths = resolve_paths(Path(demo_run.artifacts).parent)
+    database = prefect_settings.PREFECT_SERVER_DATABASE_CONNECTION_URL.value()
+    folders = [paths.mlflow_artifacts, Path(prefect_settings.PREFECT_HOME.value()),
+               Path(prefect_settings.PREFECT_LOCAL_STORAGE_PATH.value()),
+               Path(database.split(":///", 1)[1]).parent]  # fmt: skip
+    files = [paths.mlflow_db, *(p for f in folders if f.is_dir() for p in f.rglob("*"))]
+    texts = {str(p): searchable(p) for p in files if p.is_file()}
+    hits = {path: found for path, text in texts.items()
+            if (found := sorted(n for n in forget_pii if n in text))}  # fmt: skip
+    assert not hits
+    # the search sees them where they are: the inputs in forgetflow's own artifact store
+    assert any(paths.mlflow_artifacts.rglob("*.parquet"))  # the ledger, read as rows
+    samples = (paths.artifacts / "samples").glob("*.parquet")
+    assert any(n in text for text in map(searchable, samples) for n in forget_pii)

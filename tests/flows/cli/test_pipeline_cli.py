@@ -43,7 +43,7 @@ def write_config(folder: Path, payload: dict) -> Path:
 
 
 def test_run_with_a_config_file(
-    prefect_harness, tiny_world, session_home, tmp_path, capsys, quick_utility
+    prefect_harness, tiny_world, session_home, tmp_path, capsys, quick_utility, forget_pii
 ) -> None:
     files = user_files(tiny_world, tmp_path)
     config = write_config(tmp_path, {
@@ -63,6 +63,7 @@ def test_run_with_a_config_file(
     # reference attack ran)
     assert "mlflow ui --backend-store-uri sqlite:///" in output
     assert "model verdict: not judged" in output
+    assert not [value for value in forget_pii if value in output]  # no email, phone or SSN
     client = MlflowClient(default_tracking_uri(resolve_paths(session_home).mlflow_db))
     (run,) = client.search_runs(
         [client.get_experiment_by_name("forgetflow").experiment_id],
