@@ -2,6 +2,7 @@
 
     python bench/seed_claims.py --json [--seeds 0,1,2] [--methods grad_ascent,sga,ta,tau,icu]
                                 [--out-dir bench/results/seed_claims] [--home DIR] [--no-audit]
+                                [--no-track]
 
 Each cell: the `small` world of that seed (built under the worlds folder first when missing: about
 8 minutes on 2 cores), its model, its forget profiles (all of them, `--forget N` keeps the first
@@ -143,7 +144,7 @@ def run_method(world: World, name: str, lr: float, args: argparse.Namespace) -> 
     line = calibrated(ledger, "ma", RULES.stop)
     ppl_before = perplexity(model, tokenizer, passages)
     track = None
-    if name in TRACKED and not args.quick:
+    if name in TRACKED and not (args.quick or args.no_track):
         track = Track(model, tokenizer, world, forget, passages, args.out_dir / "logs")
     stamps: dict[int, float] = {}
     start = time.monotonic()
@@ -268,6 +269,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help=argparse.SUPPRESS)  # no track, audit
     no_audit = "the cells without the audit (the per-epoch track kept); no retain model audit"
     parser.add_argument("--no-audit", action="store_true", help=no_audit)
+    no_track = "GA's and ICU's cells without the per-epoch suffix-EL track (the audit kept)"
+    parser.add_argument("--no-track", action="store_true", help=no_track)
     parser.add_argument("--json", action="store_true", help="print each cell's JSON")
     parser.add_argument("--table", action="store_true", help="print the Markdown table only")
     args = parser.parse_args()
