@@ -17,7 +17,8 @@ VLLM_PIP_FLAGS := --no-deps
 endif
 VLLM_BUILD = $(VLLM_CACHE)/venv-vllm-$(shell cat $(VLLM_LOCK) | sha256sum | cut -c1-12)
 
-.PHONY: install test lint demo lock clean mlflow-ui prefect-ui vllm test-vllm test-real lock-vllm
+.PHONY: install test test-slow lint demo lock clean mlflow-ui prefect-ui vllm test-vllm test-real \
+	lock-vllm
 
 install: $(STAMP)
 
@@ -36,6 +37,9 @@ lint: install
 
 test: lint
 	$(BIN)/pytest -q
+
+test-slow: install
+	$(BIN)/pytest -q -m slow
 
 demo: install
 	$(BIN)/forgetflow demo

@@ -105,12 +105,13 @@ def prefect_harness():
         yield
 
 
-STRICT_MARKERS = ("vllm", "real_model")  # under CI=true these must run, not skip
+STRICT_MARKERS = ("vllm", "real_model", "slow")  # under CI=true these must run, not skip
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):  # noqa: ANN201
-    """Under CI=true a skipped `vllm` or `real_model` test is a failure, not a quiet pass."""
+    """Under CI=true a skipped `vllm`, `real_model` or `slow` test is a failure, not a quiet
+    pass."""
     outcome = yield
     report = outcome.get_result()
     strict = os.environ.get("CI", "").lower() == "true"
