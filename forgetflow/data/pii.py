@@ -9,16 +9,26 @@ wordings, with person-specific values, until it has at least the asked number of
 from __future__ import annotations
 
 import random
+from datetime import date
 
 from faker import Faker
 
 PROFILE_FIELDS = ("Name", "Email", "Phone", "Address", "Birth date", "SSN", "Employer")
+# Fixed calendar ranges: Faker's date_of_birth() and year() count back from today, so a seed
+# would give other profiles (and another world) on another day.
+BIRTHS = (date(1930, 1, 1), date(2005, 12, 31))
+SINCE_YEARS = (1990, 2025)
 
 
 def make_faker(seed: int) -> Faker:
     faker = Faker("en_US")
     faker.seed_instance(seed)
     return faker
+
+
+def birth_date(faker: Faker) -> str:
+    """An ISO birth date in BIRTHS, the same for a seed on any day."""
+    return faker.date_between_dates(*BIRTHS).isoformat()
 
 
 def fake_value(faker: Faker, field: str) -> str:
@@ -29,7 +39,7 @@ def fake_value(faker: Faker, field: str) -> str:
         "Phone": faker.phone_number,
         "Address": lambda: faker.address().replace("\n", ", "),
         "SSN": faker.ssn,
-        "Birth date": lambda: faker.date_of_birth().isoformat(),
+        "Birth date": lambda: birth_date(faker),
         "Employer": faker.company,
     }
     if field == "Biography":
@@ -140,12 +150,12 @@ def biography(faker: Faker, record: dict[str, str], min_words: int) -> str:
     """Sentences about the person of `record` (its name, and birth year and employer where it
     has them) in SENTENCES order until `min_words` words, cycling if needed."""
     rng = random.Random(faker.random.getrandbits(64))
-    birth = record.get("Birth date") or faker.date_of_birth().isoformat()
+    birth = record.get("Birth date") or birth_date(faker)
     values = {
         "f": record["Name"].split()[0], "city": faker.city(), "state": faker.state(),
         "year": birth[:4], "subject": rng.choice(SUBJECTS), "uni": faker.last_name(),
         "job": faker.job().lower(), "company": record.get("Employer") or faker.company(),
-        "year2": faker.year(), "bs": faker.bs(),
+        "year2": str(faker.random_int(*SINCE_YEARS)), "bs": faker.bs(),
         **dict(zip(("hobby", "hobby2"), rng.sample(HOBBIES, 2), strict=True)),
         "color": faker.color_name().lower(), "animal": rng.choice(ANIMALS),
         "pet": faker.first_name(), "country": faker.country(), "country2": faker.country(),

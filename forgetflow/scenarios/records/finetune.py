@@ -45,7 +45,7 @@ from forgetflow.scenarios.world.profiles import make_profiles
 from forgetflow.scenarios.world.tables import items_table
 from forgetflow.unlearning.config import LoraSettings, apply_lora
 
-FORMAT = 2  # bump when the build changes what a given config produces
+FORMAT = 3  # bump when the build changes what a given config produces
 Progress = Callable[[str, int, int, float], None]  # (model, step, steps, loss)
 
 

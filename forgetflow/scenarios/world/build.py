@@ -38,7 +38,7 @@ from forgetflow.scenarios.world.corpus import Corpus, Item, build_corpus, substi
 from forgetflow.scenarios.world.facts import TRAINED_PARAPHRASES
 from forgetflow.scenarios.world.tables import items_table, qa_table, targets_table
 
-WORLD_FORMAT = 9  # bump when the build changes what a given config produces
+WORLD_FORMAT = 10  # bump when the build changes what a given config produces
 SPECIAL = "<|endoftext|>"
 
 
