@@ -51,6 +51,16 @@ def forget_pii(tiny_world: World) -> set[str]:
 
 
 @pytest.fixture(scope="session")
+def demo_run(prefect_harness, session_home):
+    """The demo preset's pipeline run on the tiny world, once per test session: the end-to-end
+    tests read what it left."""
+    from flows.presets import demo_config
+    from flows.unlearning_pipeline import unlearning_pipeline
+
+    return unlearning_pipeline(demo_config(str(session_home)))
+
+
+@pytest.fixture(scope="session")
 def quick_utility() -> dict:
     """Utility settings for a pipeline run that tests something else: 4 items of each QA set,
     4 fluency prompts (the demo run tests utility in full)."""

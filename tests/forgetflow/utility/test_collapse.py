@@ -1,7 +1,13 @@
-"""The collapse flag on real weights: it fires on a GradAscent run taken to repetitive collapse
-and not on the world's target model; on SmolLM2 it fires on noise of each tensor's own scale and
-not on the model itself (the tiny world's model, at a general-text perplexity near 270, is too
-weak for noise of its own scale to break it fivefold: 2.3x measured)."""
+"""The collapse flag on real weights: on the tiny world it fires on a GradAscent run taken to
+repetitive collapse; on SmolLM2 it fires on noise of each tensor's own scale and not on the model
+itself.
+
+The tiny world's models are too weak to show the flag staying off: a 2-layer GPT-2 trained on 60
+background passages, its greedy continuations of general text loop ("the the the ..."), and its
+repeated 4-gram share sits at the rule's 0.5 (0.51 and distinct-2 0.10 measured on world format
+10), so whether it counts as collapsed is decided by float noise. SmolLM2 is the fluent model
+that the "not collapsed" half is asserted on. (Noise of its own scale does not break the tiny
+model fivefold either: at a general-text perplexity near 290 it rose 2.3x.)"""
 
 from __future__ import annotations
 
@@ -37,24 +43,16 @@ def eval_half(world) -> tuple[str, ...]:  # noqa: ANN001
     return split_general([general_text(world)], seed=0)[1].passages
 
 
-@pytest.fixture(scope="module")
-def target(tiny_world):
+def test_gradient_ascent_taken_to_repetition_collapses_it(tiny_world) -> None:
     model, tokenizer = load_model(tiny_world.model_dir)
-    return reasons_of(model, tokenizer, eval_half(tiny_world), None)
-
-
-def test_the_target_is_not_collapsed(target) -> None:
-    assert target[1] == []
-
-
-def test_gradient_ascent_taken_to_repetition_collapses_it(tiny_world, target) -> None:
-    model, tokenizer = load_model(tiny_world.model_dir)
+    before, _ = reasons_of(model, tokenizer, eval_half(tiny_world), None)
     rows = pq.read_table(tiny_world.splits["forget"]).to_pylist()[:8]
     forget = [Sample(r["sample_id"], "forget", r["text"]) for r in rows]
     unlearn(model, tokenizer, GradAscentConfig(), TrainingConfig(steps=20, lr=1e-3, batch_size=4),
             0, forget)  # fmt: skip
-    _, reasons = reasons_of(model, tokenizer, eval_half(tiny_world), target[0])
+    _, reasons = reasons_of(model, tokenizer, eval_half(tiny_world), before)
     assert any(r.startswith("repeated 4-gram") for r in reasons), reasons
+    assert any(r.startswith("general perplexity") for r in reasons), reasons  # 293 -> 5e6 here
 
 
 @pytest.mark.real_model

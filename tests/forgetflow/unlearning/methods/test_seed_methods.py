@@ -9,7 +9,7 @@ import copy
 
 import pytest
 
-from forgetflow.memorization.ledger import calibrated
+from forgetflow.memorization.ledger import calibrated, values_at
 from forgetflow.memorization.thresholds import Thresholds
 from forgetflow.records import Sample
 from forgetflow.scenarios.world.utility import general_text
@@ -21,7 +21,7 @@ from forgetflow.unlearning.methods.grad_ascent import GradAscentConfig
 from forgetflow.unlearning.methods.sga import SgaConfig
 from forgetflow.unlearning.methods.ta import TaConfig, edited
 from forgetflow.unlearning.methods.tau import TauConfig
-from forgetflow.unlearning.policy import latest, remaining
+from forgetflow.unlearning.policy import forget_mean, latest, remaining
 
 NEVER = -1.0  # a threshold no mean MA falls below: a run spends its budget
 EPOCHS = TrainingConfig(epochs=3, batch_size=4, lr=2e-3, betas=(0.9, 0.98), max_grad_norm=None)
@@ -111,7 +111,18 @@ class Interrupt(RuntimeError):
 
 
 RESUMED = [SgaConfig(gamma=0.5, stop_threshold=NEVER), TaConfig(stop_threshold=NEVER),
-           TauConfig(first_threshold=0.3, stop_threshold=NEVER)]  # fmt: skip
+           TauConfig(stop_threshold=NEVER)]  # fmt: skip
+
+
+def switching_after_one_epoch(runs, tau: TauConfig) -> TauConfig:
+    """`tau` with its first threshold halfway between the forget mean MA before and after one
+    epoch of its SGA phase: it switches to TA after exactly that epoch on any machine."""
+    sga = SgaConfig(gamma=tau.gamma, stop_threshold=NEVER)
+    result, _ = train(runs, sga, EPOCHS.model_copy(update={"epochs": 1}))
+    before = values_at(result.ledger, "forget", "ma", 0)
+    start, end = sum(before.values()) / len(before), forget_mean(result.ledger, "ma")
+    assert end < start - 0.1, (start, end)  # a margin no float noise crosses
+    return tau.model_copy(update={"first_threshold": (start + end) / 2})
 
 
 @pytest.mark.parametrize("method", RESUMED)
@@ -120,6 +131,8 @@ def test_each_seed_method_resumes_to_the_weights_of_an_uninterrupted_run(
 ) -> None:  # fmt: skip
     """Interrupted at step 4 of 6 (TAU: in its TA phase, after one epoch of SGA)."""
     config = EPOCHS.model_copy(update={"checkpoint_every": 1})
+    if method.name == "tau":
+        method = switching_after_one_epoch(runs, method)
     whole, expected = train(runs, method, config)
     assert whole.steps == 6
     if method.name == "tau":
