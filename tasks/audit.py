@@ -10,7 +10,7 @@ from forgetflow.audit.attacks import AuditData
 from forgetflow.audit.config import AuditConfig
 from forgetflow.audit.stage import AuditResult, AuditRun, run_audit
 from forgetflow.audit.summary import audit_summary, samples_table
-from forgetflow.audit.targeted import targeted_figures, targeted_rows
+from forgetflow.audit.targeted import TARGETED_TEXT, targeted_figures, targeted_rows
 from forgetflow.generation.hf import HFBackend
 from forgetflow.generation.registry import backend_params
 from forgetflow.lm.prompts import question_style
@@ -18,6 +18,7 @@ from forgetflow.memorization.thresholds import ThresholdRule
 from forgetflow.models.io import load_model
 from forgetflow.paths import resolve_paths
 from forgetflow.records import Figure
+from forgetflow.redact import redact_fields
 from forgetflow.unlearning.config import TrainingConfig
 from storage.tracking import RunHandle
 from tasks.context import InputRefs, StageContext, StageResult, VariantRef, facts_request
@@ -93,7 +94,8 @@ def targeted(
         model, tokenizer = load_model(variant.model_dir)
         style = question_style(tokenizer)
         rows += targeted_rows(HFBackend(model, tokenizer), request, variant.label, style)
-    run.log_dict({"rows": rows}, "targeted.json")
+    hidden = [redact_fields(row, TARGETED_TEXT) for row in rows]  # answers may carry PII
+    run.log_dict({"rows": hidden}, "targeted.json")
     return targeted_figures(rows)
 
 

@@ -19,6 +19,7 @@ from forgetflow.records import Figure
 # the subject's other facts; the object's (the world, a facts file); other subjects' answers of
 # the relation (the quiz facts' answer neighbours: other countries' capitals)
 KEEP = ("keep_subject", "keep_object", "keep_answer")
+TARGETED_TEXT = ("question", "answer")  # a row's texts: what a store outside forgetflow's hides
 
 
 def targeted_rows(

@@ -66,6 +66,9 @@ def test_the_facts_preset_runs_unstar_through_the_pipeline(
         for kind in ("targeted:rephrase", "targeted:reversed", "keep_subject", "keep_object"):
             share = audit.data.metrics.get(f"audit/{variant}/{kind}/{metric_of(kind)}")
             assert share is not None and 0.0 <= share <= 1.0, (variant, kind)
+    logged = client.download_artifacts(audit.info.run_id, "targeted.json", str(tmp_path))
+    rows = json.loads(Path(logged).read_text())["rows"]  # texts as digests: answers may be PII
+    assert rows and all("answer" not in r and len(r["answer_sha256"]) == 12 for r in rows)
     report = Path(output.split("report:")[1].split()[0]).read_text()
     assert "unstar_accepted" in report and "targeted_answered" in report
 
