@@ -23,7 +23,7 @@ from tasks.ingest import ingest
 from tasks.register_model import register_model
 from tasks.run_unlearning import run_unlearning
 from tasks.score_memorization import score_memorization
-from tasks.write_report import write_report
+from tasks.write_report import ReportRequest, write_report
 from tasks.write_round_zero import write_round_zero
 
 
@@ -110,10 +110,17 @@ def run_stages(
              "variants": ", ".join(v.label for v in models)}  # fmt: skip
     figures = [*scored.figures, *unlearned.figures, *attacks.figures, *utility.figures,
                *clock.figures()]  # fmt: skip
-    stops = tuple(config.unlearning.training.drive.stop_aggregate)
-    report, top = write_report(ctx, f"forgetflow report: {config.name}", facts, twins, figures,
-                               unlearned.steps, config.scoring.outlier_metric, thresholds,
-                               stops)  # fmt: skip
+    tables = {"ledger_before": scored.table, "ledger_after": unlearned.ledger,
+              "training_log": unlearned.training_log, "forget": inputs.forget,
+              **scored.refs, **attacks.refs}  # fmt: skip
+    if unlearned.rounds is not None:
+        tables["rounds"] = unlearned.rounds
+    request = ReportRequest(
+        f"forgetflow report: {config.name}", facts, figures, unlearned.steps,
+        config.scoring.outlier_metric, thresholds, tuple(config.unlearning.training.drive.
+        stop_aggregate), inputs.model, twins, tables, unlearned.stopped_by,
+    )  # fmt: skip
+    report, top = write_report(ctx, request, config.tracking.show_samples)
     return inputs, report, {f.key: f.value for f in top}, attacks.notes
 
 

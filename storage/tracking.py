@@ -122,12 +122,22 @@ class RunHandle:
     def log_file(self, path: Path, artifact_path: str | None = None) -> None:
         self.client.log_artifact(self.run_id, str(path), artifact_path)
 
+    def log_plot(self, figure: object, artifact_file: str) -> None:
+        """A matplotlib figure as an image artifact (MLflow shows it in the run's artifacts)."""
+        self.client.log_figure(self.run_id, figure, artifact_file)
+
+    def log_table(self, columns: Mapping[str, list], artifact_file: str) -> None:
+        """Equal-length columns as an MLflow table (the UI's artifact view and its evaluation
+        view read it); the caller redacts what it holds."""
+        self.client.log_table(self.run_id, data=dict(columns), artifact_file=artifact_file)
+
 
 MAX_LOGGED_BYTES = 200 * 1024**2  # a larger model is logged by reference unless told otherwise
 
 
 class TrackingConfig(BaseModel):
-    """What the run leaves in MLflow beyond its runs: the unlearned model, logged and registered."""
+    """What the run leaves in MLflow beyond its runs: the unlearned model, logged and registered,
+    and what the report may show."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -139,6 +149,11 @@ class TrackingConfig(BaseModel):
     registered_model: str | None = Field(
         None, min_length=1, description="the model registry's name for the unlearned model "
         "(each run adds a version); null: the run's name",
+    )  # fmt: skip
+    show_samples: bool = Field(
+        False, description="the HTML report shows the forget samples' texts and a facts run's "
+        "anti-samples (the forget set's content then enters the report in MLflow); false: a "
+        "sample is its id, sha256[:12] and length in tokens",
     )  # fmt: skip
 
 

@@ -52,26 +52,29 @@ def audit(
                 run.log_file(log, f"logs/{log.parent.name}")
         ref = ctx.store.put_table(found.extraction, "extraction")
         run.log_ref("extraction", ref)
-        run.log_ref("audit_samples", ctx.store.put_table(samples_table(found), "audit_samples"))
+        refs = {"audit_samples": ctx.store.put_table(samples_table(found), "audit_samples")}
         if found.membership is not None:
-            run.log_ref("membership", ctx.store.put_table(found.membership, "membership"))
+            refs["membership"] = ctx.store.put_table(found.membership, "membership")
         for warning in found.warnings:
             print(f"warning: {warning}")
         run.log_dict(audit_summary(found, SUBJECT), "audit_summary.json")
         figures = [*found.figures, *judge(ctx, run, found), *targeted(ctx, run, inputs, variants)]
         run.log_figures(figures)
+        if found.verdicts is not None:
+            refs["verdicts"] = ctx.store.put_table(found.verdicts, "verdicts")
+        for role, one in refs.items():
+            run.log_ref(role, one)
         notes = tuple(f"model verdict, {variant}: {verdict.reason}"
                       for variant, verdict in found.models.items())  # fmt: skip
-        return StageResult(ref, tuple(figures), notes)
+        return StageResult(ref, tuple(figures), notes, refs)
 
 
 def judge(ctx: StageContext, run: RunHandle, found: AuditResult) -> list[Figure]:
-    """Store the per-sample verdicts and log each variant's model verdict with its reason;
+    """Log each variant's model verdict with its reason;
     `model_verdict_pass` (1 or 0) per variant."""
     if found.verdicts is None:
         print("verdicts: not judged (the designated attack, reference or min_kpp_20, did not run)")
         return []
-    run.log_ref("verdicts", ctx.store.put_table(found.verdicts, "verdicts"))
     reasons = {variant: verdict.reason for variant, verdict in found.models.items()}
     run.log_dict(reasons, "model_verdicts.json")
     for variant, reason in reasons.items():

@@ -58,6 +58,7 @@ class StageResult:
     table: ArtifactRef
     figures: tuple[Figure, ...]
     notes: tuple[str, ...] = ()
+    refs: dict[str, ArtifactRef] = field(default_factory=dict)  # more tables, for the report
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,7 @@ class UnlearningRefs:
     steps: int = 0
     figures: tuple[Figure, ...] = ()  # the last step's training figures, the after ledger's
     rounds: ArtifactRef | None = None  # UnSTAR's rounds table (unstar_rounds), if it ran
+    stopped_by: str = ""  # what ended the loop (the report marks it)
 
 
 def facts_request(ctx: StageContext, inputs: InputRefs) -> FactRequest | None:

@@ -91,6 +91,7 @@ def run_unlearning(
             steps=out.steps,
             figures=tuple(last + after + rounds_figures(rounds.to_pylist() if rounds else [])),
             rounds=store.put_table(rounds, ROUNDS) if rounds is not None else None,
+            stopped_by=out.stopped_by,
         )
         for role in ("model", "ledger", "training_log", "rounds"):
             if getattr(refs, role) is not None:

@@ -20,14 +20,14 @@ from tasks.context import InputRefs, StageContext, StageResult
 def retain_beside(
     ctx: StageContext, inputs: InputRefs, ledger: pa.Table, rule: tuple[str, ThresholdRule],
     batch_size: int, generator: BackendConfig, logs: Path,
-) -> list[Figure]:  # fmt: skip
+) -> tuple[list[Figure], pa.Table | None]:  # fmt: skip
     """The retain model's (the gold standard's) mean and c(D_f) on the forget set under the
-    target's line; none without a retain model."""
+    target's line, and its scores; none without a retain model."""
     if inputs.retain_model is None:
-        return []
+        return [], None
     gold = score_model(ctx.model_dir(inputs.retain_model), ctx.samples(inputs.forget),
                        (rule[0],), batch_size, generator, logs)  # fmt: skip
-    return beside_figures(ledger, gold, "retain_model", *rule)
+    return beside_figures(ledger, gold, "retain_model", *rule), gold
 
 
 @task(name="score_memorization", cache_policy=NO_CACHE)
@@ -52,7 +52,7 @@ def score_memorization(
             model_dir = ctx.model_dir(inputs.model)
             ledger = score_model(model_dir, samples, metrics, params["batch_size"], generator,
                                  logs)  # fmt: skip
-            beside = retain_beside(ctx, inputs, ledger, rule, params["batch_size"], generator,
+            beside, gold = retain_beside(ctx, inputs, ledger, rule, params["batch_size"], generator,
                                    logs)  # fmt: skip
         finally:
             for log in sorted(logs.glob("*.log")):  # a vLLM server's log
@@ -64,4 +64,5 @@ def score_memorization(
                       "outliers": list(found.sample_ids)}, "outliers.json")  # fmt: skip
         run.log_ref("ledger", ref)
         run.log_file(ref.path, "ledger")
-        return StageResult(ref, (*ledger_figures(ledger, 0, "before", *rule), *beside))
+        refs = {} if gold is None else {"ledger_retain": ctx.store.put_table(gold, "ledger")}
+        return StageResult(ref, (*ledger_figures(ledger, 0, "before", *rule), *beside), (), refs)

@@ -1,36 +1,138 @@
-"""Stage 6: the Markdown report, stored as an artifact and logged to MLflow."""
+"""Stage 6: the report, Markdown and self-contained HTML with its plots, stored as an artifact
+and logged to MLflow with a redacted per-sample table; `report_inputs.json` beside them lets
+`forgetflow report RUN` render it again (with `--show-samples`, the texts)."""
 
 from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from forgetflow.lm.tokens import encode
+from forgetflow.memorization.ledger import outliers
 from forgetflow.memorization.thresholds import Thresholds
+from forgetflow.models.io import load_tokenizer
 from forgetflow.records import Figure
+from forgetflow.redact import text_digest
+from forgetflow.report.html import ReportTables, latest_values, render_html, section_plots
 from forgetflow.report.markdown import ReportInputs, headline, render_report
-from storage.artifacts import ArtifactRef
+from storage.artifacts import ArtifactRef, ArtifactStore
 from tasks.context import StageContext
+
+SAVED = "report_inputs.json"
+TABLE_ROLES = ("ledger_before", "ledger_after", "ledger_retain", "training_log", "membership",
+               "audit_samples", "verdicts", "rounds", "forget")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ReportRequest:
+    """What the report is made of: the stages' figures and the refs of their tables."""
+
+    title: str
+    facts: dict[str, str]
+    figures: list[Figure]
+    steps: int
+    outlier_metric: str
+    thresholds: Thresholds
+    stop_metrics: tuple[str, ...]
+    model: ArtifactRef  # the target model (its tokenizer counts a sample's tokens)
+    twins: ArtifactRef | None = None
+    tables: dict[str, ArtifactRef] = field(default_factory=dict)  # by TABLE_ROLES
+    stopped_by: str = ""
+
+    def to_json(self) -> str:
+        payload = {**asdict(self), "thresholds": self.thresholds.model_dump(mode="json")}
+        return json.dumps(payload, indent=1)
+
+    @classmethod
+    def from_json(cls, text: str) -> ReportRequest:
+        raw = json.loads(text)
+        tables = {role: ArtifactRef(**ref) for role, ref in raw.pop("tables").items()}
+        twins = raw.pop("twins")
+        return cls(**raw | {
+            "figures": [Figure(**f) for f in raw["figures"]], "tables": tables,
+            "thresholds": Thresholds.model_validate(raw["thresholds"]),
+            "stop_metrics": tuple(raw["stop_metrics"]), "model": ArtifactRef(**raw["model"]),
+            "twins": ArtifactRef(**twins) if twins else None,
+        })  # fmt: skip
+
+
+def token_counts(store: ArtifactStore, request: ReportRequest, forget) -> dict[str, int]:  # noqa: ANN001
+    """Each forget sample's length in the target model's tokens."""
+    if forget is None:
+        return {}
+    tokenizer = load_tokenizer(store.get_dir(request.model))
+    texts = forget.column("text").to_pylist()
+    ids = forget.column("sample_id").to_pylist()
+    return {sid: len(one) for sid, one in zip(ids, encode(tokenizer, texts), strict=True)}
+
+
+def loaded(store: ArtifactStore, request: ReportRequest) -> tuple[ReportInputs, ReportTables]:
+    """The report's inputs and tables read back from the store."""
+    got = {role: store.get_table(ref) for role, ref in request.tables.items()}
+    before = got.get("ledger_before")
+    line = None
+    if before is not None and request.outlier_metric in before["metric"].to_pylist():
+        line = outliers(before, 0, request.outlier_metric, request.thresholds.outliers).threshold
+    inputs = ReportInputs(request.title, request.facts, request.figures,
+                          store.get_table(request.twins) if request.twins else None,
+                          request.steps, request.outlier_metric, request.thresholds,
+                          request.stop_metrics)  # fmt: skip
+    tables = ReportTables(**{role: got.get(role) for role in TABLE_ROLES},
+                          stopped_by=request.stopped_by or None, threshold=line,
+                          tokens=token_counts(store, request, got.get("forget")))  # fmt: skip
+    return inputs, tables
+
+
+def redacted_samples(tables: ReportTables, metric: str) -> dict[str, list]:
+    """The per-sample table MLflow shows: id, sha256[:12], tokens and the metric before and
+    after (never the text)."""
+    forget = [] if tables.forget is None else tables.forget.to_pylist()
+    before, after = latest_values(tables.ledger_before, metric), latest_values(
+        tables.ledger_after, metric)  # fmt: skip
+    ids = [r["sample_id"] for r in forget]
+    return {"sample_id": ids, "sha256_12": [text_digest(r["text"]) for r in forget],
+            "tokens": [tables.tokens.get(i) for i in ids],
+            f"{metric}_before": [before.get(i) for i in ids],
+            f"{metric}_after": [after.get(i) for i in ids]}  # fmt: skip
 
 
 @task(name="write_report", cache_policy=NO_CACHE)
 def write_report(
-    ctx: StageContext, title: str, facts: dict[str, str], twins: ArtifactRef | None,
-    figures: list[Figure], steps: int, outlier_metric: str, thresholds: Thresholds,
-    stop_metrics: tuple[str, ...],
-) -> tuple[ArtifactRef, list[Figure]]:  # fmt: skip
-    """The report of the stages' `figures`; returns it and its headline figures."""
+    ctx: StageContext, request: ReportRequest, show_samples: bool = False
+) -> tuple[ArtifactRef, list[Figure]]:
+    """The report of the stages' figures and tables; returns it and its headline figures."""
     store = ctx.store
     with ctx.tracker().stage_run("write_report", ctx.parent_run_id) as run:
-        twins_table = store.get_table(twins) if twins else None
-        inputs = ReportInputs(title, facts, figures, twins_table, steps, outlier_metric,
-                              thresholds, stop_metrics)  # fmt: skip
+        inputs, tables = loaded(store, request)
         staged = store.stage_dir()
         (staged / "report.md").write_text(render_report(inputs))
+        made = section_plots(inputs, tables)
+        (staged / "report.html").write_text(render_html(inputs, tables, show_samples, made))
+        (staged / SAVED).write_text(request.to_json())
         ref = store.put_dir(staged, "report")
-        top = headline(figures)
+        top = headline(request.figures)
         run.log_figures(top)
-        cost = [f for f in figures if f.stage == "cost"]  # seconds per stage
-        ctx.tracker().handle(ctx.parent_run_id).log_figures([*top, *cost])
-        run.log_file(ref.path / "report.md")
+        cost = [f for f in request.figures if f.stage == "cost"]  # seconds per stage
+        parent = ctx.tracker().handle(ctx.parent_run_id)
+        parent.log_figures([*top, *cost])
+        for name in ("report.md", "report.html"):
+            run.log_file(ref.path / name)
+            parent.log_file(ref.path / name)
+        for section, shown in made.items():  # the plots, one PNG each
+            for k, one in enumerate(s for s in shown if s.plot is not None):
+                run.log_plot(one.plot, f"plots/{section}/{k}.png")
+        if tables.forget is not None:
+            run.log_table(redacted_samples(tables, request.outlier_metric), "samples.json")
         run.log_ref("report", ref)
         return ref, top
+
+
+def render_saved(store: ArtifactStore, report_dir: Path, show_samples: bool) -> str:
+    """The HTML report of a stored report folder, rendered again."""
+    request = ReportRequest.from_json((report_dir / SAVED).read_text())
+    inputs, tables = loaded(store, request)
+    return render_html(inputs, tables, show_samples)

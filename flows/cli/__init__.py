@@ -10,6 +10,7 @@ from flows.cli.deployments import app as deployments_app
 from flows.cli.evaluate import evaluate
 from flows.cli.models import app as models_app
 from flows.cli.pipeline import demo, run, serve
+from flows.cli.report import report
 from flows.cli.score import score
 from flows.cli.world import app as world_app
 
@@ -25,6 +26,7 @@ app.add_typer(config_app, name="config")
 app.command()(score)
 app.command()(audit)
 app.command()(evaluate)
+app.command()(report)
 
 
 if __name__ == "__main__":

@@ -46,6 +46,7 @@ def execute(config: PipelineConfig) -> None:
     for line in result.verdicts or ("model verdict: not judged (see the report)",):
         console.print(line, soft_wrap=True, markup=False)
     console.print(f"report:         {result.report}", soft_wrap=True)
+    console.print(f"html report:    {Path(result.report).with_suffix('.html')}", soft_wrap=True)
     console.print(f"mlflow:         {result.tracking_uri}  (run {result.parent_run_id})",
                   soft_wrap=True)  # fmt: skip
     if result.tracking_uri.startswith(("sqlite:", "file:")):  # a server's URI is its UI
@@ -56,13 +57,17 @@ def execute(config: PipelineConfig) -> None:
 
 def run(
     config: Annotated[Path, typer.Option("--config", help="a PipelineConfig YAML file")],
-) -> None:
+    show_samples: Annotated[bool, typer.Option(
+        help="the HTML report shows the forget samples' texts (tracking.show_samples)")] = False,
+) -> None:  # fmt: skip
     """Run the pipeline on the model and data a config file names."""
     try:
         loaded = load_config(config)
         missing_inputs(loaded)
     except ConfigFileError as err:
         fail(err)
+    if show_samples:
+        loaded.tracking.show_samples = True
     execute(loaded)
 
 

@@ -111,9 +111,12 @@ def memorization_section(report: ReportInputs) -> str:
 
 def antisamples_section(twins: pa.Table | None) -> str:
     if twins is None:
-        return "Off (`antisamples.builders: []`): the method trained without anti-samples."
+        return ("not applicable: no falsified twins (`antisamples.builders` holds no "
+                "`falsified`): the method trained without them (UnSTAR's anti-samples, where it "
+                "ran, are counted with its rounds)")  # fmt: skip
     backends = sorted(set(twins["backend"].to_pylist()))
-    return f"{twins.num_rows} falsified twins from backend(s): {', '.join(backends)}."
+    counts = [(b, twins["backend"].to_pylist().count(b)) for b in backends]
+    return f"{twins.num_rows} falsified twins:\n\n" + table(("backend", "twins"), counts)
 
 
 def section(figures: Sequence[Figure], stage: str, empty: str) -> str:
@@ -125,30 +128,50 @@ def cost_section(figures: Sequence[Figure]) -> str:
     """Each stage's wall-clock seconds (the pipeline's `cost` figures) and their total."""
     rows = [(f.group, f.value) for f in of_stage(figures, "cost")]
     if not rows:
-        return "not measured"
+        return "not applicable: no stage was timed"
     return table(("stage", "seconds"), [*rows, ("total", sum(v for _, v in rows))])
 
 
-def render_report(report: ReportInputs) -> str:
+@dataclass(frozen=True)
+class Section:
+    """One part of the report: its key (where the HTML report puts its plots), heading (None:
+    the title block) and Markdown body."""
+
+    key: str
+    heading: str | None
+    body: str
+
+
+def report_sections(report: ReportInputs) -> list[Section]:
+    """The report's parts in order; the Markdown and the HTML report render the same ones."""
     figures = report.figures
     variants = ", ".join(dict.fromkeys(f.variant for f in figures if f.stage == "audit"))
-    parts = [
-        f"# {report.title}",
-        table(("setting", "value"), list(report.facts.items())),
-        "## Headline (extraction on each split's most-exposed bucket when exposures are known)",
-        section(headline(figures), "report", "no extraction audit ran"),
-        "## 1. Memorization scoring",
-        memorization_section(report),
-        "## 2. Anti-samples",
-        antisamples_section(report.twins),
-        "## 3. Unlearning",
-        f"Steps: {report.steps}. Figures at the last step:\n\n"
-        + section(figures, "unlearning", "the loop logged no figure"),
-        f"## 4. Audit (variants: {variants})",
-        audit_section(figures),
-        "## 5. Utility (on data no method trains on)",
-        section(figures, "utility", "no utility was measured"),
-        "## 6. Cost (wall-clock seconds per stage, this machine)",
-        cost_section(figures),
+    unlearning = f"Steps: {report.steps}. Figures at the last step:\n\n" + section(
+        figures, "unlearning", "the loop logged no figure")  # fmt: skip
+    return [
+        Section("settings", None, table(("setting", "value"), list(report.facts.items()))),
+        Section(
+            "headline",
+            "Headline (extraction on each split's most-exposed bucket when exposures are known)",
+            section(headline(figures), "report", "no extraction audit ran"),
+        ),  # fmt: skip
+        Section("memorization", "1. Memorization scoring", memorization_section(report)),
+        Section("antisamples", "2. Anti-samples", antisamples_section(report.twins)),
+        Section("unlearning", "3. Unlearning", unlearning),
+        Section("audit", f"4. Audit (variants: {variants})", audit_section(figures)),
+        Section(
+            "utility",
+            "5. Utility (on data no method trains on)",
+            section(figures, "utility", "no utility was measured"),
+        ),  # fmt: skip
+        Section(
+            "cost", "6. Cost (wall-clock seconds per stage, this machine)", cost_section(figures)
+        ),  # fmt: skip
     ]
+
+
+def render_report(report: ReportInputs) -> str:
+    parts = [f"# {report.title}"]
+    for part in report_sections(report):
+        parts += ([f"## {part.heading}"] if part.heading else []) + [part.body]
     return "\n\n".join(parts) + "\n"

@@ -95,7 +95,7 @@ def test_report_has_a_section_per_stage_and_a_column_per_variant() -> None:
     assert "| forget_r1 | extraction | 1 | 1 | 0 | 0 |" in text
     assert "| forget_r32 | extraction | 1 | 1 | 1 | 0 |" in text
     assert "| - | forget_loss | - | 1.5 |" in text  # unlearning: after only, no change
-    assert "1 falsified twins from backend(s): template." in text
+    assert "1 falsified twins:\n\n| backend | twins |\n|---|---|\n| template | 1 |" in text
     order = [text.index(f"| {g} | extraction |") for g in ("forget", "forget_r1", "forget_r32")]
     assert order == sorted(order)  # each split, then its buckets by exposures
 
@@ -112,7 +112,7 @@ def test_c_df_heads_the_report_beside_the_retain_models_and_each_stage_has_its_s
     text = render_report(report)
     assert "| forget | outliers | 1 | 1 | 0 | 0 | -1 |" in text  # the headline's first row
     assert "| ingest | 1.5 |\n| audit | 2.25 |\n| total | 3.75 |" in text
-    assert "not measured" in render_report(build(metric="loss"))  # no seconds given
+    assert "not applicable: no stage was timed" in render_report(build(metric="loss"))
 
 
 def test_a_stage_without_figures_says_why() -> None:
@@ -122,7 +122,7 @@ def test_a_stage_without_figures_says_why() -> None:
                         None, 5, "loss")  # fmt: skip
     text = render_report(bare)
     assert "not applicable: no utility was measured" in text
-    assert "Off (`antisamples.builders: []`)" in text
+    assert "not applicable: no falsified twins" in text
 
 
 def test_the_audit_section_gives_shares_with_intervals_and_the_relearning_curve() -> None:
