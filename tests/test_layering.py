@@ -14,7 +14,7 @@ PACKAGES = ("forgetflow", "storage", "tasks", "flows")
 # The core's package order, lowest first; a package may import its own modules and any lower
 # level. `scenarios` builds models and audits them, so it may import any stage; no stage imports it.
 CORE_LEVELS = (
-    {"records", "registry", "schemas", "paths", "hashing", "atomic", "lm"},
+    {"records", "registry", "schemas", "paths", "hashing", "atomic", "redact", "lm"},
     {"intervals"},  # shares with their Wilson intervals, as Figures
     {"models", "data"},
     {"generation"},
@@ -32,6 +32,7 @@ CORE_TOP_LEVEL_MODULES = {
     "paths",
     "hashing",
     "atomic",
+    "redact",
     "intervals",
 }
 
