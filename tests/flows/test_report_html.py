@@ -13,6 +13,7 @@ from mlflow.tracking import MlflowClient
 
 from flows.cli import app
 from forgetflow.redact import text_digest
+from storage.tracking import read_ref
 
 SECTIONS = ("settings", "headline", "memorization", "antisamples", "unlearning", "audit",
             "utility", "cost", "facts", "samples")  # fmt: skip
@@ -26,14 +27,14 @@ def filled(body: str) -> bool:
     return "<table>" in body or "<img " in body or "not applicable: " in body
 
 
-def forget_rows(demo_run) -> list[dict]:
-    paths = Path(demo_run.artifacts)
-    (forget,) = [p for p in (paths / "samples").glob("*.parquet")
-                 if pq.read_table(p).column("split").to_pylist()[0] == "forget"]  # fmt: skip
-    return pq.read_table(forget).to_pylist()
+def forget_rows(demo_run, tmp_path: Path) -> list[dict]:
+    """The demo run's forget samples, by the ref its parent run logged."""
+    client = MlflowClient(demo_run.tracking_uri)
+    ref = read_ref(client, demo_run.parent_run_id, "input.forget", tmp_path)
+    return pq.read_table(ref.path).to_pylist()
 
 
-def test_every_section_holds_a_table_a_plot_or_not_applicable(demo_run) -> None:
+def test_every_section_holds_a_table_a_plot_or_not_applicable(demo_run, tmp_path) -> None:
     page = Path(demo_run.report).with_suffix(".html").read_text()
     found = sections(page)
     assert tuple(found) == SECTIONS and all(filled(body) for body in found.values())
@@ -41,7 +42,7 @@ def test_every_section_holds_a_table_a_plot_or_not_applicable(demo_run) -> None:
         assert found[key].count("<img ") >= 1, key
     assert found["audit"].count("<img ") == 3  # ROC, leak@k, the relearning curve
     assert "not applicable: not a facts request" in found["facts"]
-    rows = forget_rows(demo_run)
+    rows = forget_rows(demo_run, tmp_path)
     assert found["samples"].count("<tr>") == len(rows) + 1  # the header and one per sample
     for row in rows:  # redacted: the digest, never the text or a line of it
         assert text_digest(row["text"]) in found["samples"]
@@ -62,7 +63,8 @@ def test_mlflow_holds_the_page_its_plots_and_a_redacted_sample_table(demo_run, t
     assert len(plots) >= 4 and all(p.endswith(".png") for p in plots)
     table = json.loads(Path(client.download_artifacts(report.info.run_id, "samples.json",
                                                       str(tmp_path))).read_text())  # fmt: skip
-    assert "text" not in table["columns"] and len(table["data"]) == len(forget_rows(demo_run))
+    rows = forget_rows(demo_run, tmp_path)
+    assert "text" not in table["columns"] and len(table["data"]) == len(rows)
 
 
 def test_the_report_command_renders_it_again_with_or_without_texts(
@@ -74,7 +76,7 @@ def test_the_report_command_renders_it_again_with_or_without_texts(
                standalone_mode=False) in (None, 0)  # fmt: skip
     assert app(["report", run, "--home", home, "--out", str(shown), "--show-samples"],
                standalone_mode=False) in (None, 0)  # fmt: skip
-    rows = forget_rows(demo_run)
+    rows = forget_rows(demo_run, tmp_path)
     line = rows[0]["text"].splitlines()[1]  # a PII line of the first forget sample
     assert line not in redacted.read_text() and line in shown.read_text()
     assert tuple(sections(shown.read_text())) == SECTIONS
