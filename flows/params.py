@@ -47,6 +47,11 @@ class PipelineConfig(BaseModel):
         "$FORGETFLOW_HOME, else .forgetflow/ under the working directory",
     )  # fmt: skip
     experiment: str = Field("forgetflow", description="the MLflow experiment the run logs to")
+    reuse: bool = Field(
+        True, description="reuse a stage's stored result when its inputs (by content), settings "
+        "and forgetflow's code are unchanged (its MLflow run is tagged forgetflow.reused_from); "
+        "false: recompute every stage",
+    )  # fmt: skip
     data: DataSource = Field(
         WorldSource(), description="the model and its forget, retain and holdout sets, by kind: "
         "world, finetuned, files, facts (on the world), facts_file (your own facts) or "

@@ -23,7 +23,7 @@ from tasks.ingest import ingest
 from tasks.register_model import register_model
 from tasks.run_unlearning import run_unlearning
 from tasks.score_memorization import score_memorization
-from tasks.write_report import ReportRequest, write_report
+from tasks.write_report import REGISTERED, ReportRequest, write_report
 from tasks.write_round_zero import write_round_zero
 
 
@@ -106,7 +106,7 @@ def run_stages(
                                 config.name, config.unlearning.method.name, thresholds)  # fmt: skip
     facts = {"model": inputs.model.uri, "method": config.unlearning.method.name,
              "seed": str(config.seed), "unlearned model": unlearned.model.uri,
-             "registered model": registered,
+             REGISTERED: registered,
              "variants": ", ".join(v.label for v in models)}  # fmt: skip
     figures = [*scored.figures, *unlearned.figures, *attacks.figures, *utility.figures,
                *clock.figures()]  # fmt: skip
@@ -138,6 +138,12 @@ def fingerprint(config: PipelineConfig) -> dict[str, str]:
 @flow(name="unlearning-pipeline", log_prints=True)
 def unlearning_pipeline(config: PipelineConfig) -> PipelineResult:
     """Unlearn a forget set from a model and audit the result; every stage lands in MLflow."""
+    return run_pipeline(config)
+
+
+def run_pipeline(config: PipelineConfig) -> PipelineResult:
+    """The flow's body: one MLflow parent run, the stages as tasks under it (a sweep's cell
+    calls it from its own task)."""
     paths = resolve_paths(config.home)
     tracking_uri = default_tracking_uri(paths.mlflow_db)
     paths.home.mkdir(parents=True, exist_ok=True)
@@ -148,7 +154,7 @@ def unlearning_pipeline(config: PipelineConfig) -> PipelineResult:
     parent.set_tags({**environment, "git_commit": git_commit()})
     parent.log_dict(config.model_dump(mode="json"), "config.json")
     ctx = StageContext(str(paths.home), tracking_uri, config.experiment, parent.run_id,
-                       environment)  # fmt: skip
+                       environment, config.reuse)  # fmt: skip
     try:
         inputs, report, figures, verdicts = run_stages(ctx, config)
         parent.log_params({"input.kind": inputs.kind})

@@ -22,8 +22,57 @@ from forgetflow.redact import redact_fields
 from forgetflow.unlearning.config import TrainingConfig
 from storage.tracking import RunHandle
 from tasks.context import InputRefs, StageContext, StageResult, VariantRef, facts_request
+from tasks.reuse import reused_or_run
 
 SUBJECT = "after"  # the variant the stresses apply to and whose verdict is the model's
+
+
+def audit_work(
+    ctx: StageContext,
+    run: RunHandle,
+    inputs: InputRefs,
+    variants: list[VariantRef],
+    settings: AuditConfig,
+    outlier_rule: ThresholdRule,
+    seed: int,
+    training: TrainingConfig,
+) -> StageResult:
+    """The stage's work in its child run `run` (see audit)."""
+    generator = settings.generator
+    run.log_params({"attack": "greedy_prefix_suffix", "prefix_tokens": settings.prefix_tokens,
+                    "variants": ",".join(v.label for v in variants),
+                    "mia_attacks": ",".join(settings.mia_attacks or ["all"]),
+                    "mia_fpr": settings.mia_fpr, "stresses": ",".join(settings.stresses),
+                    "carlini": settings.carlini is not None}
+                   | backend_params(generator))  # fmt: skip
+    run.set_tags({"backend": generator.name})
+    data = AuditData(*(ctx.samples(ref) for ref in (inputs.forget, inputs.retain,
+                                                    inputs.holdout)))  # fmt: skip
+    work = resolve_paths(ctx.home).home / "work" / ctx.parent_run_id / "audit"
+    found = None
+    try:
+        found = run_audit(data, AuditRun(ctx.variants(variants), SUBJECT, work, outlier_rule,
+                                         seed, training), settings)  # fmt: skip
+    finally:
+        for log in sorted((work / "logs").glob("*/*.log")):  # the vLLM servers' logs
+            run.log_file(log, f"logs/{log.parent.name}")
+    ref = ctx.store.put_table(found.extraction, "extraction")
+    run.log_ref("extraction", ref)
+    refs = {"audit_samples": ctx.store.put_table(samples_table(found), "audit_samples")}
+    if found.membership is not None:
+        refs["membership"] = ctx.store.put_table(found.membership, "membership")
+    for warning in found.warnings:
+        print(f"warning: {warning}")
+    run.log_dict(audit_summary(found, SUBJECT), "audit_summary.json")
+    figures = [*found.figures, *judge(ctx, run, found), *targeted(ctx, run, inputs, variants)]
+    run.log_figures(figures)
+    if found.verdicts is not None:
+        refs["verdicts"] = ctx.store.put_table(found.verdicts, "verdicts")
+    for role, one in refs.items():
+        run.log_ref(role, one)
+    notes = tuple(f"model verdict, {variant}: {verdict.reason}"
+                  for variant, verdict in found.models.items())  # fmt: skip
+    return StageResult(ref, tuple(figures), notes, refs)
 
 
 @task(name="audit", cache_policy=NO_CACHE)
@@ -31,42 +80,21 @@ def audit(
     ctx: StageContext, inputs: InputRefs, variants: list[VariantRef], settings: AuditConfig,
     outlier_rule: ThresholdRule, seed: int, training: TrainingConfig,
 ) -> StageResult:  # fmt: skip
-    generator = settings.generator
-    with ctx.tracker().stage_run("audit", ctx.parent_run_id) as run:
-        run.log_params({"attack": "greedy_prefix_suffix", "prefix_tokens": settings.prefix_tokens,
-                        "variants": ",".join(v.label for v in variants),
-                        "mia_attacks": ",".join(settings.mia_attacks or ["all"]),
-                        "mia_fpr": settings.mia_fpr, "stresses": ",".join(settings.stresses),
-                        "carlini": settings.carlini is not None}
-                       | backend_params(generator))  # fmt: skip
-        run.set_tags({"backend": generator.name})
-        data = AuditData(*(ctx.samples(ref) for ref in (inputs.forget, inputs.retain,
-                                                        inputs.holdout)))  # fmt: skip
-        work = resolve_paths(ctx.home).home / "work" / ctx.parent_run_id / "audit"
-        found = None
-        try:
-            found = run_audit(data, AuditRun(ctx.variants(variants), SUBJECT, work, outlier_rule,
-                                             seed, training), settings)  # fmt: skip
-        finally:
-            for log in sorted((work / "logs").glob("*/*.log")):  # the vLLM servers' logs
-                run.log_file(log, f"logs/{log.parent.name}")
-        ref = ctx.store.put_table(found.extraction, "extraction")
-        run.log_ref("extraction", ref)
-        refs = {"audit_samples": ctx.store.put_table(samples_table(found), "audit_samples")}
-        if found.membership is not None:
-            refs["membership"] = ctx.store.put_table(found.membership, "membership")
-        for warning in found.warnings:
-            print(f"warning: {warning}")
-        run.log_dict(audit_summary(found, SUBJECT), "audit_summary.json")
-        figures = [*found.figures, *judge(ctx, run, found), *targeted(ctx, run, inputs, variants)]
-        run.log_figures(figures)
-        if found.verdicts is not None:
-            refs["verdicts"] = ctx.store.put_table(found.verdicts, "verdicts")
-        for role, one in refs.items():
-            run.log_ref(role, one)
-        notes = tuple(f"model verdict, {variant}: {verdict.reason}"
-                      for variant, verdict in found.models.items())  # fmt: skip
-        return StageResult(ref, tuple(figures), notes, refs)
+    parts = {
+        "inputs": inputs,
+        "variants": variants,
+        "settings": settings,
+        "outlier_rule": outlier_rule,
+        "seed": seed,
+        "training": training,
+    }
+    return reused_or_run(
+        ctx,
+        "audit",
+        parts,
+        lambda run: audit_work(ctx, run, inputs, variants, settings, outlier_rule, seed, training),
+        lambda result: result.figures,
+    )
 
 
 def judge(ctx: StageContext, run: RunHandle, found: AuditResult) -> list[Figure]:

@@ -21,6 +21,7 @@ class StageContext:
     experiment: str
     parent_run_id: str
     environment: dict[str, str] = field(default_factory=dict)  # written into every artifact
+    reuse: bool = True  # a stage's cached result stands in for it when nothing it uses changed
 
     @property
     def store(self) -> ArtifactStore:

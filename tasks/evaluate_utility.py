@@ -13,7 +13,9 @@ from forgetflow.utility.forget_quality import request_forget_set
 from forgetflow.utility.measured import UtilityRun
 from forgetflow.utility.sets import TextSet, UtilitySets, read_qa_file
 from forgetflow.utility.stage import run_utility
+from storage.tracking import RunHandle
 from tasks.context import InputRefs, StageContext, StageResult, VariantRef
+from tasks.reuse import reused_or_run
 
 
 def pipeline_sets(
@@ -31,20 +33,45 @@ def pipeline_sets(
     return UtilitySets(halves["guard"], halves["eval"], tuple(qa))
 
 
+def evaluate_utility_work(
+    ctx: StageContext,
+    run: RunHandle,
+    inputs: InputRefs,
+    variants: list[VariantRef],
+    source: DataSource,
+    settings: UtilityConfig,
+    seed: int,
+) -> StageResult:
+    """The stage's work in its child run `run` (see evaluate_utility)."""
+    sets = pipeline_sets(ctx, inputs, source, settings, seed).first_items(settings.max_items)
+    run.log_params({"settings": settings.model_dump(mode="json"),
+                    "qa_sets": ",".join(f"{s.name}:{s.role}:{len(s.items)}" for s in sets.qa),
+                    "general_eval_passages": len(sets.eval.passages),
+                    "variants": ",".join(v.label for v in variants)})  # fmt: skip
+    result = run_utility(UtilityRun(ctx.variants(variants), sets), settings)
+    ref = ctx.store.put_table(result.samples, "utility")
+    run.log_figures(result.figures)
+    run.log_dict(result.summary, "utility_summary.json")
+    run.log_ref("utility", ref)
+    return StageResult(ref, tuple(result.figures))
+
+
 @task(name="evaluate_utility", cache_policy=NO_CACHE)
 def evaluate_utility(
     ctx: StageContext, inputs: InputRefs, variants: list[VariantRef], source: DataSource,
     settings: UtilityConfig, seed: int,
 ) -> StageResult:  # fmt: skip
-    with ctx.tracker().stage_run("evaluate_utility", ctx.parent_run_id) as run:
-        sets = pipeline_sets(ctx, inputs, source, settings, seed).first_items(settings.max_items)
-        run.log_params({"settings": settings.model_dump(mode="json"),
-                        "qa_sets": ",".join(f"{s.name}:{s.role}:{len(s.items)}" for s in sets.qa),
-                        "general_eval_passages": len(sets.eval.passages),
-                        "variants": ",".join(v.label for v in variants)})  # fmt: skip
-        result = run_utility(UtilityRun(ctx.variants(variants), sets), settings)
-        ref = ctx.store.put_table(result.samples, "utility")
-        run.log_figures(result.figures)
-        run.log_dict(result.summary, "utility_summary.json")
-        run.log_ref("utility", ref)
-        return StageResult(ref, tuple(result.figures))
+    parts = {
+        "inputs": inputs,
+        "variants": variants,
+        "source": source,
+        "settings": settings,
+        "seed": seed,
+    }
+    return reused_or_run(
+        ctx,
+        "evaluate_utility",
+        parts,
+        lambda run: evaluate_utility_work(ctx, run, inputs, variants, source, settings, seed),
+        lambda result: result.figures,
+    )

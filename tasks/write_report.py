@@ -5,7 +5,7 @@ and logged to MLflow with a redacted per-sample table; `report_inputs.json` besi
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from prefect import task
@@ -20,9 +20,12 @@ from forgetflow.redact import text_digest
 from forgetflow.report.html import ReportTables, latest_values, render_html, section_plots
 from forgetflow.report.markdown import ReportInputs, headline, render_report
 from storage.artifacts import ArtifactRef, ArtifactStore
+from storage.tracking import RunHandle
 from tasks.context import StageContext
+from tasks.reuse import reused_or_run
 
 SAVED = "report_inputs.json"
+REGISTERED = "registered model"  # the fact naming the model registry's version of this run
 TABLE_ROLES = ("ledger_before", "ledger_after", "ledger_retain", "training_log", "membership",
                "audit_samples", "verdicts", "rounds", "forget")  # fmt: skip
 
@@ -100,35 +103,57 @@ def redacted_samples(tables: ReportTables, metric: str) -> dict[str, list]:
             f"{metric}_after": [after.get(i) for i in ids]}  # fmt: skip
 
 
+def write_report_work(
+    ctx: StageContext,
+    run: RunHandle,
+    request: ReportRequest,
+    show_samples: bool = False,
+) -> tuple[ArtifactRef, list[Figure]]:
+    """The stage's work in its child run `run` (see write_report)."""
+    store = ctx.store
+    inputs, tables = loaded(store, request)
+    staged = store.stage_dir()
+    (staged / "report.md").write_text(render_report(inputs))
+    made = section_plots(inputs, tables)
+    (staged / "report.html").write_text(render_html(inputs, tables, show_samples, made))
+    (staged / SAVED).write_text(request.to_json())
+    ref = store.put_dir(staged, "report")
+    top = headline(request.figures)
+    run.log_figures(top)
+    for name in ("report.md", "report.html"):
+        run.log_file(ref.path / name)
+    for section, shown in made.items():  # the plots, one PNG each
+        for k, one in enumerate(s for s in shown if s.plot is not None):
+            run.log_plot(one.plot, f"plots/{section}/{k}.png")
+    if tables.forget is not None:
+        run.log_table(redacted_samples(tables, request.outlier_metric), "samples.json")
+    run.log_ref("report", ref)
+    return ref, top
+
+
 @task(name="write_report", cache_policy=NO_CACHE)
 def write_report(
     ctx: StageContext, request: ReportRequest, show_samples: bool = False
-) -> tuple[ArtifactRef, list[Figure]]:
-    """The report of the stages' figures and tables; returns it and its headline figures."""
-    store = ctx.store
-    with ctx.tracker().stage_run("write_report", ctx.parent_run_id) as run:
-        inputs, tables = loaded(store, request)
-        staged = store.stage_dir()
-        (staged / "report.md").write_text(render_report(inputs))
-        made = section_plots(inputs, tables)
-        (staged / "report.html").write_text(render_html(inputs, tables, show_samples, made))
-        (staged / SAVED).write_text(request.to_json())
-        ref = store.put_dir(staged, "report")
-        top = headline(request.figures)
-        run.log_figures(top)
-        cost = [f for f in request.figures if f.stage == "cost"]  # seconds per stage
-        parent = ctx.tracker().handle(ctx.parent_run_id)
-        parent.log_figures([*top, *cost])
-        for name in ("report.md", "report.html"):
-            run.log_file(ref.path / name)
-            parent.log_file(ref.path / name)
-        for section, shown in made.items():  # the plots, one PNG each
-            for k, one in enumerate(s for s in shown if s.plot is not None):
-                run.log_plot(one.plot, f"plots/{section}/{k}.png")
-        if tables.forget is not None:
-            run.log_table(redacted_samples(tables, request.outlier_metric), "samples.json")
-        run.log_ref("report", ref)
-        return ref, top
+) -> tuple[ArtifactRef, list[Figure]]:  # fmt: skip
+    """The report of the stages' figures and tables; returns it and its headline figures. The
+    report is reused where only this run's seconds and registered version differ (it then
+    shows those of the run that wrote it); the parent run gets the pages, the headline and this
+    run's seconds either way."""
+    keyed = replace(request, figures=[f for f in request.figures if f.stage != "cost"],
+                    facts={k: v for k, v in request.facts.items() if k != REGISTERED})  # fmt: skip
+    parts = {"request": keyed, "show_samples": show_samples}
+    ref, top = reused_or_run(
+        ctx,
+        "write_report",
+        parts,
+        lambda run: write_report_work(ctx, run, request, show_samples),
+        lambda done: done[1],
+    )
+    parent = ctx.tracker().handle(ctx.parent_run_id)
+    parent.log_figures([*top, *(f for f in request.figures if f.stage == "cost")])
+    for name in ("report.md", "report.html"):
+        parent.log_file(ref.path / name)
+    return ref, top
 
 
 def render_saved(store: ArtifactStore, report_dir: Path, show_samples: bool) -> str:
