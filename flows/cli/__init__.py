@@ -12,6 +12,7 @@ from flows.cli.models import app as models_app
 from flows.cli.pipeline import demo, run, serve
 from flows.cli.report import report
 from flows.cli.score import score
+from flows.cli.sweep import sweep
 from flows.cli.world import app as world_app
 
 app = typer.Typer(help="Make a language model forget what it must not keep, and prove it.",
@@ -27,6 +28,7 @@ app.command()(score)
 app.command()(audit)
 app.command()(evaluate)
 app.command()(report)
+app.command()(sweep)
 
 
 if __name__ == "__main__":

@@ -364,3 +364,23 @@ def stage_seconds(seconds: Sequence[tuple[str, float]]) -> Figure | None:
     ax.barh(_category_axis(ax, names), values, color="tab:blue")
     _label(ax, f"Wall-clock time per stage (total {sum(values):.1f} s)", "seconds", "stage")
     return fig
+
+
+def pareto(points: Sequence[tuple[str, float, float, float, float, bool]],
+           forget_label: str, utility_label: str) -> Figure | None:  # fmt: skip
+    """A sweep's (label, forget mean, forget spread, utility mean, utility spread, on the front):
+    one point per label with its spread as error bars, the Pareto front joined. None when
+    empty."""
+    if not points:
+        return None
+    fig, (ax,) = _figure()
+    for label, forget, forget_sd, utility, utility_sd, best in points:
+        ax.errorbar(forget, utility, xerr=forget_sd, yerr=utility_sd, fmt="o" if best else "x",
+                    capsize=3, label=f"{label}{' (front)' if best else ''}")  # fmt: skip
+    front = sorted((p[1], p[3]) for p in points if p[5])
+    if len(front) > 1:
+        ax.plot(*zip(*front, strict=True), color="grey", linestyle="--", linewidth=1)
+    _label(ax, "Sweep: forget against utility (mean ± sd over seeds)", forget_label,
+           utility_label)  # fmt: skip
+    _legend(ax)
+    return fig
