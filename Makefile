@@ -17,7 +17,7 @@ VLLM_PIP_FLAGS := --no-deps
 endif
 VLLM_BUILD = $(VLLM_CACHE)/venv-vllm-$(shell cat $(VLLM_LOCK) | sha256sum | cut -c1-12)
 
-.PHONY: install test test-slow lint demo lock clean mlflow-ui prefect-ui vllm test-vllm test-real \
+.PHONY: install test test-slow lint demo lock clean mlflow-ui prefect-ui serve stop vllm test-vllm test-real \
 	lock-vllm
 
 install: $(STAMP)
@@ -49,6 +49,35 @@ mlflow-ui: install
 
 prefect-ui: install
 	PREFECT_HOME=.forgetflow/prefect PREFECT_SERVER_ANALYTICS_ENABLED=false DO_NOT_TRACK=1 $(BIN)/prefect server start
+
+# A local Prefect server, a process worker on the forgetflow work pool and the MLflow UI, on
+# loopback, each with a pid and a log file under .forgetflow/serve/; `make stop` stops exactly
+# those processes. Then: PREFECT_API_URL=http://127.0.0.1:4200/api FORGETFLOW_REPO=$$PWD
+# .venv/bin/prefect deploy --all, and runs start from the UI (127.0.0.1:4200).
+SERVE := .forgetflow/serve
+PREFECT_ENV := PREFECT_HOME=$(CURDIR)/.forgetflow/prefect PREFECT_SERVER_ANALYTICS_ENABLED=false \
+	DO_NOT_TRACK=1 PREFECT_API_URL=http://127.0.0.1:4200/api FORGETFLOW_REPO=$(CURDIR)
+serve: install
+	@mkdir -p $(SERVE) .forgetflow/prefect
+	@if [ -f $(SERVE)/prefect.pid ] && kill -0 $$(cat $(SERVE)/prefect.pid) 2>/dev/null; then \
+		echo "already serving (make stop first)"; exit 1; fi
+	$(PREFECT_ENV) setsid nohup $(BIN)/prefect server start --host 127.0.0.1 --port 4200 \
+		> $(SERVE)/prefect.log 2>&1 & echo $$! > $(SERVE)/prefect.pid
+	@for i in $$(seq 120); do $(BIN)/python -c 'import urllib.request as u; \
+		u.urlopen("http://127.0.0.1:4200/api/health", timeout=1)' 2>/dev/null && break; sleep 1; done
+	$(PREFECT_ENV) setsid nohup $(BIN)/prefect worker start --pool forgetflow --type process \
+		> $(SERVE)/worker.log 2>&1 & echo $$! > $(SERVE)/worker.pid
+	setsid nohup $(BIN)/mlflow ui --host 127.0.0.1 --port 5000 \
+		--backend-store-uri sqlite:///$(CURDIR)/.forgetflow/mlflow.db \
+		> $(SERVE)/mlflow.log 2>&1 & echo $$! > $(SERVE)/mlflow.pid
+	@echo "prefect: http://127.0.0.1:4200  mlflow: http://127.0.0.1:5000  logs: $(SERVE)/"
+
+stop:
+	@for name in worker mlflow prefect; do \
+		if [ -f $(SERVE)/$$name.pid ]; then \
+			pid=$$(cat $(SERVE)/$$name.pid); \
+			kill -- -$$pid 2>/dev/null || kill $$pid 2>/dev/null || true; \
+			rm -f $(SERVE)/$$name.pid; echo "stopped $$name ($$pid)"; fi; done
 
 lock: install
 	head -n 2 requirements.lock > requirements.lock.new
