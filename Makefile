@@ -76,7 +76,9 @@ stop:
 	@for name in worker mlflow prefect; do \
 		if [ -f $(SERVE)/$$name.pid ]; then \
 			pid=$$(cat $(SERVE)/$$name.pid); \
-			kill -- -$$pid 2>/dev/null || kill $$pid 2>/dev/null || true; \
+			kill -TERM -$$pid 2>/dev/null || true; \
+			for i in $$(seq 20); do kill -0 -$$pid 2>/dev/null || break; sleep 0.5; done; \
+			kill -KILL -$$pid 2>/dev/null || true; \
 			rm -f $(SERVE)/$$name.pid; echo "stopped $$name ($$pid)"; fi; done
 
 lock: install
