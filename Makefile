@@ -17,7 +17,7 @@ VLLM_PIP_FLAGS := --no-deps
 endif
 VLLM_BUILD = $(VLLM_CACHE)/venv-vllm-$(shell cat $(VLLM_LOCK) | sha256sum | cut -c1-12)
 
-.PHONY: install test test-slow lint demo lock clean mlflow-ui prefect-ui serve stop vllm test-vllm test-real \
+.PHONY: install test test-slow lint demo lock clean mlflow-ui prefect-ui serve stop chromium test-browser vllm test-vllm test-real \
 	lock-vllm
 
 install: $(STAMP)
@@ -40,6 +40,15 @@ test: lint
 
 test-slow: install
 	$(BIN)/pytest -q -m slow
+
+# Debian's Chromium for the browser tests and the screenshots (bench/screenshots.py).
+chromium:
+	@command -v chromium >/dev/null || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
+	chromium --version
+
+test-browser: install chromium
+	$(BIN)/pytest -q -m browser
 
 demo: install
 	$(BIN)/forgetflow demo

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -106,6 +107,18 @@ class RunHandle:
         """Record an artifact ref: as tags for search, as JSON for reading."""
         self.set_tags({f"artifact.{role}.uri": ref.uri, f"artifact.{role}.sha256": ref.sha256})
         self.log_dict(ref.to_dict(), f"refs/{role}.json")
+
+    def copy_refs(self, source_run_id: str) -> None:
+        """The artifact refs `source_run_id` logged (`log_ref`), logged on this run too: a
+        reused stage's run reads like the run that computed it."""
+        with tempfile.TemporaryDirectory() as scratch:
+            try:
+                folder = self.client.download_artifacts(source_run_id, "refs", scratch)
+            except MlflowException:  # the source logged no ref
+                return
+            for path in sorted(Path(folder).glob("*.json")):
+                ref = ArtifactRef(**json.loads(path.read_text()))
+                self.log_ref(path.stem, ref)
 
     def log_datasets(self, refs: Mapping[str, ArtifactRef]) -> None:
         """Each table artifact as an MLflow dataset input named by its role: digest (sha256's

@@ -1,6 +1,7 @@
 """A stage's result reused from the stage cache (storage/cache.py) when its inputs, settings and
 the code are unchanged: the stage's MLflow child run is still made, tagged as reused and pointing
-at the run that computed it, with the stage's figures logged again so runs compare."""
+at the run that computed it, with its artifact refs and the stage's figures logged again so runs
+compare and read alike."""
 
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ def reused_or_run(
         run.set_tags({CACHE_KEY: key})
         if hit is not None:
             run.set_tags({REUSED_FROM: hit.run_id})
+            run.copy_refs(hit.run_id)
             run.log_figures(figures(hit.value))
             print(f"{stage}: reused, unchanged since run {hit.run_id}")
             return hit.value

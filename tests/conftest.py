@@ -53,11 +53,11 @@ def forget_pii(tiny_world: World) -> set[str]:
 @pytest.fixture(scope="session")
 def demo_run(prefect_harness, session_home):
     """The demo preset's pipeline run on the tiny world, once per test session: the end-to-end
-    tests read what it left."""
+    tests read what it left, so every stage computes (no reuse of an earlier test's)."""
     from flows.presets import demo_config
     from flows.unlearning_pipeline import unlearning_pipeline
 
-    return unlearning_pipeline(demo_config(str(session_home)))
+    return unlearning_pipeline(demo_config(str(session_home)).model_copy(update={"reuse": False}))
 
 
 @pytest.fixture(scope="session")
@@ -115,13 +115,13 @@ def prefect_harness():
         yield
 
 
-STRICT_MARKERS = ("vllm", "real_model", "slow")  # under CI=true these must run, not skip
+STRICT_MARKERS = ("vllm", "real_model", "slow", "browser")  # under CI=true: run, never skip
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):  # noqa: ANN201
-    """Under CI=true a skipped `vllm`, `real_model` or `slow` test is a failure, not a quiet
-    pass."""
+    """Under CI=true a skipped `vllm`, `real_model`, `slow` or `browser` test is a failure,
+    not a quiet pass."""
     outcome = yield
     report = outcome.get_result()
     strict = os.environ.get("CI", "").lower() == "true"

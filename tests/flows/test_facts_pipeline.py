@@ -5,6 +5,7 @@ beside before and after."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import yaml
@@ -69,7 +70,12 @@ def test_the_facts_preset_runs_unstar_through_the_pipeline(
     logged = client.download_artifacts(audit.info.run_id, "targeted.json", str(tmp_path))
     rows = json.loads(Path(logged).read_text())["rows"]  # texts as digests: answers may be PII
     assert rows and all("answer" not in r and len(r["answer_sha256"]) == 12 for r in rows)
-    report = Path(output.split("report:")[1].split()[0]).read_text()
+    report_md = Path(output.split("report:")[1].split()[0])
+    page = report_md.with_suffix(".html").read_text()
+    found = dict(re.findall(r'<section id="(\w+)">(.*?)</section>', page, re.S))
+    assert all("<table>" in b or "<img " in b or "not applicable: " in b for b in found.values())
+    assert "<table>" in found["facts"] and "<img " in found["facts"]  # rounds per target
+    report = report_md.read_text()
     assert "unstar_accepted" in report and "targeted_answered" in report
 
 

@@ -22,6 +22,7 @@ from mlflow.tracking import MlflowClient
 from flows.params import PipelineConfig
 from flows.presets import demo_config
 from flows.unlearning_pipeline import PipelineResult, unlearning_pipeline
+from storage.tracking import read_ref
 from tasks.reuse import REUSED_FROM
 
 STAGES = ("score_memorization", "generate_antisamples", "run_unlearning", "audit",
@@ -76,6 +77,9 @@ def test_reuse_follows_what_changed(
     again = unlearning_pipeline(PipelineConfig.model_validate(config))
     assert {s: reused(again)[s] for s in STAGES} == {s: computed[s][0] for s in STAGES}
     assert again.headline == first.headline
+    client = MlflowClient(first.tracking_uri)  # a reused run holds the refs of its original
+    scored = [stage_runs(run)["score_memorization"][0] for run in (first, again)]
+    assert len({read_ref(client, r, "ledger", tmp_path / r) for r in scored}) == 1
     config["unlearning"]["training"]["lr"] = 2e-4
     changed = reused(unlearning_pipeline(PipelineConfig.model_validate(config)))
     assert [s for s in STAGES if changed[s] is None] == list(AFTER_UNLEARNING)
@@ -86,8 +90,6 @@ def test_reuse_follows_what_changed(
 
 def weights_of(result: PipelineResult, tmp_path: Path) -> bytes:
     """The unlearned model's weights file, as the run_unlearning stage stored it."""
-    from storage.tracking import read_ref
-
     client = MlflowClient(result.tracking_uri)
     parent = client.get_run(result.parent_run_id)
     (run,) = client.search_runs(
