@@ -4,8 +4,9 @@
 
 Needs Debian's Chromium (`make chromium`). Starts the MLflow UI on loopback for `--home`'s
 database (stopped at the end), and writes `report.png` (the whole HTML report) and
-`mlflow-run.png` (the run page: the model-training view, its datasets, logged model and
-artifacts) to `--out`. Chromium runs each page for 15 s of virtual time so MLflow's app renders.
+`mlflow-run.png` (the run page in the model-training view: datasets, registered model,
+metrics), `mlflow-artifacts.png` (its artifacts) and `mlflow-experiment.png` to `--out`.
+Chromium runs each page for 15 s of virtual time so MLflow's app renders.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ from forgetflow.paths import resolve_paths  # noqa: E402
 from storage.tracking import default_tracking_uri  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
+# MLflow 3.17's UI picks its GenAI or model-training view from this URL parameter (else the
+# browser's last choice, GenAI at first): the experiment's mlflow.experimentKind tag does not.
+MODEL_TRAINING = "machine_learning"
 
 
 def shoot(url: str, out: Path, height: int) -> None:
@@ -70,13 +74,18 @@ def main() -> None:
     try:
         base = f"http://127.0.0.1:{args.port}"
         wait_for(base, 120)
-        shoot(f"{base}/#/experiments/{experiment}/runs/{args.run}", args.out / "mlflow-run.png",
-              2000)  # fmt: skip
-        shoot(f"{base}/#/experiments/{experiment}", args.out / "mlflow-experiment.png", 1200)
+        view = f"workflowType={MODEL_TRAINING}"
+        shoot(f"{base}/#/experiments/{experiment}/runs/{args.run}?{view}",
+              args.out / "mlflow-run.png", 2000)  # fmt: skip
+        shoot(f"{base}/#/experiments/{experiment}/runs/{args.run}/artifacts?{view}",
+              args.out / "mlflow-artifacts.png", 1400)  # fmt: skip
+        shoot(f"{base}/#/experiments/{experiment}?{view}", args.out / "mlflow-experiment.png",
+              1200)  # fmt: skip
     finally:
         server.terminate()
         server.wait(timeout=30)
-    print(f"screenshots: {args.out}/report.png, mlflow-run.png, mlflow-experiment.png")
+    print(f"screenshots in {args.out}: report.png, mlflow-run.png, mlflow-artifacts.png, "
+          "mlflow-experiment.png")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from mlflow.entities import (
     LoggedModelStatus,
     Metric,
     Param,
+    Run,
     RunTag,
 )
 from mlflow.exceptions import MlflowException
@@ -63,6 +64,17 @@ def flatten(prefix: str, value: object) -> dict[str, str]:
         return out
     text = json.dumps(value) if isinstance(value, list | tuple) else str(value)
     return {prefix: text[:MAX_PARAM_CHARS]}
+
+
+def stage_child(client: MlflowClient, parent_run_id: str, stage: str) -> Run | None:
+    """The child run of pipeline run `parent_run_id` named `stage`; None when it has none."""
+    parent = client.get_run(parent_run_id)
+    found = client.search_runs(
+        [parent.info.experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}' and "
+        f"tags.mlflow.runName = '{stage}'",
+    )
+    return found[0] if found else None
 
 
 def read_ref(client: MlflowClient, run_id: str, role: str, scratch: str | Path) -> ArtifactRef:

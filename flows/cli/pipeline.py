@@ -52,7 +52,18 @@ def execute(config: PipelineConfig) -> None:
     if result.tracking_uri.startswith(("sqlite:", "file:")):  # a server's URI is its UI
         console.print(f"mlflow ui:      mlflow ui --backend-store-uri {result.tracking_uri}",
                       soft_wrap=True, markup=False)  # fmt: skip
+        console.print(f"mlflow page:    {run_page(result)}", soft_wrap=True, markup=False)
     console.print(f"artifacts:      {result.artifacts}", soft_wrap=True)
+
+
+def run_page(result) -> str:  # noqa: ANN001
+    """The run's page in `mlflow ui` (port 5000), in the model-training view: MLflow 3.17's UI
+    takes the view from the URL (else the browser's last choice, GenAI at first)."""
+    from mlflow.tracking import MlflowClient
+
+    experiment = MlflowClient(result.tracking_uri).get_run(result.parent_run_id).info.experiment_id
+    return (f"http://127.0.0.1:5000/#/experiments/{experiment}/runs/{result.parent_run_id}"
+            "?workflowType=machine_learning")  # fmt: skip
 
 
 def run(

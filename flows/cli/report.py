@@ -21,25 +21,20 @@ def report_dir(tracking_uri: str, run_id: str, scratch: Path) -> Path:
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
-    from storage.tracking import read_ref
+    from storage.tracking import read_ref, stage_child
 
     client = MlflowClient(tracking_uri)
     try:
-        parent = client.get_run(run_id)
+        child = stage_child(client, run_id, "write_report")
     except MlflowException as err:
         raise ReportLookupError(
             f"run {run_id!r} is not in {tracking_uri}: give the run id `forgetflow run` "
             "printed, or the right --home"
         ) from err
-    children = client.search_runs(
-        [parent.info.experiment_id],
-        filter_string=f"tags.mlflow.parentRunId = '{run_id}' and "
-        "tags.mlflow.runName = 'write_report'",
-    )
-    if not children:
+    if child is None:
         raise ReportLookupError(f"run {run_id!r} has no write_report stage: it is not a "
                                 "pipeline run, or it failed before its report")  # fmt: skip
-    return read_ref(client, children[0].info.run_id, "report", scratch).path
+    return read_ref(client, child.info.run_id, "report", scratch).path
 
 
 def report(

@@ -13,7 +13,7 @@ from mlflow.tracking import MlflowClient
 
 from flows.cli import app
 from forgetflow.redact import text_digest
-from storage.tracking import read_ref
+from storage.tracking import read_ref, stage_child
 
 SECTIONS = ("settings", "headline", "memorization", "antisamples", "unlearning", "audit",
             "utility", "cost", "facts", "samples")  # fmt: skip
@@ -51,12 +51,7 @@ def test_every_section_holds_a_table_a_plot_or_not_applicable(demo_run, tmp_path
 
 def test_mlflow_holds_the_page_its_plots_and_a_redacted_sample_table(demo_run, tmp_path) -> None:
     client = MlflowClient(demo_run.tracking_uri)
-    parent = client.get_run(demo_run.parent_run_id)
-    (report,) = client.search_runs(
-        [parent.info.experiment_id],
-        filter_string=f"tags.mlflow.parentRunId = '{demo_run.parent_run_id}' and "
-        "tags.mlflow.runName = 'write_report'",
-    )
+    report = stage_child(client, demo_run.parent_run_id, "write_report")
     assert "report.html" in {a.path for a in client.list_artifacts(demo_run.parent_run_id)}
     plots = [a.path for folder in client.list_artifacts(report.info.run_id, "plots")
              for a in client.list_artifacts(report.info.run_id, folder.path)]  # fmt: skip
@@ -84,3 +79,7 @@ def test_the_report_command_renders_it_again_with_or_without_texts(
     code = app(["report", "0" * 32, "--home", home], standalone_mode=False)
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: run '000") and err.count("\n") == 1
+    child = stage_child(MlflowClient(demo_run.tracking_uri), run, "audit").info.run_id
+    code = app(["report", child, "--home", home], standalone_mode=False)  # a stage's run
+    err = capsys.readouterr().err
+    assert code == 2 and "has no write_report stage" in err and err.count("\n") == 1

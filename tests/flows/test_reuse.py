@@ -22,7 +22,7 @@ from mlflow.tracking import MlflowClient
 from flows.params import PipelineConfig
 from flows.presets import demo_config
 from flows.unlearning_pipeline import PipelineResult, unlearning_pipeline
-from storage.tracking import read_ref
+from storage.tracking import read_ref, stage_child
 from tasks.reuse import REUSED_FROM
 
 STAGES = ("score_memorization", "generate_antisamples", "run_unlearning", "audit",
@@ -91,12 +91,7 @@ def test_reuse_follows_what_changed(
 def weights_of(result: PipelineResult, tmp_path: Path) -> bytes:
     """The unlearned model's weights file, as the run_unlearning stage stored it."""
     client = MlflowClient(result.tracking_uri)
-    parent = client.get_run(result.parent_run_id)
-    (run,) = client.search_runs(
-        [parent.info.experiment_id],
-        filter_string=f"tags.mlflow.parentRunId = '{result.parent_run_id}' "
-        "and tags.mlflow.runName = 'run_unlearning'",
-    )
+    run = stage_child(client, result.parent_run_id, "run_unlearning")
     model = read_ref(client, run.info.run_id, "model", tmp_path / run.info.run_id)
     return (model.path / "model.safetensors").read_bytes()
 

@@ -70,6 +70,8 @@ def test_run_with_a_config_file(
         filter_string="tags.mlflow.runName = 'cli-user-run'",
     )
     assert run.info.status == "FINISHED"
+    page = f"/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}?workflowType="
+    assert f"mlflow page:    http://127.0.0.1:5000{page}machine_learning" in output
     assert run.data.metrics["report/after/forget/extraction_drop_points"] >= 50
     assert run.data.params["config.data.forget"] == str(tmp_path / "forget.jsonl")
 
