@@ -3,9 +3,12 @@ half, the scenario's and the user's QA sets, the request's forget set against th
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from forgetflow.hashing import file_sha256
 from forgetflow.scenarios.sources import DataSource
 from forgetflow.scenarios.utility import scenario_qa
 from forgetflow.utility.config import UtilityConfig
@@ -66,6 +69,7 @@ def evaluate_utility(
         "variants": variants,
         "source": source,
         "settings": settings,
+        "qa_files": [file_sha256(Path(path)) for path in settings.qa],  # read here, by content
         "seed": seed,
     }
     return reused_or_run(
