@@ -115,11 +115,10 @@ def run_stages(
               **scored.refs, **attacks.refs}  # fmt: skip
     if unlearned.rounds is not None:
         tables["rounds"] = unlearned.rounds
-    request = ReportRequest(
-        f"forgetflow report: {config.name}", facts, figures, unlearned.steps,
-        config.scoring.outlier_metric, thresholds, tuple(config.unlearning.training.drive.
-        stop_aggregate), inputs.model, twins, tables, unlearned.stopped_by,
-    )  # fmt: skip
+    stops = tuple(config.unlearning.training.drive.stop_aggregate)
+    request = ReportRequest(f"forgetflow report: {config.name}", facts, figures, unlearned.steps,
+                            config.scoring.outlier_metric, thresholds, stops, inputs.model, twins,
+                            tables, unlearned.stopped_by)  # fmt: skip
     report, top = write_report(ctx, request, config.tracking.show_samples)
     return inputs, report, {f.key: f.value for f in top}, attacks.notes
 
