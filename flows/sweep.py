@@ -128,11 +128,12 @@ def sweep_cell(cell: Cell, config: PipelineConfig) -> Cell:
 def unlearning_sweep(sweep: SweepConfig) -> str:
     """Every cell of the sweep, then its summary (Markdown) and Pareto plot; returns the
     summary's path."""
+    cells = sweep.cells()
     futures = [sweep_cell.with_options(task_run_name=config.name).submit(cell, config)
-               for cell, config in sweep.cells()]  # fmt: skip
+               for cell, config in cells]  # fmt: skip
     done = [future.result() for future in futures]
     summaries = summarize(done)
-    folder = resolve_paths(sweep.cells()[0][1].home).home / "sweeps" / sweep.name
+    folder = resolve_paths(cells[0][1].home).home / "sweeps" / sweep.name
     folder.mkdir(parents=True, exist_ok=True)
     runs = "\n".join(f"- {c.method} {c.settings} seed {c.seed}: MLflow run {c.run_id}"
                      for c in done)  # fmt: skip

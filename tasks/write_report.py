@@ -8,6 +8,7 @@ import json
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+import pyarrow as pa
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
@@ -16,8 +17,7 @@ from forgetflow.memorization.ledger import outliers
 from forgetflow.memorization.thresholds import Thresholds
 from forgetflow.models.io import load_tokenizer
 from forgetflow.records import Figure
-from forgetflow.redact import text_digest
-from forgetflow.report.html import ReportTables, latest_values, render_html, section_plots
+from forgetflow.report.html import ReportTables, render_html, sample_columns, section_plots
 from forgetflow.report.markdown import ReportInputs, headline, render_report
 from storage.artifacts import ArtifactRef, ArtifactStore
 from storage.tracking import RunHandle
@@ -63,7 +63,9 @@ class ReportRequest:
         })  # fmt: skip
 
 
-def token_counts(store: ArtifactStore, request: ReportRequest, forget) -> dict[str, int]:  # noqa: ANN001
+def token_counts(
+    store: ArtifactStore, request: ReportRequest, forget: pa.Table | None
+) -> dict[str, int]:
     """Each forget sample's length in the target model's tokens."""
     if forget is None:
         return {}
@@ -90,19 +92,6 @@ def loaded(store: ArtifactStore, request: ReportRequest) -> tuple[ReportInputs, 
     return inputs, tables
 
 
-def redacted_samples(tables: ReportTables, metric: str) -> dict[str, list]:
-    """The per-sample table MLflow shows: id, sha256[:12], tokens and the metric before and
-    after (never the text)."""
-    forget = [] if tables.forget is None else tables.forget.to_pylist()
-    before, after = latest_values(tables.ledger_before, metric), latest_values(
-        tables.ledger_after, metric)  # fmt: skip
-    ids = [r["sample_id"] for r in forget]
-    return {"sample_id": ids, "sha256_12": [text_digest(r["text"]) for r in forget],
-            "tokens": [tables.tokens.get(i) for i in ids],
-            f"{metric}_before": [before.get(i) for i in ids],
-            f"{metric}_after": [after.get(i) for i in ids]}  # fmt: skip
-
-
 def write_report_work(
     ctx: StageContext,
     run: RunHandle,
@@ -126,7 +115,7 @@ def write_report_work(
         for k, one in enumerate(s for s in shown if s.plot is not None):
             run.log_plot(one.plot, f"plots/{section}/{k}.png")
     if tables.forget is not None:
-        run.log_table(redacted_samples(tables, request.outlier_metric), "samples.json")
+        run.log_table(sample_columns(tables, request.outlier_metric), "samples.json")
     run.log_ref("report", ref)
     return ref, top
 

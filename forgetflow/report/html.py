@@ -178,27 +178,39 @@ def latest_values(ledger: pa.Table | None, metric: str) -> dict[str, float]:
     return values_at(ledger, "forget", metric, max(ledger["step"].to_pylist()))
 
 
-def samples_section(report: ReportInputs, tables: ReportTables, show_samples: bool) -> str:
-    """One row per forget sample: id, sha256[:12], tokens, the outlier metric before / after /
-    under the retain model and after's verdict; its text with `show_samples`."""
-    if tables.forget is None or tables.forget.num_rows == 0:
-        return "not applicable: no forget samples were given"
-    metric = report.outlier_metric
+def sample_columns(tables: ReportTables, metric: str) -> dict[str, list]:
+    """One entry per forget sample, by column: id, sha256[:12] of its text, tokens, `metric`
+    before / after / under the retain model and after's verdict (None where not measured);
+    never the text."""
+    forget = [] if tables.forget is None else tables.forget.to_pylist()
     before, after, gold = (latest_values(t, metric) for t in (
         tables.ledger_before, tables.ledger_after, tables.ledger_retain))  # fmt: skip
     verdict = {} if tables.verdicts is None else {
         r["sample_id"]: r["verdict"] for r in tables.verdicts.to_pylist() if r["variant"] == "after"
     }  # fmt: skip
+    ids = [r["sample_id"] for r in forget]
+    return {"sample_id": ids, "sha256_12": [text_digest(r["text"]) for r in forget],
+            "tokens": [tables.tokens.get(i) for i in ids],
+            f"{metric}_before": [before.get(i) for i in ids],
+            f"{metric}_after": [after.get(i) for i in ids],
+            f"{metric}_retain_model": [gold.get(i) for i in ids],
+            "verdict_after": [verdict.get(i) for i in ids]}  # fmt: skip
+
+
+def samples_section(report: ReportInputs, tables: ReportTables, show_samples: bool) -> str:
+    """One row per forget sample (`sample_columns`); its text with `show_samples`."""
+    if tables.forget is None or tables.forget.num_rows == 0:
+        return "not applicable: no forget samples were given"
+    metric = report.outlier_metric
+    columns = sample_columns(tables, metric)
     header = ["sample", "sha256[:12]", "tokens", f"{metric} before", f"{metric} after",
               f"{metric} retain model", "verdict after"]  # fmt: skip
-    header += ["text"] if show_samples else []
-    rows = []
-    for one in tables.forget.to_pylist():
-        sid = one["sample_id"]
-        rows.append((sid, text_digest(one["text"]), tables.tokens.get(sid, "-"),
-                     before.get(sid, "-"), after.get(sid, "-"), gold.get(sid, "-"),
-                     verdict.get(sid, "-"),
-                     *([one["text"].replace("\n", " / ")] if show_samples else [])))  # fmt: skip
+    entries = zip(*columns.values(), strict=True)
+    rows = [tuple("-" if v is None else v for v in row) for row in entries]
+    if show_samples:
+        header.append("text")
+        texts = [t.replace("\n", " / ") for t in tables.forget.column("text").to_pylist()]
+        rows = [(*row, text) for row, text in zip(rows, texts, strict=True)]
     return table(header, rows)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
@@ -114,8 +115,7 @@ def antisamples_section(twins: pa.Table | None) -> str:
         return ("not applicable: no falsified twins (`antisamples.builders` holds no "
                 "`falsified`): the method trained without them (UnSTAR's anti-samples, where it "
                 "ran, are counted with its rounds)")  # fmt: skip
-    backends = sorted(set(twins["backend"].to_pylist()))
-    counts = [(b, twins["backend"].to_pylist().count(b)) for b in backends]
+    counts = sorted(Counter(twins["backend"].to_pylist()).items())
     return f"{twins.num_rows} falsified twins:\n\n" + table(("backend", "twins"), counts)
 
 
